@@ -1,0 +1,63 @@
+# The two commands of the quick start: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+# Tests run on the real services; override for another host.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tracker
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test serve worker beat lint install migrate clean
+
+$(VENV)/.installed-%: pyproject.toml
+	test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$*]"
+	touch $@
+
+$(VENV)/.installed-base: pyproject.toml
+	test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+install: $(VENV)/.installed-base
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+# Serves the demo with a Celery worker and its scheduler beside it; Ctrl-C stops all three.
+# With nothing configured it runs on SQLite under var/ and Celery's filesystem broker.
+demo: migrate
+	$(PY) manage.py load_demo
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@trap 'kill 0' EXIT INT TERM; \
+	$(VENV)/bin/celery -A tracker worker --beat --loglevel INFO --concurrency 1 \
+	    --schedule var/celerybeat-schedule & \
+	echo "Serving on http://127.0.0.1:$(PORT)/  (accounts: see README, password jincheng-demo)"; \
+	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
+
+test: $(VENV)/.installed-test
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	DJANGO_DEBUG=true $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --create-db $(PYTEST_ARGS)
+
+# Production server: settings come from the environment (DJANGO_DEBUG defaults to off here).
+serve: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-false} $(PY) manage.py collectstatic --noinput --verbosity 0
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-false} $(VENV)/bin/gunicorn tracker.wsgi \
+	    --bind 0.0.0.0:$(PORT) --workers $${WEB_CONCURRENCY:-3} --access-logfile -
+
+worker: install
+	$(VENV)/bin/celery -A tracker worker --loglevel INFO
+
+beat: install
+	$(VENV)/bin/celery -A tracker beat --loglevel INFO --schedule var/celerybeat-schedule
+
+lint: $(VENV)/.installed-lint $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+clean:
+	rm -rf $(VENV) var/ staticfiles/

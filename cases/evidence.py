@@ -1,0 +1,58 @@
+"""Checks on uploaded evidence: size and type, by content rather than by name."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import IO
+
+import filetype
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
+
+from .errors import FileTooLarge, InvalidInput
+
+# What a rectification dossier holds: scans and documents, photos, Office files.
+ALLOWED_TYPES = {
+    "application/pdf": ".pdf",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "image/heic": ".heic",
+    "application/msword": ".doc",
+    "application/vnd.ms-excel": ".xls",
+    "application/vnd.ms-powerpoint": ".ppt",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
+}
+# filetype reads OOXML and OLE signatures from the start of the file.
+SNIFF_BYTES = 8192
+
+
+def inspect_upload(file: IO[bytes], *, size: int | None = None) -> tuple[str, str, int]:
+    """Return (content_type, sha256, size) of an acceptable upload, or raise why not."""
+    limit = settings.EVIDENCE_MAX_BYTES
+    if size is not None and size > limit:
+        raise _too_large(limit)
+    file.seek(0)
+    head = file.read(SNIFF_BYTES)
+    kind = filetype.guess(head)
+    if kind is None or kind.mime not in ALLOWED_TYPES:
+        message = _("仅支持 PDF、图片（JPG/PNG/GIF/WebP/HEIC）和 Office 文档，请检查文件内容。")
+        raise InvalidInput(message, fields={"evidence": [message]})
+    digest = hashlib.sha256(head)
+    total = len(head)
+    for chunk in iter(lambda: file.read(1024 * 1024), b""):
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(limit)
+        digest.update(chunk)
+    file.seek(0)
+    return kind.mime, digest.hexdigest(), total
+
+
+def _too_large(limit: int) -> FileTooLarge:
+    message = _("文件过大，单个文件不能超过 %(limit)s。") % {"limit": filesizeformat(limit)}
+    return FileTooLarge(message, fields={"evidence": [message]})

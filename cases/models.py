@@ -1,0 +1,341 @@
+"""Units, users, inspections, cases and their append-only history.
+
+No business rules live here: writes go through `cases.services`, reads through
+`cases.selectors`. Models only describe the data and the indexes that serve the queries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from pathlib import PurePath
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .workflow import DONE_STATES, Role, Status
+
+
+class Unit(models.Model):
+    """A node of the organisation tree: province → city → county-level area → departments."""
+
+    class Level(models.TextChoices):
+        PROVINCE = "province", _("省")
+        CITY = "city", _("市")
+        COUNTY = "county", _("县（市、区）")
+        DEPARTMENT = "department", _("部门/单位")
+
+    name = models.CharField(_("名称"), max_length=200)
+    parent = models.ForeignKey(
+        "self", models.PROTECT, null=True, blank=True, related_name="children",
+        verbose_name=_("上级单位"),
+    )
+    level = models.CharField(_("层级"), max_length=16, choices=Level.choices)
+    is_supervising_body = models.BooleanField(_("纪检监察机关"), default=False)
+    is_responsible_unit = models.BooleanField(_("责任单位"), default=True)
+    # Materialised path of ids ("/1/7/42/"): a subtree is one indexed prefix match, which is
+    # how every scoped query finds "this unit and everything under it".
+    path = models.CharField(_("路径"), max_length=255, editable=False, default="")
+    # The county-level area the unit belongs to (itself for an area); empty above county level.
+    region = models.ForeignKey(
+        "self", models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("所属区县"), editable=False,
+    )
+
+    class Meta:
+        verbose_name = _("单位")
+        verbose_name_plural = _("单位")
+        ordering = ["path"]
+        indexes = [
+            # Serves subtree scoping: path LIKE '/1/7/%'.
+            models.Index(fields=["path"], name="unit_path_prefix",
+                         opclasses=["varchar_pattern_ops"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name"], name="unit_unique_name_in_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") - 1
+
+
+class User(AbstractUser):
+    """A person or API client. Belongs to one unit, with one role."""
+
+    Role = Role
+
+    full_name = models.CharField(_("姓名"), max_length=100, blank=True)
+    unit = models.ForeignKey(
+        Unit, models.PROTECT, null=True, blank=True, related_name="users",
+        verbose_name=_("所属单位"),
+    )
+    role = models.CharField(_("角色"), max_length=16, choices=Role.choices, blank=True)
+
+    class Meta:
+        verbose_name = _("用户")
+        verbose_name_plural = _("用户")
+
+    def __str__(self) -> str:
+        return self.full_name or self.username
+
+    def get_full_name(self) -> str:
+        return self.full_name or super().get_full_name() or self.username
+
+
+class Inspection(models.Model):
+    """An inspection, plan or ledger that feeds back problems (专项检查, 巡视巡察, 整改方案…)."""
+
+    class Kind(models.TextChoices):
+        SPECIAL = "special", _("专项检查")
+        TOUR = "tour", _("巡视巡察")
+        PLAN = "plan", _("整改方案")
+        KEY_PROBLEMS = "key_problems", _("重点难点问题清单")
+        CLUE_LEDGER = "clue_ledger", _("问题线索台账")
+
+    code = models.CharField(_("编号"), max_length=32, unique=True)
+    name = models.CharField(_("名称"), max_length=300)
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
+    year = models.PositiveSmallIntegerField(_("年度"))
+    issuing_unit = models.ForeignKey(
+        Unit, models.PROTECT, related_name="issued_inspections", verbose_name=_("发起单位"),
+    )
+    supervising_unit = models.ForeignKey(
+        Unit, models.PROTECT, related_name="supervised_inspections",
+        verbose_name=_("监督单位"),
+    )
+    # A restricted ledger (the clue ledger) is for the commission's supervisors only.
+    restricted = models.BooleanField(_("限定纪委监委可见"), default=False)
+    # Last number handed out to a case of this inspection; bumped under the row lock.
+    last_case_number = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("检查/台账")
+        verbose_name_plural = _("检查/台账")
+        ordering = ["-year", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Case(models.Model):
+    """A feedback problem, or one item of a problem (the 58 licensing items are 58 cases)."""
+
+    Status = Status
+
+    class Source(models.TextChoices):
+        PROVINCE_FEEDBACK = "province_feedback", _("省级反馈")
+        CITY_FEEDBACK = "city_feedback", _("市级反馈")
+        SELF_FOUND = "self_found", _("自查发现")
+
+    class Method(models.TextChoices):
+        NEGATIVE_LIST = "negative_list", _("纳入负面清单")
+        WINDOW_AUTHORISATION = "window_authorisation", _("对原有窗口充分授权")
+        NEW_WINDOW = "new_window", _("新设窗口")
+        ENTRUSTED = "entrusted", _("委托受理")
+        OTHER = "other", _("其他")
+
+    code = models.CharField(_("问题编号"), max_length=64, unique=True)
+    title = models.CharField(_("问题标题"), max_length=300)
+    description = models.TextField(_("问题描述"), blank=True)
+    inspection = models.ForeignKey(
+        Inspection, models.PROTECT, related_name="cases", verbose_name=_("所属检查"),
+    )
+    source = models.CharField(
+        _("问题来源"), max_length=24, choices=Source.choices, default=Source.CITY_FEEDBACK,
+    )
+    parent = models.ForeignKey(
+        "self", models.PROTECT, null=True, blank=True, related_name="items",
+        verbose_name=_("所属问题"),
+    )
+    responsible_unit = models.ForeignKey(
+        Unit, models.PROTECT, related_name="cases", verbose_name=_("责任单位"),
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True,
+        related_name="owned_cases", verbose_name=_("责任人"),
+    )
+    supervising_unit = models.ForeignKey(
+        Unit, models.PROTECT, related_name="supervised_cases", verbose_name=_("监督单位"),
+    )
+    # The county-level area the case is counted under in roll-ups (empty: city level).
+    region = models.ForeignKey(
+        Unit, models.PROTECT, null=True, blank=True, related_name="region_cases",
+        verbose_name=_("所属区县"),
+    )
+    deadline = models.DateField(_("整改时限"))
+    original_deadline = models.DateField(_("原定时限"))
+    measures = models.TextField(_("整改措施"), blank=True)
+    progress = models.TextField(_("整改进展"), blank=True)
+    method = models.CharField(_("整改方式"), max_length=24, choices=Method.choices, blank=True)
+    is_key_problem = models.BooleanField(_("重点难点问题"), default=False)
+    amount = models.DecimalField(
+        _("涉及金额（元）"), max_digits=16, decimal_places=2, null=True, blank=True,
+    )
+    status = models.CharField(
+        _("整改状态"), max_length=16, choices=Status.choices, default=Status.OPEN,
+    )
+    # Items of a problem, maintained in the same transaction as every item write so that
+    # lists and roll-ups read "3 of 8" without counting.
+    items_total = models.PositiveIntegerField(_("事项数"), default=0, editable=False)
+    items_done = models.PositiveIntegerField(_("已完成事项数"), default=0, editable=False)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("更新时间"), default=timezone.now, editable=False)
+    closed_at = models.DateTimeField(_("办结时间"), null=True, blank=True, editable=False)
+    # Frozen when the case is closed: was it past its deadline at that moment?
+    overdue_at_close = models.BooleanField(_("逾期办结"), default=False, editable=False)
+
+    class Meta:
+        verbose_name = _("整改问题")
+        verbose_name_plural = _("整改问题")
+        ordering = ["deadline", "id"]
+        indexes = [
+            # Completion roll-ups group by inspection / unit / region and count by status.
+            models.Index(fields=["inspection", "status"], name="case_inspection_status"),
+            models.Index(fields=["responsible_unit", "status"], name="case_unit_status"),
+            models.Index(fields=["region", "status"], name="case_region_status"),
+            # Deadline lights, overdue lists and reminder sweeps.
+            models.Index(fields=["status", "deadline"], name="case_status_deadline"),
+            models.Index(fields=["updated_at"], name="case_updated_at"),
+            models.Index(fields=["parent"], name="case_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in DONE_STATES
+
+    def is_overdue(self, today: date | None = None) -> bool:
+        today = today or timezone.localdate()
+        return not self.is_done and self.deadline < today
+
+    def light(self, today: date | None = None) -> str:
+        """Red: overdue; yellow: due within DUE_SOON_DAYS; green: on track or done."""
+        today = today or timezone.localdate()
+        if self.is_done:
+            return "green"
+        days_left = (self.deadline - today).days
+        if days_left < 0:
+            return "red"
+        if days_left <= settings.DUE_SOON_DAYS:
+            return "yellow"
+        return "green"
+
+
+class CheckPoint(models.Model):
+    """A verification point that a supervisor must confirm before closing the case (验收要点)."""
+
+    case = models.ForeignKey(
+        Case, models.CASCADE, related_name="checklist", verbose_name=_("整改问题"),
+    )
+    text = models.CharField(_("验收要点"), max_length=300)
+    position = models.PositiveSmallIntegerField(default=0)
+    confirmed = models.BooleanField(_("已确认"), default=False)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("验收要点")
+        verbose_name_plural = _("验收要点")
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class CaseEvent(models.Model):
+    """One entry of a case's history. Append-only: PostgreSQL refuses UPDATE and DELETE."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("登记")
+        TRANSITION = "transition", _("状态变更")
+        DEADLINE = "deadline", _("调整时限")
+        ASSIGNMENT = "assignment", _("调整责任")
+        RECTIFICATION = "rectification", _("更新整改情况")
+        CHECKLIST = "checklist", _("验收要点")
+        EVIDENCE = "evidence", _("佐证材料")
+        EDIT = "edit", _("修改信息")
+
+    case = models.ForeignKey(Case, models.PROTECT, related_name="events")
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
+    from_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    # Set on `created` and `transition` rows: a case's status as of any past moment is the
+    # to_status of its last such row before it.
+    to_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    # Set on `created` and `deadline` rows: the deadline in force from then on.
+    deadline = models.DateField(null=True, blank=True)
+    # On transition rows: the case was past its deadline at that moment (frozen on close).
+    was_overdue = models.BooleanField(default=False)
+    # {"field": [old, new], ...} for every value the event changed.
+    changes = models.JSONField(default=dict, blank=True)
+    note = models.TextField(_("说明"), blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("操作人"),
+    )
+    actor_unit = models.ForeignKey(
+        Unit, models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("操作人单位"),
+    )
+    created_at = models.DateTimeField(_("时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("整改记录")
+        verbose_name_plural = _("整改记录")
+        ordering = ["created_at", "id"]
+        indexes = [
+            # Timelines, and "the last status/deadline row before D" for as-of figures.
+            models.Index(fields=["case", "created_at"], name="event_case_time"),
+            models.Index(fields=["created_at"], name="event_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+def evidence_storage() -> FileSystemStorage:
+    return FileSystemStorage(location=settings.EVIDENCE_ROOT)
+
+
+def evidence_path(instance: Evidence, filename: str) -> str:
+    # The stored name is generated: the uploader's file name is kept only as data.
+    suffix = PurePath(filename).suffix.lower()[:10]
+    return f"{timezone.now():%Y/%m}/{uuid.uuid4().hex}{suffix}"
+
+
+class Evidence(models.Model):
+    """A supporting document (佐证材料) attached to a case and, usually, a history entry."""
+
+    case = models.ForeignKey(Case, models.PROTECT, related_name="evidence")
+    event = models.ForeignKey(
+        CaseEvent, models.PROTECT, null=True, blank=True, related_name="evidence",
+    )
+    file = models.FileField(storage=evidence_storage, upload_to=evidence_path, max_length=200)
+    original_name = models.CharField(_("文件名"), max_length=255)
+    content_type = models.CharField(_("类型"), max_length=100)
+    size = models.PositiveBigIntegerField(_("大小"))
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, related_name="+",
+    )
+    created_at = models.DateTimeField(_("上传时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("佐证材料")
+        verbose_name_plural = _("佐证材料")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.original_name

@@ -1,0 +1,166 @@
+"""Every read that serves a user, scoped to what the user's place in the unit tree allows.
+
+- superuser: everything;
+- supervisor: the jurisdiction of their unit (a commission sees the whole area it sits in),
+  restricted ledgers included;
+- api_reader: the same jurisdiction, read-only, without restricted ledgers;
+- inspector: cases whose responsible unit is their unit or under it, never restricted ledgers;
+- anyone else (no unit, no role, anonymous): nothing.
+
+Views, the API, exports and tasks build on these querysets, never on `Model.objects`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from .errors import NotFound
+from .models import Case, CaseEvent, Evidence, Inspection, Unit, User
+from .workflow import Role
+
+
+def user_role(user: Any) -> Role | None:
+    """The role the workflow applies to `user`; superusers act as supervisors."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.SUPERVISOR
+    if user.unit_id is None or not user.role:
+        return None
+    return Role(user.role)
+
+
+def jurisdiction_of(unit: Unit) -> Unit:
+    """The root of what a unit's staff oversee.
+
+    A commission (纪委监委) is a department of the area it sits in and oversees the whole area:
+    晋城市纪委监委 sees everything under 晋城市. Any other unit oversees its own subtree.
+    """
+    if unit.is_supervising_body and unit.parent_id is not None:
+        parent = unit.parent
+        if parent is not None and parent.level != Unit.Level.DEPARTMENT:
+            return parent
+    return unit
+
+
+def scope_root(user: Any) -> Unit | None:
+    """The unit whose subtree bounds what `user` may see; None for no access."""
+    role = user_role(user)
+    if role is None or user.is_superuser:
+        return None
+    if role == Role.INSPECTOR:
+        return user.unit
+    return jurisdiction_of(user.unit)
+
+
+def sees_restricted(user: Any) -> bool:
+    return user_role(user) == Role.SUPERVISOR
+
+
+def _subtree(unit: Unit, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}path__startswith": unit.path})
+
+
+def visible_units(user: Any) -> QuerySet[Unit]:
+    units = Unit.objects.all()
+    role = user_role(user)
+    if role is None:
+        return units.none()
+    if user.is_superuser:
+        return units
+    root = scope_root(user)
+    assert root is not None
+    return units.filter(_subtree(root))
+
+
+def visible_cases(user: Any) -> QuerySet[Case]:
+    cases = Case.objects.all()
+    role = user_role(user)
+    if role is None:
+        return cases.none()
+    if user.is_superuser:
+        return cases
+    root = scope_root(user)
+    assert root is not None
+    if role == Role.INSPECTOR:
+        scope = _subtree(root, "responsible_unit__")
+    else:
+        # A commission also follows what it supervises elsewhere (a city commission's case
+        # handed to a provincial body stays on its books).
+        scope = _subtree(root, "responsible_unit__") | _subtree(root, "supervising_unit__")
+    cases = cases.filter(scope)
+    if not sees_restricted(user):
+        cases = cases.filter(inspection__restricted=False)
+    return cases
+
+
+def visible_inspections(user: Any) -> QuerySet[Inspection]:
+    inspections = Inspection.objects.all()
+    role = user_role(user)
+    if role is None:
+        return inspections.none()
+    if user.is_superuser:
+        return inspections
+    root = scope_root(user)
+    assert root is not None
+    with_cases = Q(id__in=visible_cases(user).values("inspection_id"))
+    if role == Role.INSPECTOR:
+        scope = with_cases
+    else:
+        scope = with_cases | _subtree(root, "supervising_unit__") | _subtree(root, "issuing_unit__")
+    inspections = inspections.filter(scope)
+    if not sees_restricted(user):
+        inspections = inspections.filter(restricted=False)
+    return inspections
+
+
+def case_list(user: Any) -> QuerySet[Case]:
+    """The cases a user may see, with what a list row shows, in one query."""
+    return visible_cases(user).select_related(
+        "inspection", "responsible_unit", "region", "owner", "parent"
+    )
+
+
+def case_get(user: Any, case_id: Any) -> Case:
+    """One visible case; a missing id and an out-of-scope one both raise NotFound."""
+    try:
+        return case_list(user).get(pk=case_id)
+    except (Case.DoesNotExist, ValueError, TypeError):
+        raise NotFound(_not_found_message()) from None
+
+
+def case_get_for_update(user: Any, case_id: Any) -> Case:
+    """The visible case, locked until the end of the transaction (only its own row)."""
+    try:
+        return visible_cases(user).select_for_update(of=("self",)).get(pk=case_id)
+    except (Case.DoesNotExist, ValueError, TypeError):
+        raise NotFound(_not_found_message()) from None
+
+
+def case_history(user: Any, case_id: Any) -> QuerySet[CaseEvent]:
+    case = case_get(user, case_id)
+    return (
+        case.events.select_related("actor", "actor_unit")
+        .prefetch_related("evidence")
+        .order_by("created_at", "id")
+    )
+
+
+def evidence_get(user: Any, case_id: Any, evidence_id: Any) -> Evidence:
+    case = case_get(user, case_id)
+    try:
+        return case.evidence.get(pk=evidence_id)
+    except (Evidence.DoesNotExist, ValueError, TypeError):
+        raise NotFound(_not_found_message()) from None
+
+
+def users_in_unit_subtree(unit: Unit) -> QuerySet[User]:
+    return User.objects.filter(unit__path__startswith=unit.path, is_active=True)
+
+
+def _not_found_message() -> str:
+    from django.utils.translation import gettext
+
+    return gettext("未找到该整改问题，或您无权查看。")

@@ -1,0 +1,569 @@
+"""Every write. One function per operation, shared by the web pages, the API, the admin,
+imports and tasks.
+
+Each takes the row lock of the case it changes, refuses illegal or unauthorised changes with a
+domain error (nothing written), writes its history row in the same transaction, and queues side
+effects with `transaction.on_commit`. `at` lets loaders of past ledgers (the demo, imports)
+record when something really happened; it defaults to now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import IO, Any
+
+from django.core.files.base import File
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from . import selectors
+from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .evidence import inspect_upload
+from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
+from .workflow import DONE_STATES, Role, Status, check_move
+
+# --- Organisation ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def unit_create(
+    *,
+    name: str,
+    level: str,
+    parent: Unit | None = None,
+    is_supervising_body: bool = False,
+    is_responsible_unit: bool = True,
+) -> Unit:
+    unit = Unit.objects.create(
+        name=name,
+        level=level,
+        parent=parent,
+        is_supervising_body=is_supervising_body,
+        is_responsible_unit=is_responsible_unit,
+    )
+    # The path needs the new id; the region is the nearest county-level area.
+    unit.path = f"{parent.path if parent else '/'}{unit.pk}/"
+    if level == Unit.Level.COUNTY:
+        unit.region = unit
+    elif parent is not None:
+        unit.region = parent.region
+    unit.save(update_fields=["path", "region"])
+    return unit
+
+
+def user_create(
+    *,
+    username: str,
+    password: str | None,
+    unit: Unit | None,
+    role: str,
+    full_name: str = "",
+    email: str = "",
+    is_superuser: bool = False,
+) -> User:
+    if role and role not in Role.values:
+        raise InvalidInput(_("未知的角色：%(role)s") % {"role": role})
+    if role and unit is None and not is_superuser:
+        raise InvalidInput(_("有角色的用户必须属于一个单位。"))
+    user = User(
+        username=username,
+        unit=unit,
+        role=role,
+        full_name=full_name,
+        email=email,
+        is_superuser=is_superuser,
+        is_staff=is_superuser,
+    )
+    user.set_password(password) if password else user.set_unusable_password()
+    user.save()
+    return user
+
+
+# --- Inspections -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def inspection_create(
+    *,
+    name: str,
+    kind: str,
+    year: int,
+    issuing_unit: Unit,
+    supervising_unit: Unit | None = None,
+    code: str = "",
+    restricted: bool | None = None,
+) -> Inspection:
+    if kind not in Inspection.Kind.values:
+        raise InvalidInput(_("未知的检查类型：%(kind)s") % {"kind": kind})
+    if code and Inspection.objects.filter(code=code).exists():
+        raise InvalidInput(_("检查编号已存在：%(code)s") % {"code": code})
+    if restricted is None:
+        # A clue ledger is sensitive by nature; anything else is visible to the units.
+        restricted = kind == Inspection.Kind.CLUE_LEDGER
+    inspection = Inspection.objects.create(
+        name=name,
+        kind=kind,
+        year=year,
+        issuing_unit=issuing_unit,
+        supervising_unit=supervising_unit or issuing_unit,
+        code=code or f"tmp-{timezone.now().timestamp()}",
+        restricted=restricted,
+    )
+    if not code:
+        inspection.code = f"JC{year}-{inspection.pk:03d}"
+        inspection.save(update_fields=["code"])
+    return inspection
+
+
+# --- Cases -------------------------------------------------------------------------------
+
+
+def _require_role(actor: Any, allowed: Iterable[Role], action: str) -> Role:
+    role = selectors.user_role(actor)
+    if role is None or role not in set(allowed):
+        raise Forbidden(_("您的角色无权%(action)s。") % {"action": action})
+    return role
+
+
+def _require_unit_in_scope(actor: Any, unit: Unit, field: str) -> None:
+    if not selectors.visible_units(actor).filter(pk=unit.pk).exists():
+        message = _("“%(unit)s”不在您的管辖范围内。") % {"unit": unit.name}
+        raise Forbidden(message, fields={field: [message]})
+
+
+def _event(
+    case: Case,
+    *,
+    actor: Any,
+    kind: str,
+    at: datetime,
+    note: str = "",
+    changes: dict[str, list[Any]] | None = None,
+    **values: Any,
+) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        kind=kind,
+        note=note,
+        changes=changes or {},
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_unit_id=getattr(actor, "unit_id", None),
+        created_at=at,
+        **values,
+    )
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, date | Decimal):
+        return str(value)
+    if hasattr(value, "pk"):
+        return {"id": value.pk, "name": str(value)}
+    return value
+
+
+@transaction.atomic
+def case_create(
+    *,
+    actor: Any,
+    inspection: Inspection,
+    title: str,
+    responsible_unit: Unit,
+    deadline: date,
+    code: str = "",
+    description: str = "",
+    source: str = Case.Source.CITY_FEEDBACK,
+    parent: Case | None = None,
+    owner: User | None = None,
+    supervising_unit: Unit | None = None,
+    region: Unit | None = None,
+    measures: str = "",
+    method: str = "",
+    is_key_problem: bool = False,
+    amount: Decimal | None = None,
+    checklist: Sequence[str] = (),
+    at: datetime | None = None,
+) -> Case:
+    """Register a problem, or an item of one (`parent`)."""
+    at = at or timezone.now()
+    _require_role(actor, [Role.SUPERVISOR], _("登记整改问题"))
+    if not selectors.visible_inspections(actor).filter(pk=inspection.pk).exists():
+        raise NotFound(_("未找到该检查，或您无权查看。"))
+    _require_unit_in_scope(actor, responsible_unit, "responsible_unit")
+    errors: dict[str, list[str]] = {}
+    if not title.strip():
+        errors["title"] = [_("请填写问题标题。")]
+    if source not in Case.Source.values:
+        errors["source"] = [_("未知的问题来源。")]
+    if method and method not in Case.Method.values:
+        errors["method"] = [_("未知的整改方式。")]
+    if amount is not None and amount < 0:
+        errors["amount"] = [_("金额不能为负数。")]
+    if owner is not None and not selectors.users_in_unit_subtree(responsible_unit).filter(
+        pk=owner.pk
+    ).exists():
+        errors["owner"] = [_("责任人须为责任单位的人员。")]
+    if code and Case.objects.filter(code=code).exists():
+        errors["code"] = [_("问题编号已存在：%(code)s") % {"code": code}]
+    if errors:
+        raise InvalidInput(next(iter(errors.values()))[0], fields=errors)
+
+    if parent is not None:
+        # Lock the problem: its item counter and the "all items done" rule depend on it.
+        parent = selectors.case_get_for_update(actor, parent.pk)
+        if parent.inspection_id != inspection.pk:
+            raise InvalidInput(_("事项须与所属问题属于同一检查。"), fields={"parent": [""]})
+        if parent.parent_id is not None:
+            raise InvalidInput(_("事项下不能再分事项。"), fields={"parent": [""]})
+        if parent.status in DONE_STATES:
+            raise Conflict(_("所属问题已办结，不能再添加事项。"))
+        parent.items_total = F("items_total") + 1
+        parent.updated_at = at
+        parent.save(update_fields=["items_total", "updated_at"])
+        parent.refresh_from_db(fields=["items_total"])
+        if not code:
+            code = f"{parent.code}-{parent.items_total:02d}"
+    elif not code:
+        locked = Inspection.objects.select_for_update().get(pk=inspection.pk)
+        locked.last_case_number = F("last_case_number") + 1
+        locked.save(update_fields=["last_case_number"])
+        locked.refresh_from_db(fields=["last_case_number"])
+        code = f"{inspection.code}-{locked.last_case_number:03d}"
+
+    try:
+        with transaction.atomic():
+            case = Case.objects.create(
+                code=code,
+                title=title.strip(),
+                description=description,
+                inspection=inspection,
+                source=source,
+                parent=parent,
+                responsible_unit=responsible_unit,
+                owner=owner,
+                supervising_unit=supervising_unit or inspection.supervising_unit,
+                region=region if region is not None else responsible_unit.region,
+                deadline=deadline,
+                original_deadline=deadline,
+                measures=measures,
+                method=method,
+                is_key_problem=is_key_problem,
+                amount=amount,
+                status=Status.OPEN,
+                created_at=at,
+                updated_at=at,
+            )
+    except IntegrityError:
+        # Two imports racing for the same code: the loser gets the same answer as above.
+        message = _("问题编号已存在：%(code)s") % {"code": code}
+        raise InvalidInput(message, fields={"code": [message]}) from None
+    CheckPoint.objects.bulk_create(
+        CheckPoint(case=case, text=text.strip(), position=index)
+        for index, text in enumerate(checklist)
+        if text.strip()
+    )
+    _event(
+        case,
+        actor=actor,
+        kind=CaseEvent.Kind.CREATED,
+        at=at,
+        to_status=Status.OPEN,
+        deadline=deadline,
+        changes={"checklist": [None, [t for t in checklist if t.strip()]]} if checklist else {},
+    )
+    return case
+
+
+@transaction.atomic
+def case_transition(
+    *,
+    actor: Any,
+    case_id: int,
+    to: str,
+    note: str = "",
+    confirm: Iterable[int] = (),
+    evidence: Sequence[IO[bytes]] = (),
+    at: datetime | None = None,
+) -> Case:
+    """Move a case along the workflow (start, submit, close, return, escalate, exempt…)."""
+    at = at or timezone.now()
+    case = selectors.case_get_for_update(actor, case_id)
+    move = check_move(case.status, to, selectors.user_role(actor), note)
+    for upload in evidence:  # refuse a bad file before anything is written
+        inspect_upload(upload, size=getattr(upload, "size", None))
+    was_done = case.status in DONE_STATES
+    will_be_done = move.target in DONE_STATES
+    if move.verifies:
+        if case.items_done < case.items_total:
+            raise Conflict(
+                _("还有 %(left)s 个事项未完成，全部完成后才能销号。")
+                % {"left": case.items_total - case.items_done}
+            )
+        _confirm_checklist(case, actor=actor, confirm=set(confirm), at=at)
+    today = timezone.localtime(at).date()
+    late = case.deadline < today
+    old_status = case.status
+    case.status = move.target
+    case.updated_at = at
+    if will_be_done:
+        case.closed_at = at
+        case.overdue_at_close = late
+    elif was_done:
+        case.closed_at = None
+        case.overdue_at_close = False
+    case.save(update_fields=["status", "updated_at", "closed_at", "overdue_at_close"])
+    event = _event(
+        case,
+        actor=actor,
+        kind=CaseEvent.Kind.TRANSITION,
+        at=at,
+        note=note.strip(),
+        from_status=old_status,
+        to_status=move.target,
+        was_overdue=late,
+        changes={"status": [old_status, move.target]},
+    )
+    for upload in evidence:
+        _store_evidence(case, event=event, actor=actor, upload=upload, at=at)
+    if case.parent_id is not None and was_done != will_be_done:
+        # The problem's "3 of 8": locked so two items finishing at once both count.
+        Case.objects.select_for_update().filter(pk=case.parent_id).update(
+            items_done=F("items_done") + (1 if will_be_done else -1), updated_at=at
+        )
+    return case
+
+
+def _confirm_checklist(case: Case, *, actor: Any, confirm: set[int], at: datetime) -> None:
+    points = list(case.checklist.all())
+    known = {point.pk for point in points}
+    unknown = confirm - known
+    if unknown:
+        message = _("验收要点不属于该问题：%(ids)s") % {"ids": sorted(unknown)}
+        raise InvalidInput(message, fields={"confirm": [message]})
+    missing = [p.text for p in points if not p.confirmed and p.pk not in confirm]
+    if missing:
+        message = _("销号前须确认全部验收要点，尚未确认：%(points)s") % {
+            "points": "；".join(missing)
+        }
+        raise InvalidInput(message, fields={"confirm": [message]})
+    newly = [p for p in points if not p.confirmed]
+    for point in newly:
+        point.confirmed, point.confirmed_by, point.confirmed_at = True, actor, at
+    CheckPoint.objects.bulk_update(newly, ["confirmed", "confirmed_by", "confirmed_at"])
+    if newly:
+        _event(
+            case,
+            actor=actor,
+            kind=CaseEvent.Kind.CHECKLIST,
+            at=at,
+            changes={"confirmed": [None, [p.text for p in newly]]},
+        )
+
+
+@transaction.atomic
+def case_extend_deadline(
+    *, actor: Any, case_id: int, deadline: date, reason: str, at: datetime | None = None
+) -> Case:
+    """Change the deadline (延期). Supervisors only, with a reason."""
+    at = at or timezone.now()
+    case = selectors.case_get_for_update(actor, case_id)
+    _require_role(actor, [Role.SUPERVISOR], _("调整整改时限"))
+    if not reason.strip():
+        message = _("调整时限须填写理由。")
+        raise InvalidInput(message, fields={"reason": [message]})
+    if case.status in DONE_STATES:
+        raise Conflict(_("已办结的问题不能调整时限。"))
+    if deadline == case.deadline:
+        message = _("新时限与原时限相同。")
+        raise InvalidInput(message, fields={"deadline": [message]})
+    old = case.deadline
+    case.deadline = deadline
+    case.updated_at = at
+    case.save(update_fields=["deadline", "updated_at"])
+    _event(
+        case,
+        actor=actor,
+        kind=CaseEvent.Kind.DEADLINE,
+        at=at,
+        note=reason.strip(),
+        deadline=deadline,
+        changes={"deadline": [_json(old), _json(deadline)]},
+    )
+    return case
+
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def case_assign(
+    *,
+    actor: Any,
+    case_id: int,
+    responsible_unit: Unit | None = None,
+    owner: User | None = _UNSET,
+    note: str = "",
+    at: datetime | None = None,
+) -> Case:
+    """Hand a case to another unit and/or owner (调整责任单位/责任人). Supervisors only."""
+    at = at or timezone.now()
+    case = selectors.case_get_for_update(actor, case_id)
+    _require_role(actor, [Role.SUPERVISOR], _("调整责任单位或责任人"))
+    changes: dict[str, list[Any]] = {}
+    unit = responsible_unit or case.responsible_unit
+    if responsible_unit is not None and responsible_unit.pk != case.responsible_unit_id:
+        _require_unit_in_scope(actor, responsible_unit, "responsible_unit")
+        changes["responsible_unit"] = [_json(case.responsible_unit), _json(responsible_unit)]
+        case.responsible_unit = responsible_unit
+        case.region = responsible_unit.region
+        if owner is _UNSET and case.owner_id is not None:
+            owner = None  # the old owner does not follow the case to another unit
+    if owner is not _UNSET and (owner.pk if owner else None) != case.owner_id:
+        if owner is not None and not selectors.users_in_unit_subtree(unit).filter(
+            pk=owner.pk
+        ).exists():
+            message = _("责任人须为责任单位的人员。")
+            raise InvalidInput(message, fields={"owner": [message]})
+        changes["owner"] = [_json(case.owner), _json(owner)]
+        case.owner = owner
+    if not changes:
+        return case
+    case.updated_at = at
+    case.save(update_fields=["responsible_unit", "region", "owner", "updated_at"])
+    _event(case, actor=actor, kind=CaseEvent.Kind.ASSIGNMENT, at=at, note=note.strip(),
+           changes=changes)
+    return case
+
+
+@transaction.atomic
+def case_update_rectification(
+    *,
+    actor: Any,
+    case_id: int,
+    measures: str | None = None,
+    progress: str | None = None,
+    at: datetime | None = None,
+) -> Case:
+    """Record rectification measures and progress (整改措施、进展)."""
+    at = at or timezone.now()
+    case = selectors.case_get_for_update(actor, case_id)
+    _require_role(actor, [Role.INSPECTOR, Role.SUPERVISOR], _("更新整改情况"))
+    if case.status in DONE_STATES:
+        raise Conflict(_("已办结的问题不能修改整改情况，如需修改请先重新整改。"))
+    changes = {}
+    for field, value in (("measures", measures), ("progress", progress)):
+        if value is not None and value.strip() != getattr(case, field):
+            changes[field] = [getattr(case, field), value.strip()]
+            setattr(case, field, value.strip())
+    if not changes:
+        return case
+    case.updated_at = at
+    case.save(update_fields=[*changes, "updated_at"])
+    _event(case, actor=actor, kind=CaseEvent.Kind.RECTIFICATION, at=at, changes=changes)
+    return case
+
+
+EDITABLE_DETAILS = ("title", "description", "source", "method", "is_key_problem", "amount")
+
+
+@transaction.atomic
+def case_update_details(
+    *, actor: Any, case_id: int, at: datetime | None = None, **values: Any
+) -> Case:
+    """Correct a case's descriptive fields. Supervisors only; status, deadline and
+    responsibility have their own operations."""
+    at = at or timezone.now()
+    unknown = set(values) - set(EDITABLE_DETAILS)
+    if unknown:
+        raise InvalidInput(_("不能在此修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    case = selectors.case_get_for_update(actor, case_id)
+    _require_role(actor, [Role.SUPERVISOR], _("修改问题信息"))
+    if "title" in values and not str(values["title"]).strip():
+        message = _("请填写问题标题。")
+        raise InvalidInput(message, fields={"title": [message]})
+    changes = {
+        field: [_json(getattr(case, field)), _json(value)]
+        for field, value in values.items()
+        if getattr(case, field) != value
+    }
+    if not changes:
+        return case
+    for field in changes:
+        setattr(case, field, values[field])
+    case.updated_at = at
+    case.save(update_fields=[*changes, "updated_at"])
+    _event(case, actor=actor, kind=CaseEvent.Kind.EDIT, at=at, changes=changes)
+    return case
+
+
+@transaction.atomic
+def checkpoint_add(
+    *, actor: Any, case_id: int, text: str, at: datetime | None = None
+) -> CheckPoint:
+    """Add a verification point (验收要点). Supervisors only."""
+    at = at or timezone.now()
+    case = selectors.case_get_for_update(actor, case_id)
+    _require_role(actor, [Role.SUPERVISOR], _("设置验收要点"))
+    if not text.strip():
+        message = _("请填写验收要点。")
+        raise InvalidInput(message, fields={"text": [message]})
+    if case.status in DONE_STATES:
+        raise Conflict(_("已办结的问题不能添加验收要点。"))
+    position = case.checklist.count()
+    point = CheckPoint.objects.create(case=case, text=text.strip(), position=position)
+    case.updated_at = at
+    case.save(update_fields=["updated_at"])
+    _event(case, actor=actor, kind=CaseEvent.Kind.CHECKLIST, at=at,
+           changes={"added": [None, point.text]})
+    return point
+
+
+@transaction.atomic
+def evidence_add(
+    *,
+    actor: Any,
+    case_id: int,
+    upload: IO[bytes],
+    note: str = "",
+    at: datetime | None = None,
+) -> Evidence:
+    """Attach a supporting document (佐证材料) to a case, as its own history entry."""
+    at = at or timezone.now()
+    case = selectors.case_get_for_update(actor, case_id)
+    _require_role(actor, [Role.INSPECTOR, Role.SUPERVISOR], _("上传佐证材料"))
+    inspect_upload(upload, size=getattr(upload, "size", None))  # refuse before writing
+    event = _event(case, actor=actor, kind=CaseEvent.Kind.EVIDENCE, at=at, note=note.strip())
+    evidence = _store_evidence(case, event=event, actor=actor, upload=upload, at=at)
+    case.updated_at = at
+    case.save(update_fields=["updated_at"])
+    return evidence
+
+
+def _store_evidence(
+    case: Case, *, event: CaseEvent, actor: Any, upload: IO[bytes], at: datetime
+) -> Evidence:
+    content_type, sha256, size = inspect_upload(upload, size=getattr(upload, "size", None))
+    name = getattr(upload, "name", "") or "evidence"
+    original_name = name.replace("\\", "/").rsplit("/", 1)[-1][:255] or "evidence"
+    evidence = Evidence(
+        case=case,
+        event=event,
+        original_name=original_name,
+        content_type=content_type,
+        size=size,
+        sha256=sha256,
+        uploaded_by=actor if getattr(actor, "pk", None) else None,
+        created_at=at,
+    )
+    evidence.file.save(original_name, File(upload), save=False)
+    try:
+        evidence.save()
+    except Exception:
+        # Keep storage and database in step; an orphan left by a rollback further out is
+        # harmless (unreachable: files are only served through their row).
+        evidence.file.storage.delete(evidence.file.name)
+        raise
+    return evidence

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "cases"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("cases/<int:case_id>/evidence/<int:evidence_id>/", views.evidence_download,
+         name="evidence-download"),
+]

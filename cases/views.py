@@ -1,0 +1,39 @@
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from . import selectors
+from .completion import completion_rows, completion_total
+from .errors import NotFound
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    context = {}
+    if request.user.is_authenticated:
+        cases = selectors.visible_cases(request.user)
+        context = {
+            "total": completion_total(cases),
+            "by_inspection": completion_rows(cases, group_by="inspection"),
+        }
+    return render(request, "cases/home.html", context)
+
+
+@login_required
+@require_GET
+def evidence_download(request: HttpRequest, case_id: int, evidence_id: int) -> FileResponse:
+    """Evidence leaves only through here, for users who may see the case, as an attachment."""
+    try:
+        evidence = selectors.evidence_get(request.user, case_id, evidence_id)
+    except NotFound as error:
+        raise Http404(error.message) from None
+    response = FileResponse(
+        evidence.file.open("rb"),
+        as_attachment=True,
+        filename=evidence.original_name,
+        content_type=evidence.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
