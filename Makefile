@@ -40,7 +40,7 @@ demo: migrate
 
 test: $(VENV)/.installed-test
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-	DJANGO_DEBUG=true $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --create-db $(PYTEST_ARGS)
+	DJANGO_DEBUG=true $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --create-db $(PYTEST_ARGS)
 
 # Production server: settings come from the environment (DJANGO_DEBUG defaults to off here).
 serve: install

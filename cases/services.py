@@ -55,6 +55,22 @@ def unit_create(
     return unit
 
 
+@transaction.atomic
+def unit_update(
+    *, unit: Unit, name: str, is_supervising_body: bool, is_responsible_unit: bool
+) -> Unit:
+    """Rename a unit or change its flags; moving it in the tree is not an edit."""
+    if not name.strip():
+        raise InvalidInput(_("请填写单位名称。"), fields={"name": [_("请填写单位名称。")]})
+    Unit.objects.filter(pk=unit.pk).update(
+        name=name.strip(),
+        is_supervising_body=is_supervising_body,
+        is_responsible_unit=is_responsible_unit,
+    )
+    unit.refresh_from_db()
+    return unit
+
+
 def user_create(
     *,
     username: str,
@@ -116,6 +132,21 @@ def inspection_create(
     if not code:
         inspection.code = f"JC{year}-{inspection.pk:03d}"
         inspection.save(update_fields=["code"])
+    return inspection
+
+
+INSPECTION_EDITABLE = ("name", "year", "supervising_unit", "restricted")
+
+
+@transaction.atomic
+def inspection_update(*, inspection: Inspection, **values: Any) -> Inspection:
+    unknown = set(values) - set(INSPECTION_EDITABLE)
+    if unknown:
+        raise InvalidInput(_("不能修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    if "name" in values and not str(values["name"]).strip():
+        raise InvalidInput(_("请填写检查名称。"), fields={"name": [_("请填写检查名称。")]})
+    Inspection.objects.filter(pk=inspection.pk).update(**values)
+    inspection.refresh_from_db()
     return inspection
 
 

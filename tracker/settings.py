@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -203,18 +204,29 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Email -------------------------------------------------------------------------------
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
-if EMAIL_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_PORT = env_int("EMAIL_PORT", 587)
-    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
-    EMAIL_TIMEOUT = 10
+_email_host = os.environ.get("EMAIL_HOST", "")
+if _email_host:
+    _mail_backend = "django.core.mail.backends.smtp.EmailBackend"
+    _mail_options: dict = {
+        "host": _email_host,
+        "port": env_int("EMAIL_PORT", 587),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", True),
+        "timeout": 10,
+    }
 else:
     # The demo keeps mail as files so that reminders can be read without a mail server.
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+    _mail_backend = "django.core.mail.backends.filebased.EmailBackend"
+    _mail_options = {"file_path": str(VAR_DIR / "mail")}
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
+else:  # Django 5.2 (Python 3.11) still reads the EMAIL_* settings.
+    EMAIL_BACKEND = _mail_backend
+    _names = {"host": "EMAIL_HOST", "port": "EMAIL_PORT", "username": "EMAIL_HOST_USER",
+              "password": "EMAIL_HOST_PASSWORD", "use_tls": "EMAIL_USE_TLS",
+              "timeout": "EMAIL_TIMEOUT", "file_path": "EMAIL_FILE_PATH"}
+    globals().update({_names[key]: value for key, value in _mail_options.items()})
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tracker@localhost")
 
 # --- Domain settings -------------------------------------------------------------------------

@@ -1,0 +1,187 @@
+"""`load_demo` reproduces every figure of the 2023 report, computed, not stored."""
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+
+from cases import selectors
+from cases.completion import completion_rows, completion_total
+from cases.demo import DEMO_PASSWORD, load_demo
+from cases.models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
+from cases.workflow import Status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def _demo_db(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Load the demo once for the module, inside a transaction rolled back at its end.
+
+    Each test still runs in its own savepoint, so nothing one test does leaks to another.
+    """
+    evidence_root = tmp_path_factory.mktemp("evidence")
+    with django_db_blocker.unblock(), override_settings(EVIDENCE_ROOT=evidence_root):
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            load_demo()
+            yield evidence_root
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def demo(_demo_db, settings):
+    settings.EVIDENCE_ROOT = _demo_db  # where the module's demo stored its evidence
+    return {u.username: u for u in User.objects.all()}
+
+
+def _rows(user, **kwargs):
+    return {row.name: row for row in completion_rows(selectors.visible_cases(user), **kwargs)}
+
+
+def test_it_creates_the_five_accounts_with_the_demo_password(demo):
+    assert set(demo) == {"supervisor", "inspector_lc", "inspector_gp", "api_reader", "admin"}
+    for username in demo:
+        assert authenticate(username=username, password=DEMO_PASSWORD) is not None
+    assert demo["supervisor"].unit.name == "晋城市纪委监委"
+    assert demo["inspector_lc"].unit.name == "陵川生态文化旅游示范区行政审批局"
+    assert demo["inspector_gp"].unit.name == "高平市政务服务中心"
+    assert demo["admin"].is_superuser and demo["admin"].is_staff
+
+
+def test_it_holds_the_six_county_level_areas(demo):
+    counties = Unit.objects.filter(level=Unit.Level.COUNTY).values_list("name", flat=True)
+    assert sorted(counties) == sorted(["城区", "泽州县", "高平市", "阳城县", "陵川县", "沁水县"])
+
+
+def test_it_holds_the_58_licensing_items(demo):
+    problem = Case.objects.get(title__contains="58项行政许可事项")
+    items = problem.items.all()
+    assert items.count() == 58
+    admitted = items.filter(status=Status.COMPLETED)
+    assert admitted.count() == 56
+    assert set(admitted.values_list("method", flat=True)) == {
+        "window_authorisation", "new_window", "entrusted"}
+    negative = items.filter(status=Status.EXEMPTED)
+    assert negative.count() == 2
+    assert set(negative.values_list("method", flat=True)) == {"negative_list"}
+    assert (problem.items_total, problem.items_done) == (58, 58)
+    assert problem.status == Status.COMPLETED
+    # Each admitted item was verified on the report's three points.
+    assert CheckPoint.objects.filter(case__in=admitted, confirmed=True).count() == 56 * 3
+
+
+def test_it_holds_the_263_items_of_city_and_counties_all_admitted(demo):
+    items = Case.objects.filter(parent__title__contains="应进未进政务大厅")
+    assert items.count() == 263
+    assert items.filter(status=Status.COMPLETED).count() == 263
+
+
+def test_it_gives_business_environment_feedback_100_percent(demo):
+    for level in ("problem", "item"):
+        row = _rows(demo["supervisor"], group_by="inspection", level=level)[
+            "2023年优化营商环境政治监督专项检查"]
+        assert row.rate == 1.0
+
+
+def test_it_holds_wangmangling_3_1_2_2(demo):
+    problem = Case.objects.get(title__startswith="王莽岭景区基础设施提升改造工程")
+    assert problem.amount == 2274000000
+    statuses = Counter(problem.items.values_list("status", flat=True))
+    assert statuses == {Status.COMPLETED: 3, Status.IN_PROGRESS: 1, Status.ESCALATED: 4}
+    notes = Counter(
+        CaseEvent.objects.filter(case__parent=problem, to_status=Status.ESCALATED)
+        .values_list("note", flat=True)
+    )
+    assert sum(n for note, n in notes.items() if "组卷上报" in note) == 2
+    assert sum(n for note, n in notes.items() if "政策指导" in note) == 2
+    assert (problem.items_done, problem.items_total) == (3, 8)
+    assert problem.owner == demo["inspector_lc"]
+
+
+def test_it_holds_six_key_problems_under_supervision(demo):
+    key = Case.objects.filter(is_key_problem=True)
+    assert key.count() == 6
+    assert not key.filter(status__in=[Status.COMPLETED, Status.EXEMPTED]).exists()
+    titles = list(key.values_list("title", flat=True))
+    assert any("晋城经济技术开发区低效土地利用" in t for t in titles)
+    assert any("审批权与监管权未完全分离" in t for t in titles)
+    assert sum("示例" in t for t in titles) == 4
+
+
+def test_it_gives_cultivated_land_75_and_work_safety_below_100(demo):
+    for level in ("problem", "item"):
+        rows = _rows(demo["supervisor"], group_by="inspection", level=level)
+        assert rows["2023年耕地保护政治监督专项检查"].rate == 0.75
+        safety = rows["2023年安全生产政治监督专项检查"]
+        assert 0 < safety.rate < 1
+
+
+def test_it_keeps_the_clue_ledger_to_commission_staff(demo):
+    ledger = Inspection.objects.get(kind=Inspection.Kind.CLUE_LEDGER)
+    assert ledger.restricted and ledger.cases.exists()
+    assert selectors.visible_cases(demo["supervisor"]).filter(inspection=ledger).exists()
+    for name in ("inspector_lc", "inspector_gp", "api_reader"):
+        assert not selectors.visible_cases(demo[name]).filter(inspection=ledger).exists()
+        assert not selectors.visible_inspections(demo[name]).filter(pk=ledger.pk).exists()
+
+
+def test_it_shows_overdue_and_due_soon_cases_relative_to_today(demo):
+    today = timezone.localdate()
+    open_cases = Case.objects.exclude(status__in=[Status.COMPLETED, Status.EXEMPTED])
+    assert open_cases.filter(deadline__lt=today).exists()
+    assert open_cases.filter(deadline__gte=today, deadline__lte=today + timedelta(days=7)).exists()
+    lights = Counter(case.light(today) for case in open_cases)
+    assert lights["red"] and lights["yellow"] and lights["green"]
+
+
+def test_it_gives_each_inspector_their_own_units_cases(demo):
+    lc = selectors.visible_cases(demo["inspector_lc"])
+    assert lc.count() == 9  # the 王莽岭 problem and its 8 projects
+    gp = selectors.visible_cases(demo["inspector_gp"])
+    assert set(gp.values_list("responsible_unit__name", flat=True)) == {"高平市政务服务中心"}
+    assert gp.exclude(status__in=[Status.COMPLETED, Status.EXEMPTED]).exists()
+
+
+def test_it_records_history_and_evidence_through_the_services(demo):
+    for case in Case.objects.all():
+        kinds = list(case.events.order_by("created_at", "id").values_list("to_status", flat=True))
+        assert kinds[0] == Status.OPEN
+        transitions = [k for k in kinds if k]
+        assert transitions[-1] == case.status
+    assert Evidence.objects.count() > 0
+    evidence = Evidence.objects.first()
+    assert evidence.file.storage.exists(evidence.file.name)
+
+
+def test_it_computes_past_figures_from_history(demo):
+    # Ninety days ago nothing of the cultivated land inspection was closed yet.
+    past = timezone.localdate() - timedelta(days=90)
+    row = _rows(demo["supervisor"], group_by="inspection", as_of=past)[
+        "2023年耕地保护政治监督专项检查"]
+    assert (row.total, row.done) == (12, 0)
+
+
+def _snapshot():
+    return {
+        "units": list(Unit.objects.order_by("path").values_list("path", "name")),
+        "users": list(User.objects.order_by("username").values_list("username", "unit_id")),
+        "cases": list(Case.objects.order_by("code").values_list(
+            "code", "status", "deadline", "items_done", "updated_at")),
+        "events": CaseEvent.objects.count(),
+        "evidence": Evidence.objects.count(),
+        "total": completion_total(Case.objects.all(), level="item"),
+    }
+
+
+def test_it_is_idempotent(demo):
+    before = _snapshot()
+    load_demo()
+    assert _snapshot() == before

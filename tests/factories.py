@@ -1,0 +1,157 @@
+"""Test data built through the services, so tests see what production writes."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from cases import services
+from cases.models import Case, Inspection, Unit, User
+from cases.workflow import Role
+
+PASSWORD = "correct-horse-battery"  # noqa: S105
+_sequence = itertools.count(1)
+
+
+def make_unit(name: str | None = None, *, parent: Unit | None = None, level: str = "department",
+              **kwargs: Any) -> Unit:
+    return services.unit_create(
+        name=name or f"单位{next(_sequence)}", parent=parent, level=level, **kwargs
+    )
+
+
+def make_user(unit: Unit | None, role: str, username: str | None = None, **kwargs: Any) -> User:
+    return services.user_create(
+        username=username or f"user{next(_sequence)}",
+        password=PASSWORD,
+        unit=unit,
+        role=role,
+        **kwargs,
+    )
+
+
+def make_superuser(username: str | None = None) -> User:
+    return services.user_create(
+        username=username or f"admin{next(_sequence)}", password=PASSWORD, unit=None, role="",
+        is_superuser=True,
+    )
+
+
+def make_inspection(issuing_unit: Unit, **kwargs: Any) -> Inspection:
+    kwargs.setdefault("name", f"专项检查{next(_sequence)}")
+    kwargs.setdefault("kind", Inspection.Kind.SPECIAL)
+    kwargs.setdefault("year", 2023)
+    return services.inspection_create(issuing_unit=issuing_unit, **kwargs)
+
+
+def make_case(actor: User, inspection: Inspection, unit: Unit, **kwargs: Any) -> Case:
+    kwargs.setdefault("title", f"问题{next(_sequence)}")
+    kwargs.setdefault("deadline", timezone.localdate() + timedelta(days=30))
+    return services.case_create(actor=actor, inspection=inspection, responsible_unit=unit,
+                                **kwargs)
+
+
+@dataclass
+class World:
+    """A city with its commission, a city department with a sub-unit, and two counties.
+
+    晋城市 ─┬─ 晋城市纪委监委 (commission: supervisor, api_reader)
+           ├─ 市局 ── 市局分局 (child)
+           ├─ 甲县 ── 甲县局 (inspector_a) ── 甲县局股室 (child of the inspector's unit)
+           └─ 乙县 ── 乙县局 (inspector_b: a sibling unit)
+    """
+
+    city: Unit
+    commission: Unit
+    city_dept: Unit
+    city_dept_child: Unit
+    county_a: Unit
+    unit_a: Unit
+    unit_a_child: Unit
+    county_b: Unit
+    unit_b: Unit
+    supervisor: User
+    api_reader: User
+    inspector_a: User
+    inspector_a_child: User
+    inspector_b: User
+    county_a_supervisor: User
+    no_unit: User
+    admin: User
+    inspection: Inspection
+    restricted: Inspection
+
+    def case(self, unit: Unit | None = None, **kwargs: Any) -> Case:
+        return make_case(self.supervisor, kwargs.pop("inspection", self.inspection),
+                         unit or self.unit_a, **kwargs)
+
+
+def build_world() -> World:
+    province = make_unit("某省", level=Unit.Level.PROVINCE)
+    city = make_unit("晋城市", parent=province, level=Unit.Level.CITY)
+    commission = make_unit("晋城市纪委监委", parent=city, is_supervising_body=True,
+                           is_responsible_unit=False)
+    city_dept = make_unit("市局", parent=city)
+    city_dept_child = make_unit("市局分局", parent=city_dept)
+    county_a = make_unit("甲县", parent=city, level=Unit.Level.COUNTY)
+    county_a_commission = make_unit("甲县纪委监委", parent=county_a, is_supervising_body=True)
+    unit_a = make_unit("甲县局", parent=county_a)
+    unit_a_child = make_unit("甲县局股室", parent=unit_a)
+    county_b = make_unit("乙县", parent=city, level=Unit.Level.COUNTY)
+    unit_b = make_unit("乙县局", parent=county_b)
+    supervisor = make_user(commission, Role.SUPERVISOR, "supervisor")
+    world = World(
+        city=city,
+        commission=commission,
+        city_dept=city_dept,
+        city_dept_child=city_dept_child,
+        county_a=county_a,
+        unit_a=unit_a,
+        unit_a_child=unit_a_child,
+        county_b=county_b,
+        unit_b=unit_b,
+        supervisor=supervisor,
+        api_reader=make_user(commission, Role.API_READER, "api_reader"),
+        inspector_a=make_user(unit_a, Role.INSPECTOR, "inspector_a"),
+        inspector_a_child=make_user(unit_a_child, Role.INSPECTOR, "inspector_a_child"),
+        inspector_b=make_user(unit_b, Role.INSPECTOR, "inspector_b"),
+        county_a_supervisor=make_user(county_a_commission, Role.SUPERVISOR, "county_sup"),
+        no_unit=make_user(None, "", "no_unit"),
+        admin=make_superuser("admin"),
+        inspection=make_inspection(commission, code="T2023-1"),
+        restricted=make_inspection(commission, code="T2023-X", kind="clue_ledger",
+                                   name="问题线索台账"),
+    )
+    return world
+
+
+def days(n: int) -> date:
+    return timezone.localdate() + timedelta(days=n)
+
+
+# The moves a supervisor makes to bring a new (open) case into each state.
+PATH_FROM_OPEN: dict[str, list[str]] = {
+    "open": [],
+    "in_progress": ["in_progress"],
+    "submitted": ["in_progress", "submitted"],
+    "completed": ["in_progress", "submitted", "completed"],
+    "escalated": ["escalated"],
+    "exempted": ["exempted"],
+}
+
+
+def drive_to(case: Case, status: str, actor: User, *, at: Any = None) -> Case:
+    """Move an open case to `status` through the services (as `actor`, normally a
+    supervisor), with a note on every move; all checklist points are confirmed on close."""
+    for target in PATH_FROM_OPEN[status]:
+        extra: dict[str, Any] = {}
+        if target == "completed":
+            extra["confirm"] = list(case.checklist.values_list("pk", flat=True))
+        case = services.case_transition(
+            actor=actor, case_id=case.pk, to=target, note=f"测试：{target}", at=at, **extra
+        )
+    return case

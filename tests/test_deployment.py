@@ -1,0 +1,338 @@
+"""The deployment recipe (docker-compose.yml, Dockerfile, .env.example, Makefile) agrees with
+the settings: no database, no Docker needed."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_SERVICES = ("web", "worker", "beat")
+BACKING_SERVICES = ("postgres", "redis")
+
+# ${NAME}, ${NAME:-default}, ${NAME:?error}, $NAME; "$$" is Compose's escaped dollar.
+COMPOSE_VARIABLE = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))")
+SETTINGS_READS = re.compile(
+    r"""(?:os\.environ\.get|os\.getenv|env_bool|env_int|env_list)\(\s*["']([A-Z0-9_]+)["']"""
+    r"""|os\.environ\[\s*["']([A-Z0-9_]+)["']\s*\]"""
+)
+
+
+def settings_variables() -> set[str]:
+    source = (ROOT / "tracker" / "settings.py").read_text(encoding="utf-8")
+    return {a or b for a, b in SETTINGS_READS.findall(source)}
+
+
+def compose_text() -> str:
+    return (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def services() -> dict:
+    return yaml.safe_load(compose_text())["services"]
+
+
+def environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def command(service: dict) -> list[str]:
+    cmd = service.get("command") or []
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(part) for part in cmd]
+
+
+def without_interpolation(value: str) -> str:
+    """A Compose value with every ${...} replaced by a placeholder, so it parses as a URL."""
+    return re.sub(r"\$\{[^}]*\}", "placeholder", value)
+
+
+def env_example_assignments() -> dict[str, str]:
+    """NAME -> value for NAME=value lines of .env.example, commented-out examples included."""
+    found = {}
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$", line.strip())
+        if match:
+            found.setdefault(match.group(1), match.group(2))
+    return found
+
+
+def active_env_example_assignments() -> dict[str, str]:
+    """Only the uncommented NAME=value lines, the ones Compose will actually read."""
+    found = {}
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+# --- docker-compose.yml ------------------------------------------------------------------------
+
+
+def test_it_defines_the_web_worker_beat_postgres_and_redis_services(services):
+    assert set(APP_SERVICES + BACKING_SERVICES) <= set(services)
+
+
+def test_it_serves_web_with_gunicorn_on_the_tracker_wsgi_app(services):
+    cmd = command(services["web"])
+    assert cmd[:2] == ["gunicorn", "tracker.wsgi"], cmd
+    assert "0.0.0.0:8000" in cmd
+
+
+def test_it_runs_a_celery_worker_for_the_tracker_app(services):
+    cmd = command(services["worker"])
+    assert cmd[:4] == ["celery", "-A", "tracker", "worker"], cmd
+
+
+def test_it_runs_celery_beat_for_the_tracker_app_with_a_writable_schedule(services):
+    cmd = command(services["beat"])
+    assert cmd[:4] == ["celery", "-A", "tracker", "beat"], cmd
+    assert cmd[cmd.index("--schedule") + 1].startswith("/app/var/"), cmd
+
+
+def test_it_migrates_before_the_app_services_start(services):
+    migrators = [
+        name
+        for name, service in services.items()
+        if {"manage.py", "migrate"} <= set(command(service))
+    ]
+    assert migrators, "no service runs manage.py migrate"
+    for name in APP_SERVICES:
+        depends_on = services[name].get("depends_on") or {}
+        assert any(
+            depends_on.get(m, {}).get("condition") == "service_completed_successfully"
+            for m in migrators
+        ), f"{name} does not wait for {migrators}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_it_points_app_services_at_the_postgres_service(services, name):
+    url = urlsplit(without_interpolation(environment(services[name])["DATABASE_URL"]))
+    postgres_env = environment(services["postgres"])
+    assert url.scheme in {"postgres", "postgresql"}
+    assert url.hostname == "postgres"
+    assert url.port == 5432
+    assert url.username == postgres_env["POSTGRES_USER"]
+    assert url.path.lstrip("/") == postgres_env["POSTGRES_DB"]
+    assert "${POSTGRES_PASSWORD" in environment(services[name])["DATABASE_URL"]
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_it_points_app_services_at_the_redis_service(services, name):
+    url = urlsplit(environment(services[name])["REDIS_URL"])
+    assert url.scheme == "redis"
+    assert url.hostname == "redis"
+    assert (url.port or 6379) == 6379
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_it_turns_debug_off_for_app_services(services, name):
+    assert environment(services[name])["DJANGO_DEBUG"].strip().lower() == "false"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_it_gives_app_services_the_env_file(services, name):
+    env_file = services[name].get("env_file")
+    files = [env_file] if isinstance(env_file, str) else list(env_file or [])
+    paths = [f if isinstance(f, str) else f.get("path") for f in files]
+    assert ".env" in paths
+
+
+@pytest.mark.parametrize("name", ["web", "worker"])
+def test_it_keeps_evidence_on_a_named_volume(services, name):
+    evidence_root = environment(services[name])["EVIDENCE_ROOT"]
+    named_volumes = set(yaml.safe_load(compose_text()).get("volumes") or {})
+    mounts = [str(v).split(":") for v in services[name].get("volumes") or []]
+    assert any(m[0] in named_volumes and m[1] == evidence_root for m in mounts), mounts
+
+
+def test_it_keeps_postgres_data_on_a_named_volume(services):
+    named_volumes = set(yaml.safe_load(compose_text()).get("volumes") or {})
+    mounts = [str(v).split(":") for v in services["postgres"].get("volumes") or []]
+    assert any(m[0] in named_volumes and m[1] == "/var/lib/postgresql/data" for m in mounts)
+
+
+def test_it_reads_settings_variables_from_the_settings_source():
+    # Guards the checks below against a pattern that silently finds nothing.
+    found = settings_variables()
+    assert {"DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DATABASE_URL", "REDIS_URL"} <= found
+    assert {"DJANGO_ALLOWED_HOSTS", "EVIDENCE_MAX_MB", "TRACKER_DUE_SOON_DAYS"} <= found
+
+
+def test_it_references_only_variables_the_settings_read_or_postgres_needs():
+    referenced = {a or b for a, b in COMPOSE_VARIABLE.findall(compose_text())}
+    assert "POSTGRES_PASSWORD" in referenced  # the pattern does find references
+    unknown = {
+        name
+        for name in referenced
+        if name not in settings_variables() and not name.startswith("POSTGRES_")
+    }
+    assert not unknown, f"docker-compose.yml references variables nothing reads: {unknown}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_it_sets_only_variables_the_settings_read_on_app_services(services, name):
+    unknown = {
+        var
+        for var in environment(services[name])
+        if var not in settings_variables() and not var.startswith("POSTGRES_")
+    }
+    assert not unknown, f"{name} sets variables the settings never read: {unknown}"
+
+
+def test_it_documents_every_settings_variable_in_env_example():
+    missing = settings_variables() - set(env_example_assignments())
+    assert not missing, f".env.example does not mention {sorted(missing)}"
+
+
+def test_it_documents_no_variable_that_nothing_reads_in_env_example():
+    makefile_only = {"PORT"}
+    unknown = {
+        name
+        for name in env_example_assignments()
+        if name not in settings_variables()
+        and not name.startswith("POSTGRES_")
+        and name not in makefile_only
+    }
+    assert not unknown, f".env.example documents variables nothing reads: {unknown}"
+
+
+def test_it_lists_in_env_example_what_compose_requires_from_env():
+    # The app refuses to start without these when debug is off; Compose interpolates the password.
+    active = active_env_example_assignments()
+    assert {"DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "POSTGRES_PASSWORD"} <= set(active)
+
+
+def test_it_ships_no_real_secret_in_env_example():
+    active = active_env_example_assignments()
+    for name in ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "EMAIL_HOST_PASSWORD"):
+        assert active.get(name, "") in {"", "change-me"}, f"{name} has a value in .env.example"
+
+
+@pytest.mark.parametrize("name", BACKING_SERVICES)
+def test_it_healthchecks_the_backing_services(services, name):
+    test = services[name].get("healthcheck", {}).get("test")
+    assert test, f"{name} has no healthcheck"
+    text = " ".join(test) if isinstance(test, list) else test
+    assert {"postgres": "pg_isready", "redis": "redis-cli ping"}[name] in text
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_it_starts_app_services_after_healthy_backing_services(services, name):
+    depends_on = services[name].get("depends_on")
+    assert isinstance(depends_on, dict), f"{name}: depends_on needs the long form for conditions"
+    for backing in BACKING_SERVICES:
+        assert depends_on.get(backing, {}).get("condition") == "service_healthy", (name, backing)
+
+
+def test_it_healthchecks_web_over_http(services):
+    test = services["web"].get("healthcheck", {}).get("test")
+    assert test, "web has no healthcheck"
+    text = " ".join(test) if isinstance(test, list) else test
+    assert "8000" in text and ("http.client" in text or "urllib" in text)
+
+
+def test_it_builds_the_app_services_from_the_repository_dockerfile(services):
+    for name in APP_SERVICES:
+        build = services[name].get("build")
+        context = build if isinstance(build, str) else (build or {}).get("context")
+        assert context in {".", "./"}, (name, build)
+
+
+# --- Dockerfile, .dockerignore, Makefile -------------------------------------------------------
+
+
+def test_it_has_a_dockerfile_that_runs_as_a_non_root_user_on_port_8000():
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.12-slim\b", dockerfile, re.M)
+    assert re.search(r"^WORKDIR /app\s*$", dockerfile, re.M)
+    assert re.search(r"^RUN pip install \.", dockerfile, re.M)
+    assert re.search(r"^EXPOSE 8000\s*$", dockerfile, re.M)
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
+    assert users and users[-1] not in {"root", "0", "0:0"}, users
+
+
+def test_it_keeps_env_and_venv_out_of_the_docker_build_context():
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".env", ".venv", ".git"} <= ignored
+
+
+def test_it_has_the_makefile_targets_of_the_readme():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([A-Za-z0-9_.-]+)\s*:(?!=)", makefile, re.M))
+    assert {"demo", "test", "serve", "worker", "beat", "lint"} <= targets
+
+
+# --- Production settings refuse to start half-configured ----------------------------------------
+
+
+def start_django(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DJANGO_DEBUG": "false",
+        "TRACKER_VAR_DIR": str(tmp_path / "var"),
+        **variables,
+    }
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'tracker.settings'; "
+        "django.setup(); from django.conf import settings; print('DEBUG', settings.DEBUG)"
+    )
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def improperly_configured_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if "ImproperlyConfigured" in line]
+    assert lines, f"no ImproperlyConfigured in stderr:\n{result.stderr}"
+    return lines[-1]
+
+
+def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off(tmp_path):
+    result = start_django(tmp_path, DJANGO_ALLOWED_HOSTS="tracker.example.org")
+    assert result.returncode != 0
+    message = improperly_configured_line(result)
+    assert "DJANGO_SECRET_KEY" in message
+    assert "DJANGO_ALLOWED_HOSTS" not in message.split("Example")[0]
+
+
+def test_it_refuses_to_start_without_allowed_hosts_when_debug_is_off(tmp_path):
+    result = start_django(tmp_path, DJANGO_SECRET_KEY="x" * 50)
+    assert result.returncode != 0
+    message = improperly_configured_line(result)
+    assert "DJANGO_ALLOWED_HOSTS" in message
+    assert "DJANGO_SECRET_KEY" not in message.split("Example")[0]
+
+
+def test_it_names_both_variables_when_both_are_missing(tmp_path):
+    result = start_django(tmp_path)
+    assert result.returncode != 0
+    message = improperly_configured_line(result).split("Example")[0]
+    assert "DJANGO_SECRET_KEY" in message and "DJANGO_ALLOWED_HOSTS" in message
+
+
+def test_it_starts_with_debug_off_when_secret_key_and_allowed_hosts_are_set(tmp_path):
+    result = start_django(
+        tmp_path, DJANGO_SECRET_KEY="x" * 50, DJANGO_ALLOWED_HOSTS="tracker.example.org"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG False" in result.stdout
