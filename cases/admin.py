@@ -107,7 +107,7 @@ class CheckPointInline(admin.TabularInline):
 
 class CaseEventInline(admin.TabularInline):
     model = CaseEvent
-    fields = ["created_at", "kind", "from_status", "to_status", "note", "actor", "actor_unit"]
+    fields = ("created_at", "kind", "from_status", "to_status", "note", "actor", "actor_unit")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -119,7 +119,7 @@ class CaseEventInline(admin.TabularInline):
 
 class EvidenceInline(admin.TabularInline):
     model = Evidence
-    fields = ["original_name", "content_type", "size", "uploaded_by", "created_at"]
+    fields = ("original_name", "content_type", "size", "uploaded_by", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -140,7 +140,11 @@ class CaseAdminForm(forms.ModelForm):
 
     class Meta:
         model = Case
-        fields = "__all__"
+        fields = [
+            "code", "title", "description", "inspection", "source", "parent",
+            "responsible_unit", "owner", "supervising_unit", "region", "deadline", "method",
+            "is_key_problem", "amount",
+        ]
 
 
 @admin.register(Case)

@@ -169,7 +169,9 @@ def _organisation(b: Builder) -> dict[str, User]:
         county = b.unit(county_name, city, Unit.Level.COUNTY)
         b.unit(f"{county_name}纪委监委", county, Unit.Level.DEPARTMENT, is_supervising_body=True,
                is_responsible_unit=False)
-        hall = "高平市政务服务中心" if county_name == "高平市" else f"{county_name}行政审批服务管理局"
+        hall = (
+            "高平市政务服务中心" if county_name == "高平市" else f"{county_name}行政审批服务管理局"
+        )
         b.unit(hall, county, Unit.Level.DEPARTMENT)
         b.units[f"{county_name}:hall"] = b.units[hall]
         b.unit(f"{county_name}规划和自然资源局", county, Unit.Level.DEPARTMENT)
@@ -336,7 +338,8 @@ def _ledgers(b: Builder, accounts: dict[str, User], log: Callable[[str], Any]) -
             gp = accounts["inspector_gp"]
             b.move(gp, item, Status.IN_PROGRESS, -90)
             services.case_update_rectification(
-                actor=gp, case_id=item.pk, measures="清理通道堆放物，设置禁止占用标识，落实每日巡查。",
+                actor=gp, case_id=item.pk,
+                measures="清理通道堆放物，设置禁止占用标识，落实每日巡查。",
                 progress="通道已清理，标识制作中。", at=b.clock.at(-2))
             services.evidence_add(actor=gp, case_id=item.pk, upload=_file("消防通道清理照片.png"),
                                   note="清理后现场照片", at=b.clock.at(-2, 16))

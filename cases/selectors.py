@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
 
 from .errors import NotFound
 from .models import Case, CaseEvent, Evidence, Inspection, Unit, User
@@ -45,8 +46,13 @@ def jurisdiction_of(unit: Unit) -> Unit:
     return unit
 
 
+def sees_everything(user: Any) -> bool:
+    return user_role(user) is not None and user.is_superuser
+
+
 def scope_root(user: Any) -> Unit | None:
-    """The unit whose subtree bounds what `user` may see; None for no access."""
+    """The unit whose subtree bounds what `user` may see; None for no access (and for
+    superusers, who are not bounded: check `sees_everything` first)."""
     role = user_role(user)
     if role is None or user.is_superuser:
         return None
@@ -65,26 +71,22 @@ def _subtree(unit: Unit, prefix: str = "") -> Q:
 
 def visible_units(user: Any) -> QuerySet[Unit]:
     units = Unit.objects.all()
-    role = user_role(user)
-    if role is None:
-        return units.none()
-    if user.is_superuser:
+    if sees_everything(user):
         return units
     root = scope_root(user)
-    assert root is not None
+    if root is None:
+        return units.none()
     return units.filter(_subtree(root))
 
 
 def visible_cases(user: Any) -> QuerySet[Case]:
     cases = Case.objects.all()
-    role = user_role(user)
-    if role is None:
-        return cases.none()
-    if user.is_superuser:
+    if sees_everything(user):
         return cases
     root = scope_root(user)
-    assert root is not None
-    if role == Role.INSPECTOR:
+    if root is None:
+        return cases.none()
+    if user_role(user) == Role.INSPECTOR:
         scope = _subtree(root, "responsible_unit__")
     else:
         # A commission also follows what it supervises elsewhere (a city commission's case
@@ -98,15 +100,13 @@ def visible_cases(user: Any) -> QuerySet[Case]:
 
 def visible_inspections(user: Any) -> QuerySet[Inspection]:
     inspections = Inspection.objects.all()
-    role = user_role(user)
-    if role is None:
-        return inspections.none()
-    if user.is_superuser:
+    if sees_everything(user):
         return inspections
     root = scope_root(user)
-    assert root is not None
+    if root is None:
+        return inspections.none()
     with_cases = Q(id__in=visible_cases(user).values("inspection_id"))
-    if role == Role.INSPECTOR:
+    if user_role(user) == Role.INSPECTOR:
         scope = with_cases
     else:
         scope = with_cases | _subtree(root, "supervising_unit__") | _subtree(root, "issuing_unit__")
@@ -161,6 +161,4 @@ def users_in_unit_subtree(unit: Unit) -> QuerySet[User]:
 
 
 def _not_found_message() -> str:
-    from django.utils.translation import gettext
-
     return gettext("未找到该整改问题，或您无权查看。")

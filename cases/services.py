@@ -595,6 +595,7 @@ def _store_evidence(
     except Exception:
         # Keep storage and database in step; an orphan left by a rollback further out is
         # harmless (unreachable: files are only served through their row).
-        evidence.file.storage.delete(evidence.file.name)
+        if evidence.file.name:
+            evidence.file.storage.delete(evidence.file.name)
         raise
     return evidence

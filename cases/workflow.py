@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -42,7 +44,7 @@ class Move:
     source: Status
     target: Status
     name: str  # the verb, for history and for buttons
-    label: str
+    label: str | Promise
     roles: frozenset[Role]
     note_required: bool = False
     # Closing needs every verification point confirmed and every item of a problem done.

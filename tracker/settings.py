@@ -68,7 +68,7 @@ if not DEBUG:
             "print(secrets.token_urlsafe(50))') DJANGO_ALLOWED_HOSTS=tracker.example.org"
         )
 else:
-    SECRET_KEY = SECRET_KEY or "insecure-dev-key-only-for-debug-mode"  # noqa: S105
+    SECRET_KEY = SECRET_KEY or "insecure-dev-key-only-for-debug-mode"
     ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -143,7 +143,10 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 2,
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     # Embedded broker for the demo: messages are files under var/broker, no service needed.
@@ -172,7 +175,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 # --- Language and time ---------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -186,6 +191,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up about a missing folder
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -207,7 +213,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 _email_host = os.environ.get("EMAIL_HOST", "")
 if _email_host:
     _mail_backend = "django.core.mail.backends.smtp.EmailBackend"
-    _mail_options: dict = {
+    _mail_options: dict[str, object] = {
         "host": _email_host,
         "port": env_int("EMAIL_PORT", 587),
         "username": os.environ.get("EMAIL_HOST_USER", ""),
@@ -238,6 +244,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
+    # Load balancers probe /healthz over plain HTTP from inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
