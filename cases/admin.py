@@ -23,8 +23,14 @@ def _adopt(target: Any, created: Any) -> None:
 
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
-    list_display = ["name", "level", "parent", "region", "is_supervising_body",
-                    "is_responsible_unit"]
+    list_display = [
+        "name",
+        "level",
+        "parent",
+        "region",
+        "is_supervising_body",
+        "is_responsible_unit",
+    ]
     list_filter = ["level", "is_supervising_body", "is_responsible_unit"]
     search_fields = ["name"]
     autocomplete_fields = ["parent"]
@@ -35,15 +41,23 @@ class UnitAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Unit, form: Any, change: bool) -> None:
         if change:
-            services.unit_update(unit=obj, name=obj.name,
-                                 is_supervising_body=obj.is_supervising_body,
-                                 is_responsible_unit=obj.is_responsible_unit)
-        else:
-            _adopt(obj, services.unit_create(
-                name=obj.name, level=obj.level, parent=obj.parent,
+            services.unit_update(
+                unit=obj,
+                name=obj.name,
                 is_supervising_body=obj.is_supervising_body,
                 is_responsible_unit=obj.is_responsible_unit,
-            ))
+            )
+        else:
+            _adopt(
+                obj,
+                services.unit_create(
+                    name=obj.name,
+                    level=obj.level,
+                    parent=obj.parent,
+                    is_supervising_body=obj.is_supervising_body,
+                    is_responsible_unit=obj.is_responsible_unit,
+                ),
+            )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -82,11 +96,18 @@ class InspectionAdmin(admin.ModelAdmin):
                     inspection=obj, **{f: getattr(obj, f) for f in form.changed_data}
                 )
             else:
-                _adopt(obj, services.inspection_create(
-                    code=obj.code, name=obj.name, kind=obj.kind, year=obj.year,
-                    issuing_unit=obj.issuing_unit, supervising_unit=obj.supervising_unit,
-                    restricted=obj.restricted,
-                ))
+                _adopt(
+                    obj,
+                    services.inspection_create(
+                        code=obj.code,
+                        name=obj.name,
+                        kind=obj.kind,
+                        year=obj.year,
+                        issuing_unit=obj.issuing_unit,
+                        supervising_unit=obj.supervising_unit,
+                        restricted=obj.restricted,
+                    ),
+                )
         except DomainError as error:
             messages.error(request, error.message)
 
@@ -130,33 +151,60 @@ class EvidenceInline(admin.TabularInline):
 
 class CaseAdminForm(forms.ModelForm):
     checklist_text = forms.CharField(
-        label=_("验收要点"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("验收要点"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("每行一个要点，仅在登记时使用。"),
     )
     change_reason = forms.CharField(
-        label=_("调整理由"), required=False,
+        label=_("调整理由"),
+        required=False,
         help_text=_("修改整改时限时必填，记入整改记录。"),
     )
 
     class Meta:
         model = Case
         fields = [
-            "code", "title", "description", "inspection", "source", "parent",
-            "responsible_unit", "owner", "supervising_unit", "region", "deadline", "method",
-            "is_key_problem", "amount",
+            "code",
+            "title",
+            "description",
+            "inspection",
+            "source",
+            "parent",
+            "responsible_unit",
+            "owner",
+            "supervising_unit",
+            "region",
+            "deadline",
+            "method",
+            "is_key_problem",
+            "amount",
         ]
 
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
     form = CaseAdminForm
-    list_display = ["code", "title", "status", "responsible_unit", "region", "deadline",
-                    "is_key_problem"]
+    list_display = [
+        "code",
+        "title",
+        "status",
+        "responsible_unit",
+        "region",
+        "deadline",
+        "is_key_problem",
+    ]
     list_filter = ["status", "is_key_problem", "source", "inspection"]
     search_fields = ["code", "title"]
     list_select_related = ["responsible_unit", "region"]
-    autocomplete_fields = ["inspection", "parent", "responsible_unit", "owner",
-                           "supervising_unit", "region"]
+    autocomplete_fields = [
+        "inspection",
+        "parent",
+        "responsible_unit",
+        "owner",
+        "supervising_unit",
+        "region",
+    ]
     inlines = [CheckPointInline, EvidenceInline, CaseEventInline]
     date_hierarchy = "deadline"
 
@@ -164,8 +212,17 @@ class CaseAdmin(admin.ModelAdmin):
         fixed = ["status", "items_total", "items_done", "closed_at", "overdue_at_close"]
         if obj:
             # Status moves go through the workflow on the case page or the API.
-            return [*fixed, "code", "inspection", "parent", "supervising_unit", "region",
-                    "original_deadline", "measures", "progress"]
+            return [
+                *fixed,
+                "code",
+                "inspection",
+                "parent",
+                "supervising_unit",
+                "region",
+                "original_deadline",
+                "measures",
+                "progress",
+            ]
         return [*fixed, "original_deadline"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
@@ -178,37 +235,45 @@ class CaseAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         try:
             if not change:
-                _adopt(obj, services.case_create(
-                    actor=request.user,
-                    inspection=data["inspection"],
-                    title=data["title"],
-                    responsible_unit=data["responsible_unit"],
-                    deadline=data["deadline"],
-                    code=data.get("code") or "",
-                    description=data.get("description") or "",
-                    source=data["source"],
-                    parent=data.get("parent"),
-                    owner=data.get("owner"),
-                    supervising_unit=data.get("supervising_unit"),
-                    region=data.get("region"),
-                    method=data.get("method") or "",
-                    is_key_problem=data.get("is_key_problem", False),
-                    amount=data.get("amount"),
-                    checklist=(data.get("checklist_text") or "").splitlines(),
-                ))
+                _adopt(
+                    obj,
+                    services.case_create(
+                        actor=request.user,
+                        inspection=data["inspection"],
+                        title=data["title"],
+                        responsible_unit=data["responsible_unit"],
+                        deadline=data["deadline"],
+                        code=data.get("code") or "",
+                        description=data.get("description") or "",
+                        source=data["source"],
+                        parent=data.get("parent"),
+                        owner=data.get("owner"),
+                        supervising_unit=data.get("supervising_unit"),
+                        region=data.get("region"),
+                        method=data.get("method") or "",
+                        is_key_problem=data.get("is_key_problem", False),
+                        amount=data.get("amount"),
+                        checklist=(data.get("checklist_text") or "").splitlines(),
+                    ),
+                )
                 return
             changed = set(form.changed_data)
             details = {f: data[f] for f in services.EDITABLE_DETAILS if f in changed}
             if details:
                 services.case_update_details(actor=request.user, case_id=obj.pk, **details)
             if "deadline" in changed:
-                services.case_extend_deadline(actor=request.user, case_id=obj.pk,
-                                              deadline=data["deadline"],
-                                              reason=data.get("change_reason") or "")
+                services.case_extend_deadline(
+                    actor=request.user,
+                    case_id=obj.pk,
+                    deadline=data["deadline"],
+                    reason=data.get("change_reason") or "",
+                )
             if changed & {"responsible_unit", "owner"}:
                 services.case_assign(
-                    actor=request.user, case_id=obj.pk,
-                    responsible_unit=data["responsible_unit"], owner=data.get("owner"),
+                    actor=request.user,
+                    case_id=obj.pk,
+                    responsible_unit=data["responsible_unit"],
+                    owner=data.get("owner"),
                     note=data.get("change_reason") or "",
                 )
         except DomainError as error:

@@ -98,8 +98,9 @@ def _counted(cases: QuerySet[Case], *, as_of: date | None, today: date) -> tuple
         "total": Count("id", filter=Q(status_then__isnull=False)),
         "done": Count("id", filter=done),
         "on_time": Count("id", filter=done & Q(late_then=False)),
-        "overdue": Count("id", filter=~done & Q(status_then__isnull=False)
-                         & Q(deadline_then__lt=as_of)),
+        "overdue": Count(
+            "id", filter=~done & Q(status_then__isnull=False) & Q(deadline_then__lt=as_of)
+        ),
     }
 
 

@@ -44,6 +44,8 @@ def inspect_upload(file: IO[bytes], *, size: int | None = None) -> tuple[str, st
         raise InvalidInput(message, fields={"evidence": [message]})
     digest = hashlib.sha256(head)
     total = len(head)
+    if total > limit:
+        raise _too_large(limit)
     for chunk in iter(lambda: file.read(1024 * 1024), b""):
         total += len(chunk)
         if total > limit:

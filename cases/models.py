@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from pathlib import PurePath
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from .workflow import DONE_STATES, Role, Status
@@ -31,7 +32,11 @@ class Unit(models.Model):
 
     name = models.CharField(_("名称"), max_length=200)
     parent = models.ForeignKey(
-        "self", models.PROTECT, null=True, blank=True, related_name="children",
+        "self",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
         verbose_name=_("上级单位"),
     )
     level = models.CharField(_("层级"), max_length=16, choices=Level.choices)
@@ -42,8 +47,13 @@ class Unit(models.Model):
     path = models.CharField(_("路径"), max_length=255, editable=False, default="")
     # The county-level area the unit belongs to (itself for an area); empty above county level.
     region = models.ForeignKey(
-        "self", models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("所属区县"), editable=False,
+        "self",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("所属区县"),
+        editable=False,
     )
 
     class Meta:
@@ -52,8 +62,9 @@ class Unit(models.Model):
         ordering = ["path"]
         indexes = [
             # Serves subtree scoping: path LIKE '/1/7/%'.
-            models.Index(fields=["path"], name="unit_path_prefix",
-                         opclasses=["varchar_pattern_ops"]),
+            models.Index(
+                fields=["path"], name="unit_path_prefix", opclasses=["varchar_pattern_ops"]
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["parent", "name"], name="unit_unique_name_in_parent"),
@@ -74,7 +85,11 @@ class User(AbstractUser):
 
     full_name = models.CharField(_("姓名"), max_length=100, blank=True)
     unit = models.ForeignKey(
-        Unit, models.PROTECT, null=True, blank=True, related_name="users",
+        Unit,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
         verbose_name=_("所属单位"),
     )
     role = models.CharField(_("角色"), max_length=16, choices=Role.choices, blank=True)
@@ -105,10 +120,15 @@ class Inspection(models.Model):
     kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
     year = models.PositiveSmallIntegerField(_("年度"))
     issuing_unit = models.ForeignKey(
-        Unit, models.PROTECT, related_name="issued_inspections", verbose_name=_("发起单位"),
+        Unit,
+        models.PROTECT,
+        related_name="issued_inspections",
+        verbose_name=_("发起单位"),
     )
     supervising_unit = models.ForeignKey(
-        Unit, models.PROTECT, related_name="supervised_inspections",
+        Unit,
+        models.PROTECT,
+        related_name="supervised_inspections",
         verbose_name=_("监督单位"),
     )
     # A restricted ledger (the clue ledger) is for the commission's supervisors only.
@@ -147,28 +167,52 @@ class Case(models.Model):
     title = models.CharField(_("问题标题"), max_length=300)
     description = models.TextField(_("问题描述"), blank=True)
     inspection = models.ForeignKey(
-        Inspection, models.PROTECT, related_name="cases", verbose_name=_("所属检查"),
+        Inspection,
+        models.PROTECT,
+        related_name="cases",
+        verbose_name=_("所属检查"),
     )
     source = models.CharField(
-        _("问题来源"), max_length=24, choices=Source.choices, default=Source.CITY_FEEDBACK,
+        _("问题来源"),
+        max_length=24,
+        choices=Source.choices,
+        default=Source.CITY_FEEDBACK,
     )
     parent = models.ForeignKey(
-        "self", models.PROTECT, null=True, blank=True, related_name="items",
+        "self",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="items",
         verbose_name=_("所属问题"),
     )
     responsible_unit = models.ForeignKey(
-        Unit, models.PROTECT, related_name="cases", verbose_name=_("责任单位"),
+        Unit,
+        models.PROTECT,
+        related_name="cases",
+        verbose_name=_("责任单位"),
     )
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True,
-        related_name="owned_cases", verbose_name=_("责任人"),
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_cases",
+        verbose_name=_("责任人"),
     )
     supervising_unit = models.ForeignKey(
-        Unit, models.PROTECT, related_name="supervised_cases", verbose_name=_("监督单位"),
+        Unit,
+        models.PROTECT,
+        related_name="supervised_cases",
+        verbose_name=_("监督单位"),
     )
     # The county-level area the case is counted under in roll-ups (empty: city level).
     region = models.ForeignKey(
-        Unit, models.PROTECT, null=True, blank=True, related_name="region_cases",
+        Unit,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="region_cases",
         verbose_name=_("所属区县"),
     )
     deadline = models.DateField(_("整改时限"))
@@ -178,10 +222,17 @@ class Case(models.Model):
     method = models.CharField(_("整改方式"), max_length=24, choices=Method.choices, blank=True)
     is_key_problem = models.BooleanField(_("重点难点问题"), default=False)
     amount = models.DecimalField(
-        _("涉及金额（元）"), max_digits=16, decimal_places=2, null=True, blank=True,
+        _("涉及金额（元）"),
+        max_digits=16,
+        decimal_places=2,
+        null=True,
+        blank=True,
     )
     status = models.CharField(
-        _("整改状态"), max_length=16, choices=Status.choices, default=Status.OPEN,
+        _("整改状态"),
+        max_length=16,
+        choices=Status.choices,
+        default=Status.OPEN,
     )
     # Items of a problem, maintained in the same transaction as every item write so that
     # lists and roll-ups read "3 of 8" without counting.
@@ -236,13 +287,20 @@ class CheckPoint(models.Model):
     """A verification point that a supervisor must confirm before closing the case (验收要点)."""
 
     case = models.ForeignKey(
-        Case, models.CASCADE, related_name="checklist", verbose_name=_("整改问题"),
+        Case,
+        models.CASCADE,
+        related_name="checklist",
+        verbose_name=_("整改问题"),
     )
     text = models.CharField(_("验收要点"), max_length=300)
     position = models.PositiveSmallIntegerField(default=0)
     confirmed = models.BooleanField(_("已确认"), default=False)
     confirmed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     confirmed_at = models.DateTimeField(null=True, blank=True)
 
@@ -282,11 +340,19 @@ class CaseEvent(models.Model):
     changes = models.JSONField(default=dict, blank=True)
     note = models.TextField(_("说明"), blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("操作人"),
     )
     actor_unit = models.ForeignKey(
-        Unit, models.PROTECT, null=True, blank=True, related_name="+",
+        Unit,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("操作人单位"),
     )
     created_at = models.DateTimeField(_("时间"), default=timezone.now)
@@ -305,13 +371,31 @@ class CaseEvent(models.Model):
         return f"{self.case_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class EvidenceStorage(FileSystemStorage):
+    """Files under settings.EVIDENCE_ROOT, read when used (not when the model is imported), so
+    a changed setting (tests, a moved volume) takes effect."""
+
+    @cached_property
+    def base_location(self) -> str:
+        return self._value_or_setting(self._location, settings.EVIDENCE_ROOT)
+
+    def _clear_cached_properties(self, setting: str, **kwargs: Any) -> None:
+        super()._clear_cached_properties(setting, **kwargs)
+        if setting == "EVIDENCE_ROOT":
+            self.__dict__.pop("base_location", None)
+            self.__dict__.pop("location", None)
+
+
 def evidence_storage() -> FileSystemStorage:
-    return FileSystemStorage(location=settings.EVIDENCE_ROOT)
+    return EvidenceStorage()
 
 
 def evidence_path(instance: Evidence, filename: str) -> str:
-    # The stored name is generated: the uploader's file name is kept only as data.
-    suffix = PurePath(filename).suffix.lower()[:10]
+    # The stored name is generated, with the extension of the type found in the content: the
+    # uploader's file name is kept only as data.
+    from .evidence import ALLOWED_TYPES
+
+    suffix = ALLOWED_TYPES.get(instance.content_type, "")
     return f"{timezone.now():%Y/%m}/{uuid.uuid4().hex}{suffix}"
 
 
@@ -320,7 +404,11 @@ class Evidence(models.Model):
 
     case = models.ForeignKey(Case, models.PROTECT, related_name="evidence")
     event = models.ForeignKey(
-        CaseEvent, models.PROTECT, null=True, blank=True, related_name="evidence",
+        CaseEvent,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="evidence",
     )
     file = models.FileField(storage=evidence_storage, upload_to=evidence_path, max_length=200)
     original_name = models.CharField(_("文件名"), max_length=255)
@@ -328,7 +416,10 @@ class Evidence(models.Model):
     size = models.PositiveBigIntegerField(_("大小"))
     sha256 = models.CharField(max_length=64)
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, null=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        related_name="+",
     )
     created_at = models.DateTimeField(_("上传时间"), default=timezone.now)
 

@@ -233,9 +233,10 @@ def case_create(
         errors["method"] = [_("未知的整改方式。")]
     if amount is not None and amount < 0:
         errors["amount"] = [_("金额不能为负数。")]
-    if owner is not None and not selectors.users_in_unit_subtree(responsible_unit).filter(
-        pk=owner.pk
-    ).exists():
+    if (
+        owner is not None
+        and not selectors.users_in_unit_subtree(responsible_unit).filter(pk=owner.pk).exists()
+    ):
         errors["owner"] = [_("责任人须为责任单位的人员。")]
     if code and Case.objects.filter(code=code).exists():
         errors["code"] = [_("问题编号已存在：%(code)s") % {"code": code}]
@@ -251,18 +252,16 @@ def case_create(
             raise InvalidInput(_("事项下不能再分事项。"), fields={"parent": [""]})
         if parent.status in DONE_STATES:
             raise Conflict(_("所属问题已办结，不能再添加事项。"))
-        parent.items_total = F("items_total") + 1
+        parent.items_total += 1
         parent.updated_at = at
         parent.save(update_fields=["items_total", "updated_at"])
-        parent.refresh_from_db(fields=["items_total"])
         if not code:
-            code = f"{parent.code}-{parent.items_total:02d}"
+            code = _free_code(f"{parent.code}-", parent.items_total, width=2)
     elif not code:
         locked = Inspection.objects.select_for_update().get(pk=inspection.pk)
-        locked.last_case_number = F("last_case_number") + 1
+        code = _free_code(f"{inspection.code}-", locked.last_case_number + 1, width=3)
+        locked.last_case_number = int(code.rsplit("-", 1)[1])
         locked.save(update_fields=["last_case_number"])
-        locked.refresh_from_db(fields=["last_case_number"])
-        code = f"{inspection.code}-{locked.last_case_number:03d}"
 
     try:
         with transaction.atomic():
@@ -308,6 +307,16 @@ def case_create(
     return case
 
 
+def _free_code(prefix: str, number: int, *, width: int) -> str:
+    """The first `prefix`+number not yet taken (a code typed in by hand may have used it).
+
+    Called under the lock of the inspection or the problem, so two writers never pick the same.
+    """
+    while Case.objects.filter(code=f"{prefix}{number:0{width}d}").exists():
+        number += 1
+    return f"{prefix}{number:0{width}d}"
+
+
 @transaction.atomic
 def case_transition(
     *,
@@ -327,12 +336,19 @@ def case_transition(
         inspect_upload(upload, size=getattr(upload, "size", None))
     was_done = case.status in DONE_STATES
     will_be_done = move.target in DONE_STATES
+    if will_be_done and case.items_done < case.items_total:
+        # A problem is done only when all its items are (closed or exempted).
+        raise Conflict(
+            _("还有 %(left)s 个事项未完成，全部完成后才能办结该问题。")
+            % {"left": case.items_total - case.items_done}
+        )
+    if was_done and not will_be_done and case.parent_id is not None:
+        # Locked (item, then problem: the order every writer uses) so that the problem cannot
+        # close between this check and the counter update below.
+        parent = Case.objects.select_for_update().filter(pk=case.parent_id)
+        if parent.values_list("status", flat=True).get() in DONE_STATES:
+            raise Conflict(_("所属问题已办结，请先将所属问题重新整改，再重新整改该事项。"))
     if move.verifies:
-        if case.items_done < case.items_total:
-            raise Conflict(
-                _("还有 %(left)s 个事项未完成，全部完成后才能销号。")
-                % {"left": case.items_total - case.items_done}
-            )
         _confirm_checklist(case, actor=actor, confirm=set(confirm), at=at)
     today = timezone.localtime(at).date()
     late = case.deadline < today
@@ -453,9 +469,10 @@ def case_assign(
         if owner is _UNSET and case.owner_id is not None:
             owner = None  # the old owner does not follow the case to another unit
     if owner is not _UNSET and (owner.pk if owner else None) != case.owner_id:
-        if owner is not None and not selectors.users_in_unit_subtree(unit).filter(
-            pk=owner.pk
-        ).exists():
+        if (
+            owner is not None
+            and not selectors.users_in_unit_subtree(unit).filter(pk=owner.pk).exists()
+        ):
             message = _("责任人须为责任单位的人员。")
             raise InvalidInput(message, fields={"owner": [message]})
         changes["owner"] = [_json(case.owner), _json(owner)]
@@ -464,8 +481,9 @@ def case_assign(
         return case
     case.updated_at = at
     case.save(update_fields=["responsible_unit", "region", "owner", "updated_at"])
-    _event(case, actor=actor, kind=CaseEvent.Kind.ASSIGNMENT, at=at, note=note.strip(),
-           changes=changes)
+    _event(
+        case, actor=actor, kind=CaseEvent.Kind.ASSIGNMENT, at=at, note=note.strip(), changes=changes
+    )
     return case
 
 
@@ -547,8 +565,13 @@ def checkpoint_add(
     point = CheckPoint.objects.create(case=case, text=text.strip(), position=position)
     case.updated_at = at
     case.save(update_fields=["updated_at"])
-    _event(case, actor=actor, kind=CaseEvent.Kind.CHECKLIST, at=at,
-           changes={"added": [None, point.text]})
+    _event(
+        case,
+        actor=actor,
+        kind=CaseEvent.Kind.CHECKLIST,
+        at=at,
+        changes={"added": [None, point.text]},
+    )
     return point
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.utils.functional import Promise
-
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from .errors import Conflict, Forbidden, InvalidInput
@@ -59,16 +58,18 @@ def _moves() -> dict[tuple[Status, Status], Move]:
         Move(s.SUBMITTED, s.COMPLETED, "close", _("验收销号"), SUPERVISOR, verifies=True),
         Move(s.SUBMITTED, s.IN_PROGRESS, "return", _("退回整改"), SUPERVISOR, note_required=True),
         Move(s.OPEN, s.ESCALATED, "escalate", _("提请上级协调"), INSPECTOR, note_required=True),
-        Move(s.IN_PROGRESS, s.ESCALATED, "escalate", _("提请上级协调"), INSPECTOR,
-             note_required=True),
+        Move(
+            s.IN_PROGRESS, s.ESCALATED, "escalate", _("提请上级协调"), INSPECTOR, note_required=True
+        ),
         Move(s.ESCALATED, s.OPEN, "resume", _("恢复整改（待整改）"), INSPECTOR),
         Move(s.ESCALATED, s.IN_PROGRESS, "resume", _("恢复整改"), INSPECTOR),
         Move(s.COMPLETED, s.IN_PROGRESS, "reopen", _("重新整改"), SUPERVISOR, note_required=True),
         Move(s.EXEMPTED, s.IN_PROGRESS, "reopen", _("重新整改"), SUPERVISOR, note_required=True),
     ]
     table += [
-        Move(source, s.EXEMPTED, "exempt", _("纳入负面清单/不予整改"), SUPERVISOR,
-             note_required=True)
+        Move(
+            source, s.EXEMPTED, "exempt", _("纳入负面清单/不予整改"), SUPERVISOR, note_required=True
+        )
         for source in (s.OPEN, s.IN_PROGRESS, s.SUBMITTED, s.ESCALATED)
     ]
     return {(move.source, move.target): move for move in table}
@@ -121,9 +122,7 @@ def check_move(source: str, target: str, role: Role | str | None, note: str = ""
             % {"source": source_status.label, "target": target_status.label}
         )
     if role not in move.roles:
-        raise RoleNotAllowed(
-            _("您的角色无权执行“%(move)s”。") % {"move": move.label}
-        )
+        raise RoleNotAllowed(_("您的角色无权执行“%(move)s”。") % {"move": move.label})
     if move.note_required and not note.strip():
         message = _("“%(move)s”须填写说明或理由。") % {"move": move.label}
         raise NoteRequired(message, fields={"note": [message]})

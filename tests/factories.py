@@ -13,12 +13,13 @@ from cases import services
 from cases.models import Case, Inspection, Unit, User
 from cases.workflow import Role
 
-PASSWORD = "correct-horse-battery"  # noqa: S105
+PASSWORD = "correct-horse-battery"
 _sequence = itertools.count(1)
 
 
-def make_unit(name: str | None = None, *, parent: Unit | None = None, level: str = "department",
-              **kwargs: Any) -> Unit:
+def make_unit(
+    name: str | None = None, *, parent: Unit | None = None, level: str = "department", **kwargs: Any
+) -> Unit:
     return services.unit_create(
         name=name or f"单位{next(_sequence)}", parent=parent, level=level, **kwargs
     )
@@ -36,7 +37,10 @@ def make_user(unit: Unit | None, role: str, username: str | None = None, **kwarg
 
 def make_superuser(username: str | None = None) -> User:
     return services.user_create(
-        username=username or f"admin{next(_sequence)}", password=PASSWORD, unit=None, role="",
+        username=username or f"admin{next(_sequence)}",
+        password=PASSWORD,
+        unit=None,
+        role="",
         is_superuser=True,
     )
 
@@ -51,8 +55,7 @@ def make_inspection(issuing_unit: Unit, **kwargs: Any) -> Inspection:
 def make_case(actor: User, inspection: Inspection, unit: Unit, **kwargs: Any) -> Case:
     kwargs.setdefault("title", f"问题{next(_sequence)}")
     kwargs.setdefault("deadline", timezone.localdate() + timedelta(days=30))
-    return services.case_create(actor=actor, inspection=inspection, responsible_unit=unit,
-                                **kwargs)
+    return services.case_create(actor=actor, inspection=inspection, responsible_unit=unit, **kwargs)
 
 
 @dataclass
@@ -86,15 +89,20 @@ class World:
     restricted: Inspection
 
     def case(self, unit: Unit | None = None, **kwargs: Any) -> Case:
-        return make_case(self.supervisor, kwargs.pop("inspection", self.inspection),
-                         unit or self.unit_a, **kwargs)
+        return make_case(
+            self.supervisor,
+            kwargs.pop("inspection", self.inspection),
+            unit or self.unit_a,
+            **kwargs,
+        )
 
 
 def build_world() -> World:
     province = make_unit("某省", level=Unit.Level.PROVINCE)
     city = make_unit("晋城市", parent=province, level=Unit.Level.CITY)
-    commission = make_unit("晋城市纪委监委", parent=city, is_supervising_body=True,
-                           is_responsible_unit=False)
+    commission = make_unit(
+        "晋城市纪委监委", parent=city, is_supervising_body=True, is_responsible_unit=False
+    )
     city_dept = make_unit("市局", parent=city)
     city_dept_child = make_unit("市局分局", parent=city_dept)
     county_a = make_unit("甲县", parent=city, level=Unit.Level.COUNTY)
@@ -123,8 +131,9 @@ def build_world() -> World:
         no_unit=make_user(None, "", "no_unit"),
         admin=make_superuser("admin"),
         inspection=make_inspection(commission, code="T2023-1"),
-        restricted=make_inspection(commission, code="T2023-X", kind="clue_ledger",
-                                   name="问题线索台账"),
+        restricted=make_inspection(
+            commission, code="T2023-X", kind="clue_ledger", name="问题线索台账"
+        ),
     )
     return world
 

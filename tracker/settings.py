@@ -229,9 +229,15 @@ if django.VERSION >= (6, 1):
     MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
 else:  # Django 5.2 (Python 3.11) still reads the EMAIL_* settings.
     EMAIL_BACKEND = _mail_backend
-    _names = {"host": "EMAIL_HOST", "port": "EMAIL_PORT", "username": "EMAIL_HOST_USER",
-              "password": "EMAIL_HOST_PASSWORD", "use_tls": "EMAIL_USE_TLS",
-              "timeout": "EMAIL_TIMEOUT", "file_path": "EMAIL_FILE_PATH"}
+    _names = {
+        "host": "EMAIL_HOST",
+        "port": "EMAIL_PORT",
+        "username": "EMAIL_HOST_USER",
+        "password": "EMAIL_HOST_PASSWORD",
+        "use_tls": "EMAIL_USE_TLS",
+        "timeout": "EMAIL_TIMEOUT",
+        "file_path": "EMAIL_FILE_PATH",
+    }
     globals().update({_names[key]: value for key, value in _mail_options.items()})
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tracker@localhost")
 

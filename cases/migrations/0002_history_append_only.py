@@ -2,6 +2,8 @@
 
 On PostgreSQL a trigger refuses UPDATE and DELETE on cases_caseevent, whoever asks: the
 application, the admin, or someone with a SQL prompt and the application's credentials.
+TRUNCATE is left to the table privilege (the application's role should not have it) because the
+test runner empties tables with it between transactional tests.
 (SQLite, used only by the demo, rebuilds tables on ALTER and would silently lose a trigger.)
 """
 

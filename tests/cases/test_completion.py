@@ -43,8 +43,9 @@ def test_it_counts_a_problem_once_at_problem_level_and_its_items_at_item_level(w
 def test_it_counts_exempted_as_done(world):
     case = world.case()
     world.case()
-    services.case_transition(actor=world.supervisor, case_id=case.pk, to="exempted",
-                             note="纳入负面清单")
+    services.case_transition(
+        actor=world.supervisor, case_id=case.pk, to="exempted", note="纳入负面清单"
+    )
     total = completion_total(world.inspection.cases.all())
     assert (total.done, total.total, total.rate) == (1, 2, 0.5)
 
@@ -72,8 +73,9 @@ def test_it_counts_overdue_open_cases_only(world):
 
 
 def test_it_groups_by_inspection_unit_and_region(world):
-    other = services.inspection_create(name="另一检查", kind="special", year=2023,
-                                       issuing_unit=world.commission)
+    other = services.inspection_create(
+        name="另一检查", kind="special", year=2023, issuing_unit=world.commission
+    )
     a = world.case(world.unit_a)
     world.case(world.unit_b)
     world.case(world.city_dept, inspection=other)
@@ -98,8 +100,13 @@ def test_it_rebuilds_figures_as_of_a_past_date_from_history(world):
     later = start + timedelta(days=2)
     _close(world, created, at=later)
     reopened_at = start + timedelta(days=6)
-    services.case_transition(actor=world.supervisor, case_id=created.pk, to="in_progress",
-                             note="复查发现反弹", at=reopened_at)
+    services.case_transition(
+        actor=world.supervisor,
+        case_id=created.pk,
+        to="in_progress",
+        note="复查发现反弹",
+        at=reopened_at,
+    )
     cases = world.inspection.cases.all()
     today = timezone.localdate()
 
@@ -117,8 +124,13 @@ def test_it_rebuilds_figures_as_of_a_past_date_from_history(world):
 
 def test_it_uses_the_deadline_in_force_at_the_past_date(world):
     case = world.case(deadline=days(2))
-    services.case_extend_deadline(actor=world.supervisor, case_id=case.pk, deadline=days(30),
-                                  reason="延期", at=timezone.now() + timedelta(days=10))
+    services.case_extend_deadline(
+        actor=world.supervisor,
+        case_id=case.pk,
+        deadline=days(30),
+        reason="延期",
+        at=timezone.now() + timedelta(days=10),
+    )
     cases = world.inspection.cases.all()
     # Between the old deadline and the extension the case was overdue…
     assert completion_total(cases, as_of=timezone.localdate() + timedelta(days=5)).overdue == 1

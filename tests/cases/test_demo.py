@@ -68,7 +68,10 @@ def test_it_holds_the_58_licensing_items(demo):
     admitted = items.filter(status=Status.COMPLETED)
     assert admitted.count() == 56
     assert set(admitted.values_list("method", flat=True)) == {
-        "window_authorisation", "new_window", "entrusted"}
+        "window_authorisation",
+        "new_window",
+        "entrusted",
+    }
     negative = items.filter(status=Status.EXEMPTED)
     assert negative.count() == 2
     assert set(negative.values_list("method", flat=True)) == {"negative_list"}
@@ -87,7 +90,8 @@ def test_it_holds_the_263_items_of_city_and_counties_all_admitted(demo):
 def test_it_gives_business_environment_feedback_100_percent(demo):
     for level in ("problem", "item"):
         row = _rows(demo["supervisor"], group_by="inspection", level=level)[
-            "2023年优化营商环境政治监督专项检查"]
+            "2023年优化营商环境政治监督专项检查"
+        ]
         assert row.rate == 1.0
 
 
@@ -97,8 +101,9 @@ def test_it_holds_wangmangling_3_1_2_2(demo):
     statuses = Counter(problem.items.values_list("status", flat=True))
     assert statuses == {Status.COMPLETED: 3, Status.IN_PROGRESS: 1, Status.ESCALATED: 4}
     notes = Counter(
-        CaseEvent.objects.filter(case__parent=problem, to_status=Status.ESCALATED)
-        .values_list("note", flat=True)
+        CaseEvent.objects.filter(case__parent=problem, to_status=Status.ESCALATED).values_list(
+            "note", flat=True
+        )
     )
     assert sum(n for note, n in notes.items() if "组卷上报" in note) == 2
     assert sum(n for note, n in notes.items() if "政策指导" in note) == 2
@@ -165,7 +170,8 @@ def test_it_computes_past_figures_from_history(demo):
     # Ninety days ago nothing of the cultivated land inspection was closed yet.
     past = timezone.localdate() - timedelta(days=90)
     row = _rows(demo["supervisor"], group_by="inspection", as_of=past)[
-        "2023年耕地保护政治监督专项检查"]
+        "2023年耕地保护政治监督专项检查"
+    ]
     assert (row.total, row.done) == (12, 0)
 
 
@@ -173,8 +179,11 @@ def _snapshot():
     return {
         "units": list(Unit.objects.order_by("path").values_list("path", "name")),
         "users": list(User.objects.order_by("username").values_list("username", "unit_id")),
-        "cases": list(Case.objects.order_by("code").values_list(
-            "code", "status", "deadline", "items_done", "updated_at")),
+        "cases": list(
+            Case.objects.order_by("code").values_list(
+                "code", "status", "deadline", "items_done", "updated_at"
+            )
+        ),
         "events": CaseEvent.objects.count(),
         "evidence": Evidence.objects.count(),
         "total": completion_total(Case.objects.all(), level="item"),

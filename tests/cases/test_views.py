@@ -16,7 +16,8 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 def evidence(world):
     case = world.case(world.unit_a, title="消防通道<script>alert(1)</script>")
     item = services.evidence_add(
-        actor=world.inspector_a, case_id=case.pk,
+        actor=world.inspector_a,
+        case_id=case.pk,
         upload=SimpleUploadedFile('报告"; filename=evil.html.pdf', PDF),
     )
     return item
@@ -38,7 +39,7 @@ def test_it_serves_evidence_to_users_who_see_the_case(client, world, evidence, p
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"].startswith("attachment;")
     # The uploader's hostile name cannot break out of the header.
-    assert "evil.html.pdf\"" not in response["Content-Disposition"].split("filename=", 1)[0]
+    assert 'evil.html.pdf"' not in response["Content-Disposition"].split("filename=", 1)[0]
 
 
 @pytest.mark.parametrize("persona", ["inspector_b", "inspector_a_child", "no_unit"])

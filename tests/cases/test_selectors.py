@@ -1,0 +1,261 @@
+"""What each person may see: cases, inspections, units, a case, its history, its evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.files.storage import FileSystemStorage
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from cases import selectors, services
+from cases.errors import NotFound
+from cases.models import Case, Evidence, Inspection, Unit, User
+from tests.factories import World, build_world, make_inspection
+
+pytestmark = pytest.mark.django_db
+
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+MISSING = 10**9
+
+
+@dataclass
+class Ledger:
+    """One case in each place of the tree, one on the restricted ledger, and an inspection
+    with no case at all."""
+
+    world: World
+    cases: dict[str, Case]
+    empty_inspection: Inspection
+    county_a_commission: Unit
+    province: Unit
+    inactive_supervisor: User
+
+    def user(self, persona: str) -> Any:
+        if persona == "anonymous":
+            return AnonymousUser()
+        if persona == "inactive_supervisor":
+            return self.inactive_supervisor
+        return getattr(self.world, persona)
+
+
+@pytest.fixture
+def ledger(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    monkeypatch.setattr(
+        Evidence._meta.get_field("file"),
+        "storage",
+        FileSystemStorage(location=settings.EVIDENCE_ROOT),
+    )
+    world = build_world()
+    cases = {
+        "city_dept": world.case(world.city_dept),
+        "city_dept_child": world.case(world.city_dept_child),
+        "county_a": world.case(world.county_a),
+        "unit_a": world.case(world.unit_a),
+        "unit_a_child": world.case(world.unit_a_child),
+        "unit_b": world.case(world.unit_b),
+        # On the clue ledger, with inspector_a's own unit responsible.
+        "restricted_a": world.case(world.unit_a, inspection=world.restricted),
+    }
+    inactive = services.user_create(
+        username="gone", password=None, unit=world.commission, role="supervisor"
+    )
+    inactive.is_active = False
+    inactive.save()
+    return Ledger(
+        world=world,
+        cases=cases,
+        empty_inspection=make_inspection(world.commission, code="T2023-EMPTY"),
+        county_a_commission=Unit.objects.get(name="甲县纪委监委"),
+        province=Unit.objects.get(name="某省"),
+        inactive_supervisor=inactive,
+    )
+
+
+ALL_CASES = {
+    "city_dept",
+    "city_dept_child",
+    "county_a",
+    "unit_a",
+    "unit_a_child",
+    "unit_b",
+    "restricted_a",
+}
+UNRESTRICTED = ALL_CASES - {"restricted_a"}
+
+VISIBLE_CASES: dict[str, set[str]] = {
+    "admin": ALL_CASES,
+    "supervisor": ALL_CASES,  # the city commission: the whole city, clue ledger included
+    "county_a_supervisor": {"county_a", "unit_a", "unit_a_child", "restricted_a"},
+    "api_reader": UNRESTRICTED,  # the same jurisdiction, never the clue ledger
+    "inspector_a": {"unit_a", "unit_a_child"},  # own unit and below, never restricted
+    "inspector_a_child": {"unit_a_child"},  # not the parent unit's cases
+    "inspector_b": {"unit_b"},
+    "no_unit": set(),
+    "anonymous": set(),
+    "inactive_supervisor": set(),
+}
+PERSONAS = list(VISIBLE_CASES)
+
+VISIBLE_INSPECTIONS: dict[str, set[str]] = {
+    "admin": {"inspection", "restricted", "empty"},
+    "supervisor": {"inspection", "restricted", "empty"},
+    "county_a_supervisor": {"inspection", "restricted"},  # through its county's cases
+    "api_reader": {"inspection", "empty"},
+    "inspector_a": {"inspection"},
+    "inspector_a_child": {"inspection"},
+    "inspector_b": {"inspection"},
+    "no_unit": set(),
+    "anonymous": set(),
+    "inactive_supervisor": set(),
+}
+
+CITY_UNITS = {
+    "晋城市",
+    "晋城市纪委监委",
+    "市局",
+    "市局分局",
+    "甲县",
+    "甲县纪委监委",
+    "甲县局",
+    "甲县局股室",
+    "乙县",
+    "乙县局",
+}
+VISIBLE_UNITS: dict[str, set[str]] = {
+    "admin": CITY_UNITS | {"某省"},
+    "supervisor": CITY_UNITS,
+    "api_reader": CITY_UNITS,
+    "county_a_supervisor": {"甲县", "甲县纪委监委", "甲县局", "甲县局股室"},
+    "inspector_a": {"甲县局", "甲县局股室"},
+    "inspector_a_child": {"甲县局股室"},
+    "inspector_b": {"乙县局"},
+    "no_unit": set(),
+    "anonymous": set(),
+    "inactive_supervisor": set(),
+}
+
+
+def _names(ledger: Ledger, cases: Any) -> set[str]:
+    by_pk = {case.pk: name for name, case in ledger.cases.items()}
+    return {by_pk[case.pk] for case in cases}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_it_shows_each_person_the_cases_of_their_scope(ledger: Ledger, persona: str) -> None:
+    user = ledger.user(persona)
+    assert _names(ledger, selectors.visible_cases(user)) == VISIBLE_CASES[persona]
+    assert _names(ledger, selectors.case_list(user)) == VISIBLE_CASES[persona]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_it_shows_each_person_the_inspections_of_their_scope(ledger: Ledger, persona: str) -> None:
+    names = {
+        ledger.world.inspection.pk: "inspection",
+        ledger.world.restricted.pk: "restricted",
+        ledger.empty_inspection.pk: "empty",
+    }
+    seen = {names[i.pk] for i in selectors.visible_inspections(ledger.user(persona))}
+    assert seen == VISIBLE_INSPECTIONS[persona]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_it_shows_each_person_the_units_of_their_scope(ledger: Ledger, persona: str) -> None:
+    seen = {unit.name for unit in selectors.visible_units(ledger.user(persona))}
+    assert seen == VISIBLE_UNITS[persona]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_it_gets_a_case_history_and_evidence_only_in_scope(ledger: Ledger, persona: str) -> None:
+    user = ledger.user(persona)
+    missing_message = _not_found(lambda: selectors.case_get(user, MISSING))
+    for name, case in ledger.cases.items():
+        if name in VISIBLE_CASES[persona]:
+            assert selectors.case_get(user, case.pk) == case
+            history = list(selectors.case_history(user, case.pk))
+            assert [event.kind for event in history] == ["created"]
+        else:
+            assert _not_found(lambda c=case: selectors.case_get(user, c.pk)) == missing_message
+            assert _not_found(lambda c=case: selectors.case_history(user, c.pk)) == (
+                missing_message
+            )
+
+
+def _not_found(call: Any) -> str:
+    with pytest.raises(NotFound) as excinfo:
+        call()
+    assert excinfo.value.status_code == 404
+    return excinfo.value.message
+
+
+@pytest.mark.parametrize("case_id", [MISSING, "abc", None, "", -1])
+def test_it_answers_not_found_for_missing_or_malformed_ids(ledger: Ledger, case_id: Any) -> None:
+    user = ledger.world.supervisor
+    out_of_scope = _not_found(
+        lambda: selectors.case_get(ledger.world.inspector_b, ledger.cases["unit_a"].pk)
+    )
+    assert _not_found(lambda: selectors.case_get(user, case_id)) == out_of_scope
+    assert _not_found(lambda: selectors.case_history(user, case_id)) == out_of_scope
+    assert _not_found(lambda: selectors.evidence_get(user, case_id, 1)) == out_of_scope
+
+
+def _evidence(ledger: Ledger, case: Case) -> Evidence:
+    return services.evidence_add(
+        actor=ledger.world.supervisor,
+        case_id=case.pk,
+        upload=SimpleUploadedFile("整改报告.pdf", PDF, content_type="application/pdf"),
+    )
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_it_gets_evidence_only_through_a_visible_case(ledger: Ledger, persona: str) -> None:
+    user = ledger.user(persona)
+    own = _evidence(ledger, ledger.cases["unit_a"])
+    missing_message = _not_found(lambda: selectors.case_get(user, MISSING))
+    if "unit_a" in VISIBLE_CASES[persona]:
+        assert selectors.evidence_get(user, ledger.cases["unit_a"].pk, own.pk) == own
+    else:
+        assert (
+            _not_found(lambda: selectors.evidence_get(user, ledger.cases["unit_a"].pk, own.pk))
+            == missing_message
+        )
+
+
+def test_it_does_not_reach_evidence_through_another_case(ledger: Ledger) -> None:
+    inspector = ledger.world.inspector_a
+    visible, hidden = ledger.cases["unit_a_child"], ledger.cases["unit_b"]
+    foreign = _evidence(ledger, hidden)
+    restricted = _evidence(ledger, ledger.cases["restricted_a"])
+    message = _not_found(lambda: selectors.case_get(inspector, MISSING))
+    for evidence_id in (foreign.pk, restricted.pk, MISSING, "abc"):
+        assert (
+            _not_found(lambda e=evidence_id: selectors.evidence_get(inspector, visible.pk, e))
+            == message
+        )
+
+
+def test_it_shows_the_history_of_a_case_in_order(ledger: Ledger) -> None:
+    case = ledger.cases["unit_a"]
+    world = ledger.world
+    services.case_transition(actor=world.inspector_a, case_id=case.pk, to="in_progress")
+    _evidence(ledger, case)
+    services.case_transition(
+        actor=world.inspector_a, case_id=case.pk, to="submitted", note="申请销号"
+    )
+    history = list(selectors.case_history(world.inspector_a, case.pk))
+    assert [event.kind for event in history] == ["created", "transition", "evidence", "transition"]
+    assert [len(event.evidence.all()) for event in history] == [0, 0, 1, 0]
+
+
+def test_it_treats_superusers_as_supervisors_and_others_by_role(ledger: Ledger) -> None:
+    world = ledger.world
+    assert selectors.user_role(world.admin) == "supervisor"
+    assert selectors.user_role(world.supervisor) == "supervisor"
+    assert selectors.user_role(world.inspector_a) == "inspector"
+    assert selectors.user_role(world.api_reader) == "api_reader"
+    assert selectors.user_role(world.no_unit) is None
+    assert selectors.user_role(AnonymousUser()) is None
+    assert selectors.user_role(ledger.inactive_supervisor) is None
+    assert selectors.user_role(None) is None
