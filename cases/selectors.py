@@ -156,6 +156,11 @@ def evidence_get(user: Any, case_id: Any, evidence_id: Any) -> Evidence:
         raise NotFound(_not_found_message()) from None
 
 
+def visible_users(user: Any) -> QuerySet[User]:
+    """Active people in the units the user may see (candidates for owner)."""
+    return User.objects.filter(is_active=True, unit__in=visible_units(user))
+
+
 def users_in_unit_subtree(unit: Unit) -> QuerySet[User]:
     return User.objects.filter(unit__path__startswith=unit.path, is_active=True)
 

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 from . import selectors
 from .completion import completion_rows, completion_total
 from .errors import NotFound
+from .models import Evidence
 
 
 @require_GET
@@ -35,11 +36,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @login_required
 @require_GET
 def evidence_download(request: HttpRequest, case_id: int, evidence_id: int) -> FileResponse:
-    """Evidence leaves only through here, for users who may see the case, as an attachment."""
     try:
         evidence = selectors.evidence_get(request.user, case_id, evidence_id)
     except NotFound as error:
         raise Http404(error.message) from None
+    return evidence_response(evidence)
+
+
+def evidence_response(evidence: Evidence) -> FileResponse:
+    """Evidence leaves only as an attachment, never rendered by the browser: the page and the
+    API both answer with this."""
     response = FileResponse(
         evidence.file.open("rb"),
         as_attachment=True,

@@ -82,7 +82,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "cases",
 ]
 
@@ -263,9 +266,45 @@ if not DEBUG:
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "cases.api.permissions.ReadOnlyForApiReaders",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "cases.api.pagination.PageNumberPagination",
+    "DEFAULT_FILTER_BACKENDS": [],
+    "DEFAULT_SCHEMA_CLASS": "cases.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "cases.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "cases.api.throttling.UserRateThrottle",
+        "cases.api.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_THROTTLE_USER", "1200/minute"),
+        "anon": os.environ.get("API_THROTTLE_ANON", "120/minute"),
+        "token": os.environ.get("API_THROTTLE_TOKEN", "20/minute"),
+    },
+    "DATETIME_FORMAT": "iso-8601",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "整改台账 API · Rectification tracker API",
+    "DESCRIPTION": (
+        "Cases, workflow, history, evidence and completion figures for discipline inspection "
+        "bodies. Authenticate with `Authorization: Token <token>` from `POST /api/v1/auth/token/`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",  # vendored: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "cases.workflow.Status",
+    },
 }
 
 LOGGING = {

@@ -1,0 +1,262 @@
+"""API representations. Output serializers only describe data; input serializers only parse
+and type-check it: every rule lives in the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..completion import GROUP_FIELDS, LEVELS
+from ..models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit
+from ..workflow import Status
+
+
+class UnitRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.CharField(source="get_full_name")
+
+
+class UnitSerializer(serializers.ModelSerializer):
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    region = serializers.IntegerField(source="region_id", allow_null=True)
+    level_display = serializers.CharField(source="get_level_display")
+    depth = serializers.IntegerField()
+
+    class Meta:
+        model = Unit
+        fields = [
+            "id", "name", "level", "level_display", "parent", "path", "depth", "region",
+            "is_supervising_body", "is_responsible_unit",
+        ]  # fmt: skip
+
+
+class InspectionSerializer(serializers.ModelSerializer):
+    kind_display = serializers.CharField(source="get_kind_display")
+    issuing_unit = UnitRefSerializer()
+    supervising_unit = UnitRefSerializer()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    completion_rate = serializers.FloatField(help_text="done / total, 0–1")
+    on_time_rate = serializers.FloatField(
+        allow_null=True, help_text="done on time / done, 0–1; null when nothing is done"
+    )
+    overdue = serializers.IntegerField()
+
+    class Meta:
+        model = Inspection
+        fields = [
+            "id", "code", "name", "kind", "kind_display", "year", "issuing_unit",
+            "supervising_unit", "restricted", "total", "done", "completion_rate",
+            "on_time_rate", "overdue",
+        ]  # fmt: skip
+
+
+class CheckPointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CheckPoint
+        fields = ["id", "text", "confirmed"]
+
+
+class ItemsProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    inspection = UnitRefSerializer(help_text="{id, name} of the inspection")
+    status_display = serializers.CharField(source="get_status_display")
+    source_display = serializers.CharField(source="get_source_display")
+    method_display = serializers.CharField(source="get_method_display")
+    responsible_unit = UnitRefSerializer()
+    supervising_unit = UnitRefSerializer()
+    region = UnitRefSerializer(allow_null=True)
+    owner = UserRefSerializer(allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    light = serializers.SerializerMethodField()
+    overdue = serializers.SerializerMethodField()
+    items = serializers.SerializerMethodField()
+    checklist = CheckPointSerializer(many=True)
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+
+    class Meta:
+        model = Case
+        fields = [
+            "id", "code", "title", "description", "inspection", "source", "source_display",
+            "parent", "responsible_unit", "owner", "supervising_unit", "region", "deadline",
+            "original_deadline", "measures", "progress", "method", "method_display",
+            "is_key_problem", "amount", "status", "status_display", "light", "overdue",
+            "items", "checklist", "created_at", "updated_at", "closed_at", "overdue_at_close",
+        ]  # fmt: skip
+
+    @extend_schema_field(serializers.ChoiceField(choices=["red", "yellow", "green"]))
+    def get_light(self, case: Case) -> str:
+        return case.light()
+
+    def get_overdue(self, case: Case) -> bool:
+        return case.is_overdue()
+
+    @extend_schema_field(ItemsProgressSerializer(allow_null=True))
+    def get_items(self, case: Case) -> dict[str, int] | None:
+        """Items progress of a problem ("3 of 8"); null for a case without items."""
+        if not case.items_total:
+            return None
+        return {"total": case.items_total, "done": case.items_done}
+
+
+class CaseCreateSerializer(serializers.Serializer):
+    inspection = serializers.IntegerField()
+    title = serializers.CharField(max_length=300)
+    responsible_unit = serializers.IntegerField()
+    deadline = serializers.DateField()
+    code = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        max_length=20000, required=False, allow_blank=True, default=""
+    )
+    source = serializers.ChoiceField(Case.Source.choices, default=Case.Source.CITY_FEEDBACK)
+    parent = serializers.IntegerField(required=False, allow_null=True, default=None)
+    owner = serializers.IntegerField(required=False, allow_null=True, default=None)
+    measures = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")
+    method = serializers.ChoiceField(Case.Method.choices, required=False, allow_blank=True,
+                                     default="")  # fmt: skip
+    is_key_problem = serializers.BooleanField(default=False)
+    amount = serializers.DecimalField(
+        max_digits=16, decimal_places=2, min_value=0, required=False, allow_null=True,
+        default=None,
+    )  # fmt: skip
+    checklist = serializers.ListField(
+        child=serializers.CharField(max_length=300), max_length=50, required=False, default=list
+    )
+
+
+class CaseUpdateSerializer(serializers.Serializer):
+    """PATCH: each group of fields goes to its own service (and history entry)."""
+
+    measures = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+    progress = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+    title = serializers.CharField(max_length=300, required=False)
+    description = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+    source = serializers.ChoiceField(Case.Source.choices, required=False)
+    method = serializers.ChoiceField(Case.Method.choices, required=False, allow_blank=True)
+    is_key_problem = serializers.BooleanField(required=False)
+    amount = serializers.DecimalField(
+        max_digits=16, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    deadline = serializers.DateField(required=False)
+    responsible_unit = serializers.IntegerField(required=False)
+    owner = serializers.IntegerField(required=False, allow_null=True)
+    reason = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True,
+        help_text="Required with `deadline` (extension); recorded with a reassignment.",
+    )  # fmt: skip
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("请至少提供一个要修改的字段。")
+        return attrs
+
+
+class TransitionSerializer(serializers.Serializer):
+    to = serializers.CharField(max_length=32, help_text=f"one of {', '.join(Status.values)}")
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    confirm = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=200,
+        help_text="ids of the checklist points confirmed (closing needs them all)",
+    )  # fmt: skip
+
+
+class ActorSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.CharField(source="get_full_name")
+
+
+class EvidenceSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+    uploaded_by = ActorSerializer(allow_null=True)
+
+    class Meta:
+        model = Evidence
+        fields = [
+            "id", "original_name", "content_type", "size", "sha256", "event", "uploaded_by",
+            "created_at", "download_url",
+        ]  # fmt: skip
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_download_url(self, evidence: Evidence) -> str:
+        path = reverse("api:case-evidence-download", args=[evidence.case_id, evidence.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class EventSerializer(serializers.ModelSerializer):
+    kind_display = serializers.CharField(source="get_kind_display")
+    actor = ActorSerializer(allow_null=True)
+    actor_unit = UnitRefSerializer(allow_null=True)
+    time = serializers.DateTimeField(source="created_at")
+    evidence = EvidenceSerializer(many=True)
+
+    class Meta:
+        model = CaseEvent
+        fields = [
+            "id", "kind", "kind_display", "from_status", "to_status", "deadline", "changes",
+            "note", "actor", "actor_unit", "time", "evidence",
+        ]  # fmt: skip
+
+
+class EvidenceUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class CompletionQuerySerializer(serializers.Serializer):
+    group_by = serializers.ChoiceField(choices=list(GROUP_FIELDS))
+    inspection = serializers.IntegerField(required=False, min_value=1)
+    region = serializers.IntegerField(required=False, min_value=1)
+    level = serializers.ChoiceField(choices=list(LEVELS), default="problem")
+    as_of = serializers.DateField(required=False)
+
+
+class CompletionRowSerializer(serializers.Serializer):
+    key = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    rate = serializers.FloatField()
+    on_time_rate = serializers.FloatField(allow_null=True)
+    overdue = serializers.IntegerField()
+
+
+class CompletionSerializer(serializers.Serializer):
+    group_by = serializers.CharField()
+    level = serializers.CharField()
+    as_of = serializers.DateField(allow_null=True)
+    rows = CompletionRowSerializer(many=True)
+    total = CompletionRowSerializer()
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every error answer."""
+
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))

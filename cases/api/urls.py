@@ -1,0 +1,22 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+app_name = "api"
+
+router = DefaultRouter(trailing_slash=True)
+router.register("units", views.UnitViewSet, basename="unit")
+router.register("inspections", views.InspectionViewSet, basename="inspection")
+router.register("cases", views.CaseViewSet, basename="case")
+
+urlpatterns = [
+    path("auth/token/", views.TokenView.as_view(), name="token"),
+    path("stats/completion/", views.CompletionView.as_view(), name="stats-completion"),
+    path(
+        "cases/<int:case_id>/evidence/<int:evidence_id>/download/",
+        views.EvidenceDownloadView.as_view(),
+        name="case-evidence-download",
+    ),
+    *router.urls,
+]

@@ -1,0 +1,354 @@
+"""The REST API (v1). Views parse input, call the same selectors and services as the web
+pages, and shape output; they hold no rules of their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.http import FileResponse
+from django.utils.translation import gettext as _
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors, services
+from ..completion import completion_rows, completion_total
+from ..errors import InvalidInput
+from ..filters import CaseFilter
+from ..models import Case, Unit
+from ..views import evidence_response
+from . import serializers as s
+from .throttling import TokenRateThrottle
+
+
+def _visible(queryset: Any, pk: Any, field: str) -> Any:
+    """Resolve an id given in the input among what the user may see, or a field error."""
+    if pk is None:
+        return None
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        message = _("%(id)s 不存在，或您无权访问。") % {"id": pk}
+        raise InvalidInput(message, fields={field: [message]})
+    return found
+
+
+# --- Auth ------------------------------------------------------------------------------
+
+
+class TokenView(APIView):
+    """Exchange a username and password for an API token; DELETE revokes it."""
+
+    throttle_classes = [TokenRateThrottle]
+    throttle_scope = "token"
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    def get_authenticators(self):
+        # The login call itself needs no session, hence no CSRF token.
+        if self.request is not None and self.request.method == "POST":
+            return []
+        return super().get_authenticators()
+
+    @extend_schema(request=s.TokenRequestSerializer, responses={200: s.TokenSerializer},
+                   auth=[], operation_id="auth_token_create")  # fmt: skip
+    def post(self, request: Request) -> Response:
+        data = s.TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request,
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+        )
+        if user is None:
+            # The same answer for an unknown user and a wrong password.
+            raise InvalidInput(_("用户名或密码错误。"))
+        token, _created = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+    @extend_schema(responses={204: None}, operation_id="auth_token_destroy")
+    def delete(self, request: Request) -> Response:
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Units and inspections -----------------------------------------------------------------
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("search", str, description="part of the unit's name"),
+        OpenApiParameter("parent", int, description="children of this unit"),
+        OpenApiParameter("level", str, enum=Unit.Level.values),
+    ]
+)
+class UnitViewSet(viewsets.ReadOnlyModelViewSet):
+    """Units the caller may see, in tree order (`path`)."""
+
+    serializer_class = s.UnitSerializer
+
+    def get_queryset(self):
+        units = selectors.visible_units(self.request.user).order_by("path")
+        params = self.request.query_params
+        if search := params.get("search", "").strip()[:100]:
+            units = units.filter(name__icontains=search)
+        if (parent := params.get("parent")) is not None:
+            units = units.filter(parent_id=_int_param(parent, "parent"))
+        if level := params.get("level"):
+            if level not in Unit.Level.values:
+                raise InvalidInput(_("未知的层级。"), fields={"level": [level]})
+            units = units.filter(level=level)
+        return units
+
+
+def _int_param(value: str, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(_("须为整数。"), fields={name: [_("须为整数。")]}) from None
+    if not 0 < number < 2**63:
+        raise InvalidInput(_("超出范围。"), fields={name: [_("超出范围。")]})
+    return number
+
+
+@extend_schema(parameters=[OpenApiParameter("level", str, enum=["problem", "item"])])
+class InspectionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Inspections the caller may see, each with its completion figures over the caller's
+    cases (problem level unless `level=item`)."""
+
+    serializer_class = s.InspectionSerializer
+
+    def get_queryset(self):
+        return (
+            selectors.visible_inspections(self.request.user)
+            .select_related("issuing_unit", "supervising_unit")
+            .order_by("-year", "code")
+        )
+
+    def _with_figures(self, inspections: list) -> list:
+        level = self.request.query_params.get("level", "problem")
+        cases = selectors.visible_cases(self.request.user).filter(
+            inspection__in=[inspection.pk for inspection in inspections]
+        )
+        rows = {row.key: row for row in completion_rows(cases, group_by="inspection", level=level)}
+        for inspection in inspections:
+            row = rows.get(inspection.pk)
+            inspection.total = row.total if row else 0
+            inspection.done = row.done if row else 0
+            inspection.completion_rate = row.rate if row else 0.0
+            inspection.on_time_rate = row.on_time_rate if row else None
+            inspection.overdue = row.overdue if row else 0
+        return inspections
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        assert page is not None  # noqa: S101 (pagination is always on)
+        return self.get_paginated_response(
+            self.get_serializer(self._with_figures(page), many=True).data
+        )
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        inspection = self._with_figures([self.get_object()])[0]
+        return Response(self.get_serializer(inspection).data)
+
+
+# --- Cases ------------------------------------------------------------------------------
+
+ERRORS = {code: OpenApiResponse(s.ErrorSerializer) for code in (400, 403, 404)}
+
+
+class CaseViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = s.CaseSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CaseFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return (
+            selectors.case_list(self.request.user)
+            .prefetch_related("checklist")
+            .order_by("deadline", "id")
+        )
+
+    def _case(self, pk: int) -> Case:
+        return self.get_queryset().get(pk=pk)
+
+    @extend_schema(request=s.CaseCreateSerializer, responses={201: s.CaseSerializer, **ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = _parse(s.CaseCreateSerializer, request.data)
+        user = request.user
+        case = services.case_create(
+            actor=user,
+            inspection=_visible(selectors.visible_inspections(user), data["inspection"],
+                                "inspection"),
+            responsible_unit=_visible(selectors.visible_units(user), data["responsible_unit"],
+                                      "responsible_unit"),
+            parent=_visible(selectors.visible_cases(user), data["parent"], "parent"),
+            owner=_visible(selectors.visible_users(user), data["owner"], "owner"),
+            title=data["title"],
+            deadline=data["deadline"],
+            code=data["code"],
+            description=data["description"],
+            source=data["source"],
+            measures=data["measures"],
+            method=data["method"],
+            is_key_problem=data["is_key_problem"],
+            amount=data["amount"],
+            checklist=data["checklist"],
+        )  # fmt: skip
+        return Response(self.get_serializer(self._case(case.pk)).data, status=201)
+
+    @extend_schema(
+        request=s.CaseUpdateSerializer,
+        responses={200: s.CaseSerializer, **ERRORS, 409: s.ErrorSerializer},
+    )
+    @transaction.atomic
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Edit a case; each group of fields goes through its own service and history entry,
+        all or nothing."""
+        case = self.get_object()
+        data = _parse(s.CaseUpdateSerializer, request.data)
+        actor, reason = request.user, data.pop("reason", "")
+        rectification = {f: data.pop(f) for f in ("measures", "progress") if f in data}
+        if rectification:
+            services.case_update_rectification(actor=actor, case_id=case.pk, **rectification)
+        details = {f: data.pop(f) for f in services.EDITABLE_DETAILS if f in data}
+        if details:
+            services.case_update_details(actor=actor, case_id=case.pk, **details)
+        if "deadline" in data:
+            services.case_extend_deadline(
+                actor=actor, case_id=case.pk, deadline=data.pop("deadline"), reason=reason
+            )
+        if "responsible_unit" in data or "owner" in data:
+            assignment: dict[str, Any] = {}
+            if "responsible_unit" in data:
+                assignment["responsible_unit"] = _visible(
+                    selectors.visible_units(actor), data.pop("responsible_unit"), "responsible_unit"
+                )
+            if "owner" in data:
+                assignment["owner"] = _visible(
+                    selectors.visible_users(actor), data.pop("owner"), "owner"
+                )
+            services.case_assign(actor=actor, case_id=case.pk, note=reason, **assignment)
+        return Response(self.get_serializer(self._case(case.pk)).data)
+
+    @extend_schema(
+        request=s.TransitionSerializer,
+        responses={200: s.CaseSerializer, **ERRORS, 409: s.ErrorSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def transitions(self, request: Request, pk: str) -> Response:
+        """Move the case along the workflow. 400: unknown status or missing note; 409: not
+        allowed from the current status (or another request moved it first); 403: the
+        caller's role may not make this move; 404: the caller may not see the case."""
+        data = _parse(s.TransitionSerializer, request.data)
+        case = services.case_transition(
+            actor=request.user,
+            case_id=_int_param(pk, "id"),
+            to=data["to"],
+            note=data["note"],
+            confirm=data["confirm"],
+        )
+        return Response(self.get_serializer(self._case(case.pk)).data)
+
+    @extend_schema(responses={200: s.EventSerializer(many=True), 404: s.ErrorSerializer})
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def history(self, request: Request, pk: str) -> Response:
+        events = selectors.case_history(request.user, _int_param(pk, "id"))
+        return Response(s.EventSerializer(events, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        methods=["GET"], responses={200: s.EvidenceSerializer(many=True), 404: s.ErrorSerializer}
+    )
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": s.EvidenceUploadSerializer},
+        responses={
+            201: s.EvidenceSerializer,
+            **ERRORS,
+            409: s.ErrorSerializer,
+            413: s.ErrorSerializer,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        pagination_class=None,
+        parser_classes=[MultiPartParser, FormParser],
+    )
+    def evidence(self, request: Request, pk: str) -> Response:
+        case_id = _int_param(pk, "id")
+        if request.method == "POST":
+            data = _parse(s.EvidenceUploadSerializer, request.data)
+            item = services.evidence_add(
+                actor=request.user, case_id=case_id, upload=data["file"], note=data["note"]
+            )
+            return Response(
+                s.EvidenceSerializer(item, context={"request": request}).data, status=201
+            )
+        case = selectors.case_get(request.user, case_id)
+        items = case.evidence.select_related("uploaded_by").order_by("created_at", "id")
+        return Response(s.EvidenceSerializer(items, many=True, context={"request": request}).data)
+
+
+class EvidenceDownloadView(APIView):
+    """The file itself, as an attachment, for callers who may see the case."""
+
+    @extend_schema(
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: s.ErrorSerializer}
+    )
+    def get(self, request: Request, case_id: int, evidence_id: int) -> FileResponse:
+        return evidence_response(selectors.evidence_get(request.user, case_id, evidence_id))
+
+
+# --- Statistics -------------------------------------------------------------------------
+
+
+class CompletionView(APIView):
+    """Completion figures grouped by inspection, unit or region: exactly what the dashboard
+    shows (the same module computes both)."""
+
+    @extend_schema(
+        parameters=[s.CompletionQuerySerializer],
+        responses={200: s.CompletionSerializer, 400: s.ErrorSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        query = _parse(s.CompletionQuerySerializer, request.query_params)
+        cases = selectors.visible_cases(request.user)
+        if "inspection" in query:
+            cases = cases.filter(inspection_id=query["inspection"])
+        if "region" in query:
+            cases = cases.filter(region_id=query["region"])
+        options = {"level": query["level"], "as_of": query.get("as_of")}
+        rows = completion_rows(cases, group_by=query["group_by"], **options)
+        return Response(
+            {
+                "group_by": query["group_by"],
+                "level": query["level"],
+                "as_of": query.get("as_of"),
+                "rows": [row.as_dict() for row in rows],
+                "total": completion_total(cases, **options).as_dict(),
+            }
+        )
+
+
+def _parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

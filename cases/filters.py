@@ -1,0 +1,121 @@
+"""Case list filters, shared by the API and the web list (django-filter).
+
+Every filter narrows a queryset the user-scoped selector already produced; ids of objects the
+user cannot see simply match nothing (no "invalid choice" that would reveal they exist).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import django_filters
+from django import forms
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import Case, Unit
+from .workflow import DONE_STATES, Status
+
+LIGHTS = [("red", _("红灯（逾期）")), ("yellow", _("黄灯（临期）")), ("green", _("绿灯"))]
+
+
+def light_q(light: str, today=None) -> Q:
+    """The cases of one deadline light, as a query (the same rule as Case.light)."""
+    today = today or timezone.localdate()
+    soon = today + timedelta(days=settings.DUE_SOON_DAYS)
+    not_done = ~Q(status__in=DONE_STATES)
+    if light == "red":
+        return not_done & Q(deadline__lt=today)
+    if light == "yellow":
+        return not_done & Q(deadline__gte=today, deadline__lte=soon)
+    return Q(status__in=DONE_STATES) | Q(deadline__gt=soon)
+
+
+def overdue_q(today=None) -> Q:
+    return light_q("red", today)
+
+
+class StatusListField(forms.Field):
+    """One or several statuses: `status=open&status=in_progress` or `status=open,in_progress`."""
+
+    widget = forms.SelectMultiple(choices=Status.choices)
+
+    def to_python(self, value):
+        values = value if isinstance(value, list | tuple) else [value] if value else []
+        codes = [code.strip() for item in values for code in str(item).split(",") if code.strip()]
+        unknown = [code for code in codes if code not in Status.values]
+        if unknown:
+            raise forms.ValidationError(
+                _("未知的状态：%(codes)s。可用：%(valid)s")
+                % {"codes": ", ".join(unknown), "valid": ", ".join(Status.values)}
+            )
+        return codes
+
+
+class StatusListFilter(django_filters.Filter):
+    field_class = StatusListField
+
+    def filter(self, qs, value):
+        return qs.filter(status__in=value) if value else qs
+
+
+class CaseFilter(django_filters.FilterSet):
+    inspection = django_filters.NumberFilter(field_name="inspection_id", label=_("检查"))
+    status = StatusListFilter(label=_("状态"))
+    responsible_unit = django_filters.NumberFilter(
+        method="filter_unit_subtree", label=_("责任单位（含下级）")
+    )
+    region = django_filters.NumberFilter(field_name="region_id", label=_("区县"))
+    parent = django_filters.NumberFilter(field_name="parent_id", label=_("所属问题"))
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("逾期"))
+    light = django_filters.ChoiceFilter(choices=LIGHTS, method="filter_light", label=_("红黄绿灯"))
+    deadline_before = django_filters.DateFilter(
+        field_name="deadline", lookup_expr="lte", label=_("时限不晚于")
+    )
+    deadline_after = django_filters.DateFilter(
+        field_name="deadline", lookup_expr="gte", label=_("时限不早于")
+    )
+    updated_since = django_filters.IsoDateTimeFilter(
+        field_name="updated_at", lookup_expr="gte", label=_("更新于此后")
+    )
+    key_problem = django_filters.BooleanFilter(field_name="is_key_problem", label=_("重点难点"))
+    search = django_filters.CharFilter(method="filter_search", label=_("搜索"))
+    ordering = django_filters.OrderingFilter(
+        fields=[
+            ("deadline", "deadline"),
+            ("updated_at", "updated_at"),
+            ("created_at", "created_at"),
+            ("code", "code"),
+            ("status", "status"),
+            ("id", "id"),
+        ],
+        label=_("排序"),
+    )
+
+    class Meta:
+        model = Case
+        fields: list[str] = []
+
+    def filter_unit_subtree(self, queryset: QuerySet[Case], name: str, value: int):
+        path = Unit.objects.filter(pk=value).values_list("path", flat=True).first()
+        if path is None:
+            return queryset.none()
+        return queryset.filter(responsible_unit__path__startswith=path)
+
+    def filter_overdue(self, queryset: QuerySet[Case], name: str, value: bool | None):
+        if value is None:
+            return queryset
+        return queryset.filter(overdue_q()) if value else queryset.exclude(overdue_q())
+
+    def filter_light(self, queryset: QuerySet[Case], name: str, value: str):
+        return queryset.filter(light_q(value)) if value else queryset
+
+    def filter_search(self, queryset: QuerySet[Case], name: str, value: str):
+        value = value.strip()[:100]
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(code__icontains=value) | Q(title__icontains=value) | Q(description__icontains=value)
+        )
