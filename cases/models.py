@@ -325,6 +325,7 @@ class CaseEvent(models.Model):
         CHECKLIST = "checklist", _("验收要点")
         EVIDENCE = "evidence", _("佐证材料")
         EDIT = "edit", _("修改信息")
+        FOLLOW_UP = "follow_up", _("督办")
 
     case = models.ForeignKey(Case, models.PROTECT, related_name="events")
     kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)

@@ -119,7 +119,7 @@ def visible_inspections(user: Any) -> QuerySet[Inspection]:
 def case_list(user: Any) -> QuerySet[Case]:
     """The cases a user may see, with what a list row shows, in one query."""
     return visible_cases(user).select_related(
-        "inspection", "responsible_unit", "region", "owner", "parent"
+        "inspection", "responsible_unit", "supervising_unit", "region", "owner"
     )
 
 

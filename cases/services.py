@@ -24,6 +24,7 @@ from . import selectors
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .evidence import inspect_upload
 from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
+from .permissions import ACTION_LABELS, Action, may
 from .workflow import DONE_STATES, Role, Status, check_move
 
 # --- Organisation ------------------------------------------------------------------------
@@ -153,11 +154,9 @@ def inspection_update(*, inspection: Inspection, **values: Any) -> Inspection:
 # --- Cases -------------------------------------------------------------------------------
 
 
-def _require_role(actor: Any, allowed: Iterable[Role], action: str) -> Role:
-    role = selectors.user_role(actor)
-    if role is None or role not in set(allowed):
-        raise Forbidden(_("您的角色无权%(action)s。") % {"action": action})
-    return role
+def _require(actor: Any, action: Action) -> None:
+    if not may(actor, action):
+        raise Forbidden(_("您的角色无权%(action)s。") % {"action": ACTION_LABELS[action]})
 
 
 def _require_unit_in_scope(actor: Any, unit: Unit, field: str) -> None:
@@ -220,7 +219,7 @@ def case_create(
 ) -> Case:
     """Register a problem, or an item of one (`parent`)."""
     at = at or timezone.now()
-    _require_role(actor, [Role.SUPERVISOR], _("登记整改问题"))
+    _require(actor, Action.CREATE)
     if not selectors.visible_inspections(actor).filter(pk=inspection.pk).exists():
         raise NotFound(_("未找到该检查，或您无权查看。"))
     _require_unit_in_scope(actor, responsible_unit, "responsible_unit")
@@ -417,7 +416,7 @@ def case_extend_deadline(
     """Change the deadline (延期). Supervisors only, with a reason."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require_role(actor, [Role.SUPERVISOR], _("调整整改时限"))
+    _require(actor, Action.EXTEND_DEADLINE)
     if not reason.strip():
         message = _("调整时限须填写理由。")
         raise InvalidInput(message, fields={"reason": [message]})
@@ -458,7 +457,7 @@ def case_assign(
     """Hand a case to another unit and/or owner (调整责任单位/责任人). Supervisors only."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require_role(actor, [Role.SUPERVISOR], _("调整责任单位或责任人"))
+    _require(actor, Action.ASSIGN)
     changes: dict[str, list[Any]] = {}
     unit = responsible_unit or case.responsible_unit
     if responsible_unit is not None and responsible_unit.pk != case.responsible_unit_id:
@@ -499,7 +498,7 @@ def case_update_rectification(
     """Record rectification measures and progress (整改措施、进展)."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require_role(actor, [Role.INSPECTOR, Role.SUPERVISOR], _("更新整改情况"))
+    _require(actor, Action.RECTIFY)
     if case.status in DONE_STATES:
         raise Conflict(_("已办结的问题不能修改整改情况，如需修改请先重新整改。"))
     changes = {}
@@ -529,7 +528,7 @@ def case_update_details(
     if unknown:
         raise InvalidInput(_("不能在此修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
     case = selectors.case_get_for_update(actor, case_id)
-    _require_role(actor, [Role.SUPERVISOR], _("修改问题信息"))
+    _require(actor, Action.EDIT_DETAILS)
     if "title" in values and not str(values["title"]).strip():
         message = _("请填写问题标题。")
         raise InvalidInput(message, fields={"title": [message]})
@@ -555,7 +554,7 @@ def checkpoint_add(
     """Add a verification point (验收要点). Supervisors only."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require_role(actor, [Role.SUPERVISOR], _("设置验收要点"))
+    _require(actor, Action.CHECKLIST)
     if not text.strip():
         message = _("请填写验收要点。")
         raise InvalidInput(message, fields={"text": [message]})
@@ -576,6 +575,23 @@ def checkpoint_add(
 
 
 @transaction.atomic
+def case_follow_up(*, actor: Any, case_id: int, note: str, at: datetime | None = None) -> CaseEvent:
+    """A supervisor's follow-up (督办) on a case: recorded in its history for the unit to see.
+
+    Reminder delivery (email, group bots, in-app) builds on these rows.
+    """
+    at = at or timezone.now()
+    case = selectors.case_get_for_update(actor, case_id)
+    _require(actor, Action.FOLLOW_UP)
+    if not note.strip():
+        message = _("请填写督办意见。")
+        raise InvalidInput(message, fields={"note": [message]})
+    if case.status in DONE_STATES:
+        raise Conflict(_("已办结的问题无需督办。"))
+    return _event(case, actor=actor, kind=CaseEvent.Kind.FOLLOW_UP, at=at, note=note.strip())
+
+
+@transaction.atomic
 def evidence_add(
     *,
     actor: Any,
@@ -587,7 +603,7 @@ def evidence_add(
     """Attach a supporting document (佐证材料) to a case, as its own history entry."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require_role(actor, [Role.INSPECTOR, Role.SUPERVISOR], _("上传佐证材料"))
+    _require(actor, Action.EVIDENCE)
     inspect_upload(upload, size=getattr(upload, "size", None))  # refuse before writing
     event = _event(case, actor=actor, kind=CaseEvent.Kind.EVIDENCE, at=at, note=note.strip())
     evidence = _store_evidence(case, event=event, actor=actor, upload=upload, at=at)

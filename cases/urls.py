@@ -7,6 +7,16 @@ app_name = "cases"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("cases/", views.case_list, name="list"),
+    path("cases/bulk/", views.case_bulk, name="bulk"),
+    path("cases/<int:case_id>/", views.case_detail, name="detail"),
+    path("cases/<int:case_id>/transition/", views.case_transition, name="transition"),
+    path("cases/<int:case_id>/rectification/", views.case_rectification, name="rectification"),
+    path("cases/<int:case_id>/evidence/", views.case_evidence, name="evidence"),
+    path("cases/<int:case_id>/deadline/", views.case_deadline, name="deadline"),
+    path("cases/<int:case_id>/assign/", views.case_assign, name="assign"),
+    path("cases/<int:case_id>/follow-up/", views.case_follow_up, name="follow-up"),
     path(
         "cases/<int:case_id>/evidence/<int:evidence_id>/",
         views.evidence_download,

@@ -1,25 +1,81 @@
-from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+"""Web pages. Each view reads through the user-scoped selectors and writes through the
+services; a service's refusal becomes a form error and nothing is stored.
 
-from . import selectors
+htmx requests (the `HX-Request` header) get the page fragment they replace; plain form posts
+get a redirect or the whole page, so everything works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import connection, transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors, services
 from .completion import completion_rows, completion_total
-from .errors import NotFound
-from .models import Evidence
+from .errors import DomainError, NotFound
+from .filters import LIGHTS, CaseFilter
+from .forms import (
+    AssignForm,
+    BulkForm,
+    DeadlineForm,
+    EvidenceForm,
+    FollowUpForm,
+    RectificationForm,
+    WorkflowForm,
+    attach_error,
+)
+from .models import Case, Evidence, Unit
+from .permissions import Action, allowed_actions, may
+from .workflow import Role, Status
+
+PAGE_SIZE = 30
+ORDERINGS = [
+    ("deadline", _l("整改时限（由近及远）")),
+    ("-deadline", _l("整改时限（由远及近）")),
+    ("-updated_at", _l("最近更新")),
+    ("code", _l("问题编号")),
+    ("status", _l("状态")),
+]
+
+
+def _htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+# --- Landing, dashboard, health -----------------------------------------------------------
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    context = {}
-    if request.user.is_authenticated:
-        cases = selectors.visible_cases(request.user)
-        context = {
-            "total": completion_total(cases),
-            "by_inspection": completion_rows(cases, group_by="inspection"),
-        }
-    return render(request, "cases/home.html", context)
+    """Supervisors land on the dashboard, everyone else on their unit's cases."""
+    if not request.user.is_authenticated:
+        return redirect("login")
+    if selectors.user_role(request.user) == Role.SUPERVISOR:
+        return redirect("cases:dashboard")
+    return redirect("cases:list")
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    cases = selectors.visible_cases(request.user)
+    return render(request, "cases/dashboard.html", {
+        "total": completion_total(cases),
+        "by_inspection": completion_rows(cases, group_by="inspection"),
+        "by_region": completion_rows(cases, group_by="region"),
+    })  # fmt: skip
 
 
 @require_GET
@@ -31,6 +87,247 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception:
         return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+# --- Case list -------------------------------------------------------------------------
+
+
+def _filter_choices(user: Any) -> dict[str, Any]:
+    units = selectors.visible_units(user)
+    return {
+        "inspections": selectors.visible_inspections(user)
+        .only("id", "name")
+        .order_by("-year", "code"),
+        "units": units.filter(is_responsible_unit=True).only("id", "name", "path"),
+        "regions": units.filter(level=Unit.Level.COUNTY).only("id", "name"),
+        "statuses": Status.choices,
+        "lights": LIGHTS,
+    }
+
+
+@login_required
+@require_GET
+def case_list(request: HttpRequest) -> HttpResponse:
+    """我的整改任务 / the cases in the user's scope, filtered, searched, sorted, paginated."""
+    query = request.GET.copy()
+    if not query.get("ordering"):
+        query["ordering"] = "deadline"
+    case_filter = CaseFilter(query, queryset=selectors.case_list(request.user))
+    cases = case_filter.qs if case_filter.is_valid() else Case.objects.none()
+    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    params = {k: v for k, v in request.GET.lists() if k != "page"}
+    context = {
+        "filter": case_filter,
+        "page": page,
+        "query": urlencode(params, doseq=True),
+        "filtered": any(v for k, v in request.GET.items() if k not in ("page", "ordering")),
+        "may_bulk": may(request.user, Action.FOLLOW_UP),
+        "ordering": query["ordering"],
+        "orderings": ORDERINGS,
+        **_filter_choices(request.user),
+    }
+    if may(request.user, Action.ASSIGN):
+        context["bulk_units"] = context["units"]
+    if _htmx(request) and request.headers.get("HX-Target") == "case-results":
+        return render(request, "cases/_results.html", context)
+    return render(request, "cases/case_list.html", context)
+
+
+@login_required
+@require_POST
+def case_bulk(request: HttpRequest) -> HttpResponse:
+    """Extend, reassign or follow up many cases at once: all of them, or none."""
+    back = request.POST.get("next") or reverse("cases:list")
+    if not back.startswith("/"):
+        back = reverse("cases:list")
+    posted = [int(pk) for pk in request.POST.getlist("cases") if pk.isdigit()]
+    visible = list(
+        selectors.visible_cases(request.user).filter(pk__in=posted).values_list("pk", flat=True)
+    )
+    form = BulkForm(request.POST, user=request.user, case_ids=visible)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            messages.error(request, f"{label}：{' '.join(errors)}" if label else " ".join(errors))
+        return redirect(back)
+    data = form.cleaned_data
+    try:
+        with transaction.atomic():
+            for case_id in data["cases"]:
+                if data["action"] == "extend":
+                    services.case_extend_deadline(
+                        actor=request.user,
+                        case_id=case_id,
+                        deadline=data["deadline"],
+                        reason=data["note"],
+                    )
+                elif data["action"] == "assign":
+                    services.case_assign(
+                        actor=request.user,
+                        case_id=case_id,
+                        responsible_unit=data["responsible_unit"],
+                        note=data["note"],
+                    )
+                else:
+                    services.case_follow_up(actor=request.user, case_id=case_id, note=data["note"])
+    except DomainError as error:
+        messages.error(request, _("未执行任何操作：%(error)s") % {"error": error.message})
+        return redirect(back)
+    messages.success(request, _("已处理 %(count)s 个问题。") % {"count": len(data["cases"])})
+    return redirect(back)
+
+
+# --- Case page ---------------------------------------------------------------------------
+
+
+def _case_or_404(user: Any, case_id: int) -> Case:
+    try:
+        return selectors.case_get(user, case_id)
+    except NotFound as error:
+        raise Http404(error.message) from None
+
+
+def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, Any]:
+    user = request.user
+    actions = allowed_actions(user)
+    done = case.is_done
+    context: dict[str, Any] = {
+        "case": case,
+        "max_mb": settings.EVIDENCE_MAX_BYTES // (1024 * 1024),
+        "items": selectors.case_list(user).filter(parent=case).order_by("code"),
+        "checklist": case.checklist.select_related("confirmed_by"),
+        "events": selectors.case_history(user, case.pk),
+        "evidence": case.evidence.select_related("uploaded_by").order_by("created_at", "id"),
+        "actions": actions,
+        "workflow_form": forms.get("workflow_form") or WorkflowForm(case=case, user=user),
+    }
+    if "rectify" in actions and not done:
+        context["rectification_form"] = forms.get("rectification_form") or RectificationForm(
+            instance=case
+        )
+    if "evidence" in actions:
+        context["evidence_form"] = forms.get("evidence_form") or EvidenceForm()
+    if "extend_deadline" in actions and not done:
+        context["deadline_form"] = forms.get("deadline_form") or DeadlineForm(
+            initial={"deadline": case.deadline}
+        )
+    if "assign" in actions:
+        context["assign_form"] = forms.get("assign_form") or AssignForm(
+            user=user, initial={"responsible_unit": case.responsible_unit_id,
+                                "owner": case.owner_id})  # fmt: skip
+    if "follow_up" in actions and not done:
+        context["follow_up_form"] = forms.get("follow_up_form") or FollowUpForm()
+    return context
+
+
+@login_required
+@require_GET
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case_or_404(request.user, case_id)
+    return render(request, "cases/case_detail.html", _case_context(request, case))
+
+
+def _after_write(request: HttpRequest, case_id: int, message: str) -> HttpResponse:
+    if _htmx(request):
+        messages.success(request, message)
+        case = _case_or_404(request.user, case_id)
+        return render(request, "cases/_case_body.html", _case_context(request, case))
+    messages.success(request, message)
+    return redirect("cases:detail", case_id=case_id)
+
+
+def _refused(request: HttpRequest, case_id: int, form_name: str, form: Any) -> HttpResponse:
+    """Show the page again with the form's errors; nothing was stored."""
+    case = _case_or_404(request.user, case_id)
+    context = _case_context(request, case, **{form_name: form})
+    if _htmx(request):
+        return render(request, "cases/_case_body.html", context)
+    return render(request, "cases/case_detail.html", context, status=400)
+
+
+def _submit(
+    request: HttpRequest, case: Case, form_name: str, form: Any, success: str, perform: Any
+) -> HttpResponse:
+    """Run one service with a bound form's data; on refusal show the form with the reason."""
+    if form.is_valid():
+        try:
+            perform(form.cleaned_data)
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            return _after_write(request, case.pk, success)
+    return _refused(request, case.pk, form_name, form)
+
+
+@login_required
+@require_POST
+def case_transition(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case_or_404(request.user, case_id)
+    form = WorkflowForm(request.POST, request.FILES, case=case, user=request.user)
+    return _submit(request, case, "workflow_form", form, _("状态已更新。"), lambda data: (
+        services.case_transition(
+            actor=request.user, case_id=case.pk, to=data["to"], note=data["note"],
+            confirm=data["confirm"], evidence=[data["evidence"]] if data["evidence"] else [],
+        )
+    ))  # fmt: skip
+
+
+@login_required
+@require_POST
+def case_rectification(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case_or_404(request.user, case_id)
+    form = RectificationForm(request.POST, instance=Case(pk=case.pk))
+    return _submit(request, case, "rectification_form", form, _("整改情况已保存。"), lambda data: (
+        services.case_update_rectification(actor=request.user, case_id=case.pk,
+                                           measures=data["measures"], progress=data["progress"])
+    ))  # fmt: skip
+
+
+@login_required
+@require_POST
+def case_evidence(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case_or_404(request.user, case_id)
+    form = EvidenceForm(request.POST, request.FILES)
+    return _submit(request, case, "evidence_form", form, _("佐证材料已上传。"), lambda data: (
+        services.evidence_add(actor=request.user, case_id=case.pk, upload=data["evidence"],
+                              note=data["note"])
+    ))  # fmt: skip
+
+
+@login_required
+@require_POST
+def case_deadline(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case_or_404(request.user, case_id)
+    form = DeadlineForm(request.POST)
+    return _submit(request, case, "deadline_form", form, _("整改时限已调整。"), lambda data: (
+        services.case_extend_deadline(actor=request.user, case_id=case.pk,
+                                      deadline=data["deadline"], reason=data["reason"])
+    ))  # fmt: skip
+
+
+@login_required
+@require_POST
+def case_assign(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case_or_404(request.user, case_id)
+    form = AssignForm(request.POST, user=request.user)
+    return _submit(request, case, "assign_form", form, _("责任单位和责任人已调整。"), lambda data: (
+        services.case_assign(actor=request.user, case_id=case.pk,
+                             responsible_unit=data["responsible_unit"], owner=data["owner"],
+                             note=data["note"])
+    ))  # fmt: skip
+
+
+@login_required
+@require_POST
+def case_follow_up(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case_or_404(request.user, case_id)
+    form = FollowUpForm(request.POST)
+    return _submit(request, case, "follow_up_form", form, _("已督办。"), lambda data: (
+        services.case_follow_up(actor=request.user, case_id=case.pk, note=data["note"])
+    ))  # fmt: skip
+
+
+# --- Evidence ---------------------------------------------------------------------------
 
 
 @login_required

@@ -100,7 +100,8 @@ def parse_status(value: str) -> Status:
     try:
         return Status(value)
     except ValueError:
-        raise UnknownStatus(_("未知的状态：%(value)s") % {"value": value}) from None
+        message = _("未知的状态：%(value)s") % {"value": value}
+        raise UnknownStatus(message, fields={"to": [message]}) from None
 
 
 def is_done(status: str) -> bool:

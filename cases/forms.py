@@ -1,0 +1,128 @@
+"""HTML forms: they parse and type-check input for the pages; every rule lives in the
+services, whose domain errors the views attach back to these forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from . import selectors
+from .errors import DomainError
+from .models import Case, Unit
+from .workflow import moves_for
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+def attach_error(form: forms.Form, error: DomainError) -> None:
+    """Show a service's refusal on the form: on the fields it names, else on the whole form."""
+    placed = False
+    for field, messages in error.fields.items():
+        if field in form.fields:
+            for message in messages:
+                form.add_error(field, message or error.message)
+            placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+class WorkflowForm(forms.Form):
+    """One form for every move the user may make now: `to`, `note`, `evidence`, `confirm`."""
+
+    to = forms.ChoiceField(label=_("操作"))
+    note = forms.CharField(
+        label=_("说明或理由"), required=False, max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )  # fmt: skip
+    evidence = forms.FileField(label=_("佐证材料"), required=False)
+    confirm = forms.TypedMultipleChoiceField(
+        label=_("验收要点（销号时须全部确认）"), required=False, coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, case: Case, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.moves = moves_for(case.status, selectors.user_role(user))
+        self.fields["to"].choices = [(move.target, move.label) for move in self.moves]
+        self.fields["confirm"].choices = [
+            (point.pk, point.text) for point in case.checklist.all() if not point.confirmed
+        ]
+        self.verifying = any(move.verifies for move in self.moves)
+
+
+class RectificationForm(forms.ModelForm):
+    class Meta:
+        model = Case
+        fields = ["measures", "progress"]
+        widgets = {
+            "measures": forms.Textarea(attrs={"rows": 3}),
+            "progress": forms.Textarea(attrs={"rows": 3}),
+        }
+
+
+class DeadlineForm(forms.Form):
+    deadline = forms.DateField(label=_("新的整改时限"), widget=DateInput)
+    reason = forms.CharField(label=_("延期理由"), max_length=2000)
+
+
+class AssignForm(forms.Form):
+    responsible_unit = forms.ModelChoiceField(label=_("责任单位"), queryset=Unit.objects.none())
+    owner = forms.ModelChoiceField(label=_("责任人"), queryset=None, required=False)
+    note = forms.CharField(label=_("说明"), required=False, max_length=2000)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["responsible_unit"].queryset = selectors.visible_units(user).filter(
+            is_responsible_unit=True
+        )
+        self.fields["owner"].queryset = selectors.visible_users(user).select_related("unit")
+
+
+class FollowUpForm(forms.Form):
+    note = forms.CharField(
+        label=_("督办意见"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class EvidenceForm(forms.Form):
+    evidence = forms.FileField(label=_("佐证材料"))
+    note = forms.CharField(label=_("说明"), required=False, max_length=2000)
+
+
+class BulkForm(forms.Form):
+    """Supervisors' actions on the cases selected in the list."""
+
+    ACTIONS = [
+        ("extend", _("批量延期")),
+        ("assign", _("批量调整责任单位")),
+        ("follow_up", _("批量督办")),
+    ]
+    action = forms.ChoiceField(label=_("批量操作"), choices=ACTIONS)
+    cases = forms.TypedMultipleChoiceField(label=_("选中的问题"), coerce=int)
+    deadline = forms.DateField(label=_("新的整改时限"), required=False, widget=DateInput)
+    responsible_unit = forms.ModelChoiceField(
+        label=_("责任单位"), queryset=Unit.objects.none(), required=False
+    )
+    note = forms.CharField(label=_("理由或意见"), required=False, max_length=2000)
+
+    def __init__(self, *args: Any, user: Any, case_ids: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["cases"].choices = [(pk, pk) for pk in case_ids]
+        self.fields["responsible_unit"].queryset = selectors.visible_units(user).filter(
+            is_responsible_unit=True
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        action = data.get("action")
+        if action == "extend" and not data.get("deadline"):
+            self.add_error("deadline", _("请选择新的整改时限。"))
+        if action == "assign" and not data.get("responsible_unit"):
+            self.add_error("responsible_unit", _("请选择责任单位。"))
+        if action in ("extend", "follow_up") and not (data.get("note") or "").strip():
+            self.add_error("note", _("请填写理由或督办意见。"))
+        return data
