@@ -3,14 +3,14 @@ services, whose domain errors the views attach back to these forms."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors
 from .errors import DomainError
-from .models import Case, Unit
+from .models import Case, Unit, User
 from .workflow import moves_for
 
 
@@ -47,8 +47,10 @@ class WorkflowForm(forms.Form):
     def __init__(self, *args: Any, case: Case, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.moves = moves_for(case.status, selectors.user_role(user))
-        self.fields["to"].choices = [(move.target, move.label) for move in self.moves]
-        self.fields["confirm"].choices = [
+        cast(forms.ChoiceField, self.fields["to"]).choices = [
+            (move.target, move.label) for move in self.moves
+        ]
+        cast(forms.ChoiceField, self.fields["confirm"]).choices = [
             (point.pk, point.text) for point in case.checklist.all() if not point.confirmed
         ]
         self.verifying = any(move.verifies for move in self.moves)
@@ -71,15 +73,17 @@ class DeadlineForm(forms.Form):
 
 class AssignForm(forms.Form):
     responsible_unit = forms.ModelChoiceField(label=_("责任单位"), queryset=Unit.objects.none())
-    owner = forms.ModelChoiceField(label=_("责任人"), queryset=None, required=False)
+    owner = forms.ModelChoiceField(label=_("责任人"), queryset=User.objects.none(), required=False)
     note = forms.CharField(label=_("说明"), required=False, max_length=2000)
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["responsible_unit"].queryset = selectors.visible_units(user).filter(
-            is_responsible_unit=True
-        )
-        self.fields["owner"].queryset = selectors.visible_users(user).select_related("unit")
+        cast(
+            forms.ModelChoiceField, self.fields["responsible_unit"]
+        ).queryset = selectors.visible_units(user).filter(is_responsible_unit=True)
+        cast(forms.ModelChoiceField, self.fields["owner"]).queryset = selectors.visible_users(
+            user
+        ).select_related("unit")
 
 
 class FollowUpForm(forms.Form):
@@ -111,13 +115,13 @@ class BulkForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, case_ids: list[int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["cases"].choices = [(pk, pk) for pk in case_ids]
-        self.fields["responsible_unit"].queryset = selectors.visible_units(user).filter(
-            is_responsible_unit=True
-        )
+        cast(forms.ChoiceField, self.fields["cases"]).choices = [(pk, pk) for pk in case_ids]
+        cast(
+            forms.ModelChoiceField, self.fields["responsible_unit"]
+        ).queryset = selectors.visible_units(user).filter(is_responsible_unit=True)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         action = data.get("action")
         if action == "extend" and not data.get("deadline"):
             self.add_error("deadline", _("请选择新的整改时限。"))

@@ -68,6 +68,10 @@ class Unit(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["parent", "name"], name="unit_unique_name_in_parent"),
+            # NULL parents are all distinct to the one above: roots need their own rule.
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(parent__isnull=True), name="unit_unique_root"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -171,6 +175,7 @@ class Case(models.Model):
         models.PROTECT,
         related_name="cases",
         verbose_name=_("所属检查"),
+        db_index=False,  # covered by a composite index in Meta
     )
     source = models.CharField(
         _("问题来源"),
@@ -185,12 +190,14 @@ class Case(models.Model):
         blank=True,
         related_name="items",
         verbose_name=_("所属问题"),
+        db_index=False,  # covered by a composite index in Meta
     )
     responsible_unit = models.ForeignKey(
         Unit,
         models.PROTECT,
         related_name="cases",
         verbose_name=_("责任单位"),
+        db_index=False,  # covered by a composite index in Meta
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -214,6 +221,7 @@ class Case(models.Model):
         blank=True,
         related_name="region_cases",
         verbose_name=_("所属区县"),
+        db_index=False,  # covered by a composite index in Meta
     )
     deadline = models.DateField(_("整改时限"))
     original_deadline = models.DateField(_("原定时限"))
@@ -327,7 +335,7 @@ class CaseEvent(models.Model):
         EDIT = "edit", _("修改信息")
         FOLLOW_UP = "follow_up", _("督办")
 
-    case = models.ForeignKey(Case, models.PROTECT, related_name="events")
+    case = models.ForeignKey(Case, models.PROTECT, related_name="events", db_index=False)
     kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
     from_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
     # Set on `created` and `transition` rows: a case's status as of any past moment is the
@@ -378,9 +386,10 @@ class EvidenceStorage(FileSystemStorage):
 
     @cached_property
     def base_location(self) -> str:
-        return self._value_or_setting(self._location, settings.EVIDENCE_ROOT)
+        location = self._location  # type: ignore[attr-defined]  # set by FileSystemStorage
+        return self._value_or_setting(location, settings.EVIDENCE_ROOT)
 
-    def _clear_cached_properties(self, setting: str, **kwargs: Any) -> None:
+    def _clear_cached_properties(self, setting: Any, **kwargs: Any) -> None:
         super()._clear_cached_properties(setting, **kwargs)
         if setting == "EVIDENCE_ROOT":
             self.__dict__.pop("base_location", None)

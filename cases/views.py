@@ -148,7 +148,8 @@ def case_bulk(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         for field, errors in form.errors.items():
             label = form.fields[field].label if field in form.fields else ""
-            messages.error(request, f"{label}：{' '.join(errors)}" if label else " ".join(errors))
+            text = " ".join(str(error) for error in errors)
+            messages.error(request, f"{label}：{text}" if label else text)
         return redirect(back)
     data = form.cleaned_data
     try:

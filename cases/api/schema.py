@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from drf_spectacular import openapi
 
 
 class AutoSchema(openapi.AutoSchema):
-    def _get_response_bodies(self, direction: str = "response") -> dict:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict:
         from .serializers import ErrorSerializer
 
         responses = super()._get_response_bodies(direction)

@@ -27,8 +27,8 @@ class UserRefSerializer(serializers.Serializer):
 
 
 class UnitSerializer(serializers.ModelSerializer):
-    parent = serializers.IntegerField(source="parent_id", allow_null=True)
-    region = serializers.IntegerField(source="region_id", allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)  # type: ignore[assignment]
+    region = serializers.IntegerField(source="region_id", allow_null=True)  # type: ignore[assignment]
     level_display = serializers.CharField(source="get_level_display")
     depth = serializers.IntegerField()
 
@@ -81,7 +81,7 @@ class CaseSerializer(serializers.ModelSerializer):
     supervising_unit = UnitRefSerializer()
     region = UnitRefSerializer(allow_null=True)
     owner = UserRefSerializer(allow_null=True)
-    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)  # type: ignore[assignment]
     light = serializers.SerializerMethodField()
     overdue = serializers.SerializerMethodField()
     items = serializers.SerializerMethodField()
@@ -122,11 +122,11 @@ class CaseCreateSerializer(serializers.Serializer):
     description = serializers.CharField(
         max_length=20000, required=False, allow_blank=True, default=""
     )
-    source = serializers.ChoiceField(Case.Source.choices, default=Case.Source.CITY_FEEDBACK)
-    parent = serializers.IntegerField(required=False, allow_null=True, default=None)
+    source = serializers.ChoiceField(Case.Source.choices, default=Case.Source.CITY_FEEDBACK)  # type: ignore[assignment]
+    parent = serializers.IntegerField(required=False, allow_null=True, default=None)  # type: ignore[assignment]
     owner = serializers.IntegerField(required=False, allow_null=True, default=None)
     measures = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")
-    method = serializers.ChoiceField(Case.Method.choices, required=False, allow_blank=True,
+    method = serializers.ChoiceField(Case.Method.choices, required=False, allow_blank=True,  # type: ignore[assignment]
                                      default="")  # fmt: skip
     is_key_problem = serializers.BooleanField(default=False)
     amount = serializers.DecimalField(
@@ -145,8 +145,8 @@ class CaseUpdateSerializer(serializers.Serializer):
     progress = serializers.CharField(max_length=20000, required=False, allow_blank=True)
     title = serializers.CharField(max_length=300, required=False)
     description = serializers.CharField(max_length=20000, required=False, allow_blank=True)
-    source = serializers.ChoiceField(Case.Source.choices, required=False)
-    method = serializers.ChoiceField(Case.Method.choices, required=False, allow_blank=True)
+    source = serializers.ChoiceField(Case.Source.choices, required=False)  # type: ignore[assignment]
+    method = serializers.ChoiceField(Case.Method.choices, required=False, allow_blank=True)  # type: ignore[assignment]
     is_key_problem = serializers.BooleanField(required=False)
     amount = serializers.DecimalField(
         max_digits=16, decimal_places=2, min_value=0, required=False, allow_null=True
@@ -221,7 +221,7 @@ class EvidenceUploadSerializer(serializers.Serializer):
 class CompletionQuerySerializer(serializers.Serializer):
     group_by = serializers.ChoiceField(choices=list(GROUP_FIELDS))
     inspection = serializers.IntegerField(required=False, min_value=1)
-    region = serializers.IntegerField(required=False, min_value=1)
+    region = serializers.IntegerField(required=False, min_value=1)  # type: ignore[assignment]
     level = serializers.ChoiceField(choices=list(LEVELS), default="problem")
     as_of = serializers.DateField(required=False)
 
@@ -259,4 +259,4 @@ class ErrorSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]

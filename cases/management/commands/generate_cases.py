@@ -1,0 +1,1525 @@
+"""Synthetic scale data: a province of units, its inspections, N cases and their history.
+
+    python manage.py generate_cases --cases 1000000 --seed 1 [--today 2025-06-30]
+
+A loader, not an interactive write: no service is called per row. Units, users and inspections
+(about a thousand rows) go in with `bulk_create`; cases, their history and checklists are
+generated in batches and written
+
+- on PostgreSQL with COPY, by a writer thread on the command's own connection and transaction
+  while the main thread generates the next batch (case ids are reserved from the table's
+  sequence). For a large load (`--constraints auto`: at least 50000 cases and at least as
+  many as the table holds; `rebuild` forces it) the foreign keys and secondary indexes of
+  the three tables COPY writes to are dropped for the load and created again at the end, in
+  the same transaction: an index built once costs a fraction of one maintained row by row,
+  and adding a foreign key checks all rows in one query instead of a trigger per row. That
+  locks the case tables (and those they refer to) until the commit: it is for scale and
+  staging databases. `--constraints keep` leaves them in place (no exclusive locks; a
+  million cases take about twice as long);
+- elsewhere (SQLite), or with `--portable`, with `bulk_create` in batches.
+
+Everything is drawn from `random.Random(seed)` and dated relative to `--today` (default: today),
+so one seed and one day give the same content (codes, titles, statuses, deadlines, unit names,
+histories) in any database and by either path; only the ids differ. Every moment lies before
+the start of `--today`. The whole run is one transaction: it loads everything or nothing.
+
+The province root is named "合成省（种子S）", every code starts with "HC<S>-" and every user
+name with "hc<S>-", so runs with different seeds live side by side. A run whose seed is already
+present is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import random
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from decimal import Decimal
+from itertools import accumulate
+from typing import Any
+
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+from django.utils import timezone
+
+from cases.models import Case, CaseEvent, CheckPoint, Inspection, Unit, User
+from cases.workflow import DONE_STATES, MOVES, Role, Status
+
+OPEN = Status.OPEN.value
+IN_PROGRESS = Status.IN_PROGRESS.value
+SUBMITTED = Status.SUBMITTED.value
+COMPLETED = Status.COMPLETED.value
+ESCALATED = Status.ESCALATED.value
+EXEMPTED = Status.EXEMPTED.value
+DONE = frozenset(s.value for s in DONE_STATES)
+# The moves only a supervisor may make (close, return, exempt, reopen); the others are the
+# responsible unit's.
+SUPERVISOR_MOVES = frozenset(
+    (a.value, b.value) for (a, b), move in MOVES.items() if Role.INSPECTOR not in move.roles
+)
+
+DAY = 86400
+CITY_COUNT = 11
+
+CITY_NAMES = [
+    "东川市",
+    "西陵市",
+    "南屏市",
+    "北原市",
+    "中阳市",
+    "清河市",
+    "云岭市",
+    "临江市",
+    "长丰市",
+    "安平市",
+    "远山市",
+]
+NAME_STEMS = list("平安清河永宁丰泽长乐新和兴广福康明华泰顺昌盛嘉禾德云阳高")
+COUNTY_SUFFIXES = ["县", "县", "县", "区", "市"]
+DEPARTMENTS = [
+    "发展和改革委员会",
+    "教育局",
+    "科学技术局",
+    "工业和信息化局",
+    "公安局",
+    "民政局",
+    "司法局",
+    "财政局",
+    "人力资源和社会保障局",
+    "自然资源局",
+    "生态环境局",
+    "住房和城乡建设局",
+    "交通运输局",
+    "水务局",
+    "农业农村局",
+    "商务局",
+    "文化和旅游局",
+    "卫生健康委员会",
+    "退役军人事务局",
+    "应急管理局",
+    "审计局",
+    "市场监督管理局",
+    "行政审批服务管理局",
+    "医疗保障局",
+    "林业局",
+    "能源局",
+    "统计局",
+    "城市管理局",
+]
+TOPICS = [
+    "优化营商环境",
+    "惠民惠农财政补贴资金",
+    "工程建设项目招投标",
+    "耕地保护",
+    "安全生产",
+    "政务服务",
+    "乡村振兴",
+    "生态环境保护",
+    "国有资产管理",
+    "医保基金使用",
+]
+PROBLEMS = [
+    "政府采购程序不规范",
+    "专项资金拨付滞后",
+    "项目审批超过法定时限",
+    "违规发放津贴补贴",
+    "公务用车管理不严格",
+    "台账资料不完整",
+    "惠民资金发放不及时",
+    "招投标环节监管缺位",
+    "行政许可事项未进驻政务服务大厅",
+    "违规占用耕地问题未整改到位",
+    "安全隐患排查整治不彻底",
+    "办事指南未按要求公示",
+    "财务报销手续不完备",
+    "工程款拖欠问题未解决",
+    "群众反映问题办理不及时",
+    "形式主义官僚主义问题突出",
+    "执法检查流于形式",
+    "国有资产出租出借管理混乱",
+    "债务化解工作推进缓慢",
+    "干部作风问题整治不到位",
+]
+ITEM_PHRASES = [
+    "取水许可",
+    "建设工程消防验收",
+    "公路超限运输许可",
+    "食品生产许可",
+    "医疗机构执业登记",
+    "排污许可",
+    "燃气经营许可",
+    "特种设备使用登记",
+    "户外广告设置审批",
+    "城市道路占用挖掘许可",
+    "水土保持方案审批",
+    "人防工程建设审批",
+    "采矿权登记",
+    "林草种子生产经营许可",
+]
+MEASURES = [
+    "制定整改方案，明确责任人和完成时限。",
+    "开展专项排查，建立问题台账，逐项销号。",
+    "修订完善相关制度，堵塞管理漏洞。",
+    "组织集中约谈，压实主体责任。",
+    "对相关责任人进行批评教育，举一反三开展自查。",
+]
+PROGRESS = [
+    "已完成问题排查，正在推进整改。",
+    "已制定整改方案，完成部分整改任务。",
+    "整改工作有序推进，已完成约一半。",
+    "主体整改任务已完成，正在完善佐证材料。",
+    "已召开专题会议研究部署整改工作。",
+    "已完成制度修订，正在组织落实。",
+]
+NOTES = {
+    "submit": ["整改完成，申请验收销号。", "已按要求整改到位，佐证材料已上传，申请销号。"],
+    "return": ["佐证材料不充分，退回继续整改。", "整改不到位，退回重新整改。"],
+    "escalate": ["涉及跨部门事项，提请上级协调。", "需上级政策支持，提请协调解决。"],
+    "exempt": ["经研究纳入负面清单，不予整改。", "经核实不属于整改范围，不予整改。"],
+    "reopen": ["复查发现问题反弹，重新整改。"],
+    "close": ["经验收，整改到位，予以销号。", ""],
+    "start": [""],
+    "resume": [""],
+}
+DEADLINE_REASONS = [
+    "涉及审批程序，需延长整改时限。",
+    "受客观因素影响，经批准延期。",
+    "整改任务量大，申请延期。",
+]
+CHECKS = [
+    "窗口是否真正运行",
+    "网上信息是否公布",
+    "一次性告知书、办事指南是否公示",
+    "整改资金是否足额到位",
+    "相关制度是否印发执行",
+    "现场核查是否整改到位",
+]
+SURNAMES = list("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗")
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "建华",
+    "志强",
+    "海燕",
+    "丽娟",
+]
+
+SPECIAL = Inspection.Kind.SPECIAL.value
+TOUR = Inspection.Kind.TOUR.value
+PLAN = Inspection.Kind.PLAN.value
+KEY_PROBLEMS = Inspection.Kind.KEY_PROBLEMS.value
+CLUE_LEDGER = Inspection.Kind.CLUE_LEDGER.value
+METHODS = list(Case.Method.values)
+
+SUPERVISOR, INSPECTOR = "supervisor", "inspector"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# History `changes` are written as JSON text; the common ones are built once.
+STATUS_CHANGES = {(a.value, b.value): _json({"status": [a.value, b.value]}) for a, b in MOVES}
+MOVE_NAMES = {(a.value, b.value): move.name for (a, b), move in MOVES.items()}
+NO_CHANGES = "{}"
+
+
+@dataclass
+class Area:
+    """A province, city or county-level area: its government unit, commission, departments."""
+
+    unit: Unit
+    commission: Unit
+    departments: list[Unit] = field(default_factory=list)
+    counties: list[Area] = field(default_factory=list)
+    supervisors: list[User] = field(default_factory=list)
+
+    def responsible_units(self) -> list[Unit]:
+        units = list(self.departments)
+        for county in self.counties:
+            units.append(county.unit)
+            units.extend(county.departments)
+        return units
+
+
+@dataclass
+class Feed:
+    """One inspection and what its cases are drawn from."""
+
+    inspection: Inspection
+    area: Area
+    offset: int  # created_at, in seconds from the start of `today`
+    count: int = 0  # cases to generate, items included
+    number: int = 0  # last top-level case number handed out
+
+
+# A history row: (kind, from_status, to_status, deadline ordinal | None, was_overdue,
+# changes JSON, note, "supervisor" | "inspector", offset).
+Row = tuple[str, str, str, "int | None", bool, str, str, str, int]
+
+
+@dataclass
+class Story:
+    """A case's history after its `created` row, and what the case row keeps of it."""
+
+    status: str
+    rows: list[Row]
+    deadline: int  # ordinal of the deadline in force at the end
+    closed: int | None  # offset of the move that closed it, if it is done
+    overdue_at_close: bool
+    first_done: int | None
+    last: int
+    done_changes: list[int]  # offsets of the moves into or out of a done state
+    measures: str
+    progress: str
+    checked: int | None  # offset of the checklist confirmation (the first close)
+
+
+@dataclass(slots=True, eq=False)
+class CaseRec:
+    """A case to be written. Moments are offsets (seconds from the start of `today`), dates
+    are ordinals; the writers turn them into rows."""
+
+    code: str
+    title: str
+    description: str
+    inspection_id: int
+    source: str
+    responsible_unit_id: int
+    owner_id: int | None
+    supervising_unit_id: int
+    region_id: int | None
+    original_deadline: int
+    amount: str | None
+    created: int
+    checklist: list[str]
+    id: int = 0  # known once written
+    parent: CaseRec | None = None
+    method: str = ""
+    is_key_problem: bool = False
+    items_total: int = 0
+    items_done: int = 0
+    supervisor_id: int = 0  # who registered it and makes the supervisors' moves
+    story: Story = field(init=False)
+    updated: int = field(init=False)
+
+
+class Clock:
+    """Offsets (seconds from the start of `today`, local time) to dates and moments."""
+
+    def __init__(self, today: date) -> None:
+        self.today = today
+        self.today_ord = today.toordinal()
+        self.base = timezone.make_aware(datetime.combine(today, dtime.min))
+        self.base_utc = self.base.astimezone(UTC).replace(tzinfo=None)
+        self._dates: dict[int, date] = {}
+        self._isos: dict[int, str] = {}
+        self._utc_day0 = self.base_utc.date().toordinal()
+        self._utc_shift = (
+            self.base_utc - datetime.combine(self.base_utc.date(), dtime.min)
+        ).seconds
+        self._utc_days: dict[int, str] = {}
+        self._clock_texts = [
+            f"{h:02d}:{m:02d}:{s:02d}+00" for h in range(24) for m in range(60) for s in range(60)
+        ]
+
+    def at(self, offset: int) -> datetime:
+        """The moment, in UTC (offsets count real seconds, as `utc_text` does)."""
+        return (self.base_utc + timedelta(seconds=offset)).replace(tzinfo=UTC)
+
+    def utc_text(self, offset: int) -> str:
+        """The moment as PostgreSQL timestamptz text, in UTC ("2025-06-01 02:03:04+00")."""
+        day, second = divmod(offset + self._utc_shift, DAY)
+        prefix = self._utc_days.get(day)
+        if prefix is None:
+            prefix = self._utc_days[day] = f"{date.fromordinal(self._utc_day0 + day)} "
+        return prefix + self._clock_texts[second]
+
+    def day_of(self, offset: int) -> int:
+        """The local date (ordinal) of a moment. `base` is a local midnight and no DST shift
+        is assumed within the generated span (true of China Standard Time)."""
+        return self.today_ord + offset // DAY
+
+    def date(self, ordinal: int) -> date:
+        value = self._dates.get(ordinal)
+        if value is None:
+            value = self._dates[ordinal] = date.fromordinal(ordinal)
+        return value
+
+    def iso(self, ordinal: int) -> str:
+        value = self._isos.get(ordinal)
+        if value is None:
+            value = self._isos[ordinal] = date.fromordinal(ordinal).isoformat()
+        return value
+
+
+HistoryRow = tuple[str, str, str, "int | None", bool, str, str, "int | None", "int | None", int]
+
+
+def history(rec: CaseRec) -> Iterator[HistoryRow]:
+    """Every history row of a case, `created` first: (kind, from, to, deadline, was_overdue,
+    changes, note, actor_id, actor_unit_id, offset). Supervisors' moves are made by the
+    supervisor who registered the case, for the supervising commission; the others by the
+    owner (if any) for the responsible unit."""
+    sup, supervising = rec.supervisor_id, rec.supervising_unit_id
+    owner, unit = rec.owner_id, rec.responsible_unit_id
+    created_changes = _json({"checklist": [None, rec.checklist]}) if rec.checklist else NO_CHANGES
+    yield (
+        "created",
+        "",
+        OPEN,
+        rec.original_deadline,
+        False,
+        created_changes,
+        "",
+        sup,
+        supervising,
+        rec.created,
+    )
+    for kind, from_status, to_status, deadline, late, changes, note, role, moment in rec.story.rows:
+        if role == SUPERVISOR:
+            yield (
+                kind,
+                from_status,
+                to_status,
+                deadline,
+                late,
+                changes,
+                note,
+                sup,
+                supervising,
+                moment,
+            )
+        else:
+            yield (kind, from_status, to_status, deadline, late, changes, note, owner, unit, moment)
+
+
+class Generator:
+    def __init__(self, *, seed: int, today: date, cases: int, batch: int) -> None:
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.clock = Clock(today)
+        self.today_ord = self.clock.today_ord
+        self.total = cases
+        self.batch = batch
+        # The latest moment anything happens: just before the start of `today`.
+        self.end = -60
+        self.prefix = f"HC{seed}-"
+        self.user_prefix = f"hc{seed}-"
+        self.root_name = f"合成省（种子{seed}）"
+        self.counts = {
+            "units": 0,
+            "users": 0,
+            "inspections": 0,
+            "cases": 0,
+            "events": 0,
+            "checkpoints": 0,
+        }
+        self.inspectors: dict[int, User] = {}  # by id() of the unit object
+        self.cities: list[Area] = []
+        self._rect_changes: dict[tuple[str, str, str], str] = {}
+
+    def person(self) -> str:
+        return self.rng.choice(SURNAMES) + self.rng.choice(GIVEN)
+
+    # --- checks ------------------------------------------------------------------------
+    def refuse_if_present(self) -> None:
+        if Unit.objects.filter(parent__isnull=True, name=self.root_name).exists():
+            raise CommandError(
+                f"“{self.root_name}” already exists: seed {self.seed} has been generated in "
+                "this database. Nothing was written. Use another --seed (runs with different "
+                "seeds coexist)."
+            )
+        taken = (
+            Inspection.objects.filter(code__startswith=self.prefix).exists()
+            or Case.objects.filter(code__startswith=self.prefix).exists()
+            or User.objects.filter(username__startswith=self.user_prefix).exists()
+        )
+        if taken:
+            raise CommandError(
+                f"Codes or user names of seed {self.seed} ({self.prefix}…, "
+                f"{self.user_prefix}…) are already in use. Nothing was written. Use another "
+                "--seed."
+            )
+
+    # --- units -------------------------------------------------------------------------
+    def _insert_level(self, units: list[Unit]) -> None:
+        Unit.objects.bulk_create(units)
+        for unit in units:
+            parent = unit.parent
+            unit.path = f"{parent.path if parent else '/'}{unit.pk}/"
+            if unit.level == Unit.Level.COUNTY:
+                unit.region = unit
+            elif parent is not None:
+                unit.region_id = parent.region_id
+        self.counts["units"] += len(units)
+
+    def _departments(self, area: Unit, count: int) -> list[Unit]:
+        return [
+            Unit(name=f"{area.name}{name}", parent=area, level=Unit.Level.DEPARTMENT)
+            for name in self.rng.sample(DEPARTMENTS, count)
+        ]
+
+    @staticmethod
+    def _commission(area: Unit) -> Unit:
+        return Unit(
+            name=f"{area.name}纪委监委",
+            parent=area,
+            level=Unit.Level.DEPARTMENT,
+            is_supervising_body=True,
+            is_responsible_unit=False,
+        )
+
+    def build_units(self) -> Area:
+        """Level by level: each level's ids come back from `bulk_create`, then paths and
+        regions are computed from the parents' and written with one `bulk_update`."""
+        rng = self.rng
+        root = Unit(name=self.root_name, level=Unit.Level.PROVINCE)
+        self._insert_level([root])
+        province = Area(unit=root, commission=self._commission(root))
+        city_units = [
+            Unit(name=name, parent=root, level=Unit.Level.CITY) for name in CITY_NAMES[:CITY_COUNT]
+        ]
+        self._insert_level([province.commission, *city_units])
+
+        level3: list[Unit] = []
+        for city_unit in city_units:
+            city = Area(
+                unit=city_unit,
+                commission=self._commission(city_unit),
+                departments=self._departments(city_unit, rng.randint(7, 9)),
+            )
+            names: list[str] = []
+            count = rng.randint(9, 11)
+            while len(names) < count:
+                name = (
+                    city_unit.name[0]
+                    + rng.choice(NAME_STEMS)
+                    + rng.choice(NAME_STEMS)
+                    + rng.choice(COUNTY_SUFFIXES)
+                )
+                if name not in names and name[1] != name[2]:
+                    names.append(name)
+            city.counties = [
+                Area(
+                    unit=Unit(name=name, parent=city_unit, level=Unit.Level.COUNTY),
+                    commission=Unit(),
+                )
+                for name in names
+            ]
+            level3 += [city.commission, *city.departments, *(c.unit for c in city.counties)]
+            self.cities.append(city)
+        self._insert_level(level3)
+
+        level4: list[Unit] = []
+        for city in self.cities:
+            for county in city.counties:
+                county.commission = self._commission(county.unit)
+                county.departments = self._departments(county.unit, rng.randint(5, 7))
+                level4 += [county.commission, *county.departments]
+        self._insert_level(level4)
+
+        Unit.objects.bulk_update(
+            [root, province.commission, *city_units, *level3, *level4],
+            ["path", "region"],
+            batch_size=500,
+        )
+        # The province's inspections go to the cities' and counties' units.
+        province.departments = [d for city in self.cities for d in city.departments]
+        province.counties = [county for city in self.cities for county in city.counties]
+        return province
+
+    # --- users -------------------------------------------------------------------------
+    def build_users(self, province: Area) -> None:
+        """Two supervisors in the provincial and in each city commission, an inspector in six
+        units of each city. One unusable password for all: no hashing per user."""
+        password = make_password(None)
+        users: list[User] = []
+
+        def user(name: str, unit: Unit, role: str) -> User:
+            account = User(
+                username=self.user_prefix + name,
+                unit=unit,
+                role=role,
+                full_name=self.person(),
+                password=password,
+            )
+            users.append(account)
+            return account
+
+        for k in (1, 2):
+            province.supervisors.append(user(f"p-sup{k}", province.commission, Role.SUPERVISOR))
+        for index, city in enumerate(self.cities, 1):
+            for k in (1, 2):
+                city.supervisors.append(
+                    user(f"c{index:02d}-sup{k}", city.commission, Role.SUPERVISOR)
+                )
+            for k, unit in enumerate(self.rng.sample(city.responsible_units(), 6), 1):
+                self.inspectors[id(unit)] = user(f"c{index:02d}-insp{k}", unit, Role.INSPECTOR)
+        User.objects.bulk_create(users)
+        self.counts["users"] = len(users)
+
+    # --- inspections -------------------------------------------------------------------
+    def build_inspections(self, province: Area) -> list[Feed]:
+        """Per year: two provincial inspections and three per city (kinds drawn from
+        Inspection.Kind), plus a restricted clue ledger per city. Cases are shared out in
+        proportion to weights."""
+        rng = self.rng
+        today = self.clock.today
+        last_year = today.year if today >= date(today.year, 3, 1) else today.year - 1
+        feeds: list[Feed] = []
+        weights: list[float] = []
+        latest = -30 * DAY  # an inspection starts at least a month before today
+
+        def feed(
+            code: str,
+            name: str,
+            kind: str,
+            year: int,
+            area: Area,
+            weight: float,
+            restricted: bool = False,
+        ) -> None:
+            start = (date(year, 1, 10) + timedelta(days=rng.randint(0, 100))).toordinal()
+            offset = min((start - self.today_ord) * DAY + 9 * 3600 + rng.randint(0, 7200), latest)
+            inspection = Inspection(
+                code=self.prefix + code,
+                name=name,
+                kind=kind,
+                year=year,
+                issuing_unit=area.commission,
+                supervising_unit=area.commission,
+                restricted=restricted,
+                created_at=self.clock.at(offset),
+            )
+            feeds.append(Feed(inspection=inspection, area=area, offset=offset))
+            weights.append(weight)
+
+        for tour, year in enumerate(range(last_year - 2, last_year + 1), 1):
+            feed(f"{year}-P1", f"{year}年省委第{tour}轮巡视反馈问题", TOUR, year, province, 2.5)
+            feed(
+                f"{year}-P2",
+                f"{year}年全省{rng.choice(TOPICS)}专项检查",
+                SPECIAL,
+                year,
+                province,
+                2.0,
+            )
+            for index, city in enumerate(self.cities, 1):
+                city_name = city.unit.name
+                for k, kind in enumerate(rng.sample([SPECIAL, TOUR, PLAN, KEY_PROBLEMS], 3), 1):
+                    if kind == SPECIAL:
+                        name = f"{year}年{city_name}{rng.choice(TOPICS)}专项检查"
+                    elif kind == TOUR:
+                        name = f"{city_name}委{year}年第{rng.randint(1, 4)}轮巡察反馈问题"
+                    elif kind == PLAN:
+                        name = f"{year}年{city_name}巡视反馈问题整改方案"
+                    else:
+                        name = f"{year}年{city_name}重点难点问题清单"
+                    feed(f"{year}-{index:02d}{k}", name, kind, year, city, rng.uniform(0.6, 1.4))
+        for index, city in enumerate(self.cities, 1):
+            feed(
+                f"{last_year}-{index:02d}X",
+                f"{city.unit.name}纪委监委问题线索台账",
+                CLUE_LEDGER,
+                last_year,
+                city,
+                0.4,
+                restricted=True,
+            )
+
+        Inspection.objects.bulk_create([f.inspection for f in feeds])
+        self.counts["inspections"] = len(feeds)
+
+        total_weight = sum(weights)
+        for f, weight in zip(feeds, weights, strict=True):
+            f.count = int(self.total * weight / total_weight)
+        for f in rng.choices(feeds, weights=weights, k=self.total - sum(f.count for f in feeds)):
+            f.count += 1
+        return feeds
+
+    # --- cases -------------------------------------------------------------------------
+    def pick_status(self, age_days: int, with_items: bool) -> str:
+        """Older cases are mostly done; young ones mostly open or under way."""
+        rng = self.rng
+        p_done = min(0.92, 0.05 + age_days / 420)
+        if age_days < 14:
+            p_done = 0.0 if with_items else p_done / 2
+        if rng.random() < p_done:
+            return EXEMPTED if rng.random() < 0.07 else COMPLETED
+        r = rng.random()
+        if r < 0.2 or (age_days < 7 and r < 0.6):
+            return OPEN
+        if r < 0.68:
+            return IN_PROGRESS
+        if r < 0.86:
+            return SUBMITTED
+        return ESCALATED
+
+    def path_to(self, status: str, simple: bool) -> list[str]:
+        """The statuses a case went through after `open` to reach `status`. A `simple` path
+        is never reopened: its first done move is its last."""
+        r = self.rng.random()
+        if status == OPEN:
+            return [ESCALATED, OPEN] if r < 0.1 else []
+        if status == IN_PROGRESS:
+            if r < 0.15:
+                return [IN_PROGRESS, SUBMITTED, IN_PROGRESS]
+            if r < 0.2:
+                return [IN_PROGRESS, ESCALATED, IN_PROGRESS]
+            return [IN_PROGRESS]
+        if status == SUBMITTED:
+            if r < 0.12:
+                return [IN_PROGRESS, SUBMITTED, IN_PROGRESS, SUBMITTED]
+            return [IN_PROGRESS, SUBMITTED]
+        if status == ESCALATED:
+            return [ESCALATED] if r < 0.5 else [IN_PROGRESS, ESCALATED]
+        if status == COMPLETED:
+            if r < 0.15:
+                return [IN_PROGRESS, SUBMITTED, IN_PROGRESS, SUBMITTED, COMPLETED]
+            if r < 0.18 and not simple:
+                return [IN_PROGRESS, SUBMITTED, COMPLETED, IN_PROGRESS, SUBMITTED, COMPLETED]
+            return [IN_PROGRESS, SUBMITTED, COMPLETED]
+        if r < 0.35:
+            return [EXEMPTED]
+        if r < 0.65:
+            return [IN_PROGRESS, EXEMPTED]
+        if r < 0.8:
+            return [ESCALATED, EXEMPTED]
+        return [IN_PROGRESS, SUBMITTED, EXEMPTED]
+
+    def rect_changes(self, measures: str, old: str, new: str) -> str:
+        key = (measures, old, new)
+        text = self._rect_changes.get(key)
+        if text is None:
+            changes = {"measures": ["", measures]} if measures else {}
+            changes["progress"] = [old, new]
+            text = self._rect_changes[key] = _json(changes)
+        return text
+
+    def story(
+        self,
+        *,
+        created: int,
+        deadline: int,
+        status: str,
+        checklist: list[str],
+        limit: int,
+        min_done: int = 0,
+    ) -> Story:
+        """The history of a case created at `created` with `deadline`, ending in `status`:
+        every row strictly after `created` and at most at `limit`; a case ending done is
+        done no sooner than `min_done` seconds after its creation."""
+        rng = self.rng
+        rnd = rng.random
+        clock = self.clock
+        path = self.path_to(status, simple=min_done > 0)
+        first_done = next((i for i, s in enumerate(path) if s in DONE), len(path))
+        first_ip = next((i for i, s in enumerate(path) if s == IN_PROGRESS), None)
+        # Rows between the moves (slot j: before move j), only while the case is not done:
+        # rectification once under way, deadline changes at any time.
+        slots: list[list[str]] = [[] for _ in range(len(path) + 1)]
+        if first_ip is not None and first_ip < first_done:
+            r = rng.random()
+            for _ in range(0 if r < 0.2 else 1 if r < 0.5 else 2 if r < 0.8 else 3):
+                slots[rng.randint(first_ip + 1, first_done)].append("rectification")
+        r = rng.random()
+        n_deadline = 2 if r < 0.03 else 1 if r < 0.15 else 0
+        # Most cases still open long after their deadline have had it extended (to about
+        # now); the rest are the overdue ones.
+        catch_up = status not in DONE and deadline < self.today_ord - 30 and rng.random() < 0.7
+        if catch_up:
+            n_deadline = max(n_deadline, 1)
+        for _ in range(n_deadline):
+            slots[rng.randint(0, first_done)].append("deadline")
+        order: list[tuple[str, int]] = []
+        for j, extra in enumerate(slots):
+            order.extend((kind, -1) for kind in extra)
+            if j < len(path):
+                order.append(("transition", j))
+
+        # When: a done case finishes around its deadline (most in time, some late); the
+        # others' history runs up to some time before `limit`.
+        n = len(order)
+        if status in DONE:
+            span = max(1, deadline - clock.day_of(created)) * DAY
+            finish = created + int(span * rng.uniform(0.35, 1.25))
+            finish = min(max(finish, created + n + 1, created + min_done), limit)
+            width = finish - created  # moments in created + 1 .. finish
+            times = sorted(created + 1 + int(rnd() * width) for _ in range(n - 1))
+            times.append(finish)
+        else:
+            top = min(limit, created + DAY + int(rnd() * 399 * DAY))
+            top = max(top, min(limit, created + n + 1))
+            width = top - created
+            times = sorted(created + 1 + int(rnd() * width) for _ in range(n))
+
+        rows: list[Row] = []
+        current = OPEN
+        current_deadline = deadline
+        measures = progress = ""
+        closed: int | None = None
+        late_close = False
+        first_done_at: int | None = None
+        checked: int | None = None
+        done_changes: list[int] = []
+        for (kind, index), at in zip(order, times, strict=True):
+            if kind == "transition":
+                target = path[index]
+                late = current_deadline < clock.day_of(at)
+                if checklist and target == COMPLETED and checked is None:
+                    # Closing confirms the checklist first, at the same moment.
+                    checked = at
+                    rows.append(
+                        (
+                            "checklist",
+                            "",
+                            "",
+                            None,
+                            False,
+                            _json({"confirmed": [None, checklist]}),
+                            "",
+                            SUPERVISOR,
+                            at,
+                        )
+                    )
+                notes = NOTES[MOVE_NAMES[(current, target)]]
+                note = notes[0] if len(notes) == 1 else rng.choice(notes)
+                role = SUPERVISOR if (current, target) in SUPERVISOR_MOVES else INSPECTOR
+                rows.append(
+                    (
+                        "transition",
+                        current,
+                        target,
+                        None,
+                        late,
+                        STATUS_CHANGES[(current, target)],
+                        note,
+                        role,
+                        at,
+                    )
+                )
+                if (current in DONE) != (target in DONE):
+                    done_changes.append(at)
+                if target in DONE:
+                    closed, late_close = at, late
+                    if first_done_at is None:
+                        first_done_at = at
+                else:
+                    closed, late_close = None, False
+                current = target
+            elif kind == "rectification":
+                first = not measures
+                if first:
+                    measures = rng.choice(MEASURES)
+                new = rng.choice(PROGRESS)
+                if new == progress:
+                    new = PROGRESS[(PROGRESS.index(new) + 1) % len(PROGRESS)]
+                rows.append(
+                    (
+                        "rectification",
+                        "",
+                        "",
+                        None,
+                        False,
+                        self.rect_changes(measures if first else "", progress, new),
+                        "",
+                        INSPECTOR,
+                        at,
+                    )
+                )
+                progress = new
+            else:
+                new_deadline = current_deadline + rng.randint(30, 120)
+                n_deadline -= 1
+                if catch_up and n_deadline == 0:
+                    new_deadline = max(new_deadline, self.today_ord + rng.randint(-45, 150))
+                changes = (
+                    f'{{"deadline": ["{clock.iso(current_deadline)}", '
+                    f'"{clock.iso(new_deadline)}"]}}'
+                )
+                rows.append(
+                    (
+                        "deadline",
+                        "",
+                        "",
+                        new_deadline,
+                        False,
+                        changes,
+                        rng.choice(DEADLINE_REASONS),
+                        SUPERVISOR,
+                        at,
+                    )
+                )
+                current_deadline = new_deadline
+        return Story(
+            status=status,
+            rows=rows,
+            deadline=current_deadline,
+            closed=closed,
+            overdue_at_close=late_close,
+            first_done=first_done_at,
+            last=times[-1] if times else created,
+            done_changes=done_changes,
+            measures=measures,
+            progress=progress,
+            checked=checked,
+        )
+
+    def groups(self, count: int) -> list[int]:
+        """Sizes of an inspection's problems: 1 standalone, 1 + its items (~10% of them)."""
+        rng = self.rng
+        sizes: list[int] = []
+        left = count
+        while left > 0:
+            size = 1 + min(rng.randint(2, 12), left - 1) if left >= 3 and rng.random() < 0.1 else 1
+            sizes.append(size)
+            left -= size
+        return sizes
+
+    def cases(self, feeds: list[Feed]) -> Iterator[list[CaseRec]]:
+        """The cases in batches of about `batch`, an inspection's problems numbered in the
+        order they were registered, each problem followed by its items."""
+        chunk: list[CaseRec] = []
+        for feed in feeds:
+            sizes = self.groups(feed.count)
+            lo = feed.offset + DAY
+            hi = max(lo + 1, min(feed.offset + 240 * DAY, -DAY))
+            rnd = self.rng.random
+            created = sorted(lo + int(rnd() * (hi - lo + 1)) for _ in sizes)
+            units = feed.area.responsible_units()
+            # County governments are responsible now and then, departments mostly.
+            cum = list(accumulate(1.0 if u.level == Unit.Level.DEPARTMENT else 0.3 for u in units))
+            for size, at in zip(sizes, created, strict=True):
+                self.problem(chunk, feed, units, cum, size, at)
+                if len(chunk) >= self.batch:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    def pick_unit(self, units: list[Unit], cum: list[float]) -> Unit:
+        return units[bisect_right(cum, self.rng.random() * cum[-1])]
+
+    def checklist(self) -> list[str]:
+        rng = self.rng
+        if rng.random() >= 0.08:
+            return []
+        return rng.sample(CHECKS, rng.randint(1, 3))
+
+    def new_case(
+        self, feed: Feed, *, code: str, title: str, unit: Unit, created: int, deadline: int
+    ) -> CaseRec:
+        rng = self.rng
+        inspection = feed.inspection
+        if inspection.kind == CLUE_LEDGER or rng.random() < 0.08:
+            source = Case.Source.SELF_FOUND.value
+        elif feed.area.unit.level == Unit.Level.PROVINCE:
+            source = Case.Source.PROVINCE_FEEDBACK.value
+        else:
+            source = Case.Source.CITY_FEEDBACK.value
+        inspector = self.inspectors.get(id(unit))
+        owner = inspector.pk if inspector is not None and rng.random() < 0.7 else None
+        amount = None
+        if rng.random() < 0.15:
+            cents = rng.randint(100_00, 5_000_000_00)
+            amount = f"{cents // 100}.{cents % 100:02d}"
+        return CaseRec(
+            code=code,
+            title=title,
+            description=f"{inspection.name}：{title}。",
+            inspection_id=inspection.pk,
+            source=source,
+            responsible_unit_id=unit.pk,
+            owner_id=owner,
+            supervising_unit_id=inspection.supervising_unit_id,
+            region_id=unit.region_id,
+            original_deadline=deadline,
+            amount=amount,
+            created=created,
+            checklist=self.checklist(),
+        )
+
+    def problem(
+        self,
+        chunk: list[CaseRec],
+        feed: Feed,
+        units: list[Unit],
+        cum: list[float],
+        size: int,
+        created: int,
+    ) -> None:
+        rng = self.rng
+        day_of = self.clock.day_of
+        inspection = feed.inspection
+        feed.number += 1
+        inspection.last_case_number = feed.number
+        code = f"{inspection.code}-{feed.number:03d}"
+        unit = self.pick_unit(units, cum)
+        yesterday = day_of(-1)
+        n_items = size - 1
+        status = self.pick_status(yesterday - day_of(created), with_items=n_items > 0)
+        deadline = day_of(created) + rng.choice((30, 60, 90, 90, 180, 180, 365))
+        title = f"{unit.name}{rng.choice(PROBLEMS)}"
+        case = self.new_case(
+            feed, code=code, title=title, unit=unit, created=created, deadline=deadline
+        )
+        case.is_key_problem = inspection.kind == KEY_PROBLEMS or rng.random() < 0.03
+        case.supervisor_id = rng.choice(feed.area.supervisors).pk
+        # A problem with items is done at least two days after it was registered, leaving its
+        # items time to be registered and, if it was closed, done before.
+        story = self.story(
+            created=created,
+            deadline=deadline,
+            status=status,
+            checklist=case.checklist,
+            limit=self.end,
+            min_done=2 * DAY if n_items else 0,
+        )
+        case.story = story
+        case.updated = story.last
+        chunk.append(case)
+        if not n_items:
+            return
+        # Items are registered while the problem is not done; a closed problem had all its
+        # items done before it was closed (an exempted one need not have).
+        closes = story.first_done if status == COMPLETED else None
+        bound = (
+            story.first_done if story.first_done is not None else min(self.end, created + 90 * DAY)
+        )
+        item_limit = closes - 60 if closes is not None else self.end
+        moments = [story.last]
+        for index in range(1, n_items + 1):
+            item_created = rng.randint(created + 1, created + 1 + (bound - created) // 3)
+            item_unit = unit if rng.random() < 0.5 else self.pick_unit(units, cum)
+            item_deadline = day_of(item_created) + rng.choice((30, 60, 90, 180))
+            item = self.new_case(
+                feed,
+                code=f"{code}-{index:02d}",
+                unit=item_unit,
+                created=item_created,
+                title=f"{title}：“{rng.choice(ITEM_PHRASES)}”事项整改",
+                deadline=item_deadline,
+            )
+            item.parent = case
+            item.supervisor_id = case.supervisor_id
+            if rng.random() < 0.5:
+                item.method = rng.choice(METHODS)
+            if closes is not None:
+                item_status = EXEMPTED if rng.random() < 0.05 else COMPLETED
+            else:
+                item_status = self.pick_status(yesterday - day_of(item_created), False)
+            item.story = self.story(
+                created=item_created,
+                deadline=item_deadline,
+                status=item_status,
+                checklist=item.checklist,
+                limit=item_limit,
+                min_done=1 if closes is not None else 0,
+            )
+            item.updated = item.story.last
+            case.items_total += 1
+            case.items_done += item_status in DONE
+            # The problem's counter moved when an item was added and when one got done.
+            moments.append(item_created)
+            moments.extend(item.story.done_changes)
+            chunk.append(item)
+        case.updated = max(moments)
+
+
+# --- writers ---------------------------------------------------------------------------------
+
+CASE_COLUMNS = [
+    "id",
+    "code",
+    "title",
+    "description",
+    "inspection_id",
+    "source",
+    "parent_id",
+    "responsible_unit_id",
+    "owner_id",
+    "supervising_unit_id",
+    "region_id",
+    "deadline",
+    "original_deadline",
+    "measures",
+    "progress",
+    "method",
+    "is_key_problem",
+    "amount",
+    "status",
+    "items_total",
+    "items_done",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "overdue_at_close",
+]
+EVENT_COLUMNS = [
+    "case_id",
+    "kind",
+    "from_status",
+    "to_status",
+    "deadline",
+    "was_overdue",
+    "changes",
+    "note",
+    "actor_id",
+    "actor_unit_id",
+    "created_at",
+]
+POINT_COLUMNS = ["case_id", "text", "position", "confirmed", "confirmed_by_id", "confirmed_at"]
+_COPY_SPECIAL = ("\\", "\t", "\n", "\r")
+
+
+def _copy_safe(*texts: str) -> None:
+    """Text goes into COPY lines unescaped: the fixed vocabulary must need no escaping."""
+    for text in texts:
+        if any(c in text for c in _COPY_SPECIAL):
+            raise ValueError(f"not COPY-safe: {text!r}")
+
+
+_copy_safe(
+    *CITY_NAMES,
+    *NAME_STEMS,
+    *COUNTY_SUFFIXES,
+    *DEPARTMENTS,
+    *TOPICS,
+    *PROBLEMS,
+    *ITEM_PHRASES,
+    *MEASURES,
+    *PROGRESS,
+    *DEADLINE_REASONS,
+    *CHECKS,
+    *(note for notes in NOTES.values() for note in notes),
+)
+
+
+NULL = "\\N"
+
+
+def case_lines(clock: Clock, chunk: list[CaseRec]) -> Iterator[str]:
+    """COPY text lines of the cases (ids assigned), in CASE_COLUMNS order."""
+    ts, iso = clock.utc_text, clock.iso
+    for rec in chunk:
+        story = rec.story
+        yield (
+            "\t".join(
+                (
+                    str(rec.id),
+                    rec.code,
+                    rec.title,
+                    rec.description,
+                    str(rec.inspection_id),
+                    rec.source,
+                    str(rec.parent.id) if rec.parent is not None else NULL,
+                    str(rec.responsible_unit_id),
+                    str(rec.owner_id) if rec.owner_id is not None else NULL,
+                    str(rec.supervising_unit_id),
+                    str(rec.region_id) if rec.region_id is not None else NULL,
+                    iso(story.deadline),
+                    iso(rec.original_deadline),
+                    story.measures,
+                    story.progress,
+                    rec.method,
+                    "t" if rec.is_key_problem else "f",
+                    rec.amount if rec.amount is not None else NULL,
+                    story.status,
+                    str(rec.items_total),
+                    str(rec.items_done),
+                    ts(rec.created),
+                    ts(rec.updated),
+                    ts(story.closed) if story.closed is not None else NULL,
+                    "t" if story.overdue_at_close else "f",
+                )
+            )
+            + "\n"
+        )
+
+
+def history_lines(clock: Clock, chunk: list[CaseRec]) -> Iterator[str]:
+    """COPY text lines of the history, in EVENT_COLUMNS order."""
+    ts, iso = clock.utc_text, clock.iso
+    for rec in chunk:
+        case_id = str(rec.id)
+        for kind, from_s, to_s, deadline, late, changes, note, actor, unit, at in history(rec):
+            yield (
+                f"{case_id}\t{kind}\t{from_s}\t{to_s}\t"
+                f"{iso(deadline) if deadline is not None else NULL}\t"
+                f"{'t' if late else 'f'}\t{changes}\t{note}\t"
+                f"{actor if actor is not None else NULL}\t"
+                f"{unit if unit is not None else NULL}\t{ts(at)}\n"
+            )
+
+
+def checklist_lines(clock: Clock, chunk: list[CaseRec]) -> Iterator[str]:
+    """COPY text lines of the checklists, in POINT_COLUMNS order."""
+    ts = clock.utc_text
+    for rec in chunk:
+        if rec.checklist:
+            checked = rec.story.checked
+            for position, text in enumerate(rec.checklist):
+                yield (
+                    f"{rec.id}\t{text}\t{position}\t"
+                    + (
+                        f"t\t{rec.supervisor_id}\t{ts(checked)}\n"
+                        if checked is not None
+                        else f"f\t{NULL}\t{NULL}\n"
+                    )
+                )
+
+
+class BulkWriter:
+    """Portable: `bulk_create` problems (their ids come back), then items, then history."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        if not connection.features.can_return_rows_from_bulk_insert:
+            raise CommandError("This database does not return ids from bulk inserts.")
+
+    def __enter__(self) -> BulkWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def case(self, rec: CaseRec) -> Case:
+        clock, story = self.clock, rec.story
+        return Case(
+            code=rec.code,
+            title=rec.title,
+            description=rec.description,
+            inspection_id=rec.inspection_id,
+            source=rec.source,
+            parent_id=rec.parent.id if rec.parent is not None else None,
+            responsible_unit_id=rec.responsible_unit_id,
+            owner_id=rec.owner_id,
+            supervising_unit_id=rec.supervising_unit_id,
+            region_id=rec.region_id,
+            deadline=clock.date(story.deadline),
+            original_deadline=clock.date(rec.original_deadline),
+            measures=story.measures,
+            progress=story.progress,
+            method=rec.method,
+            is_key_problem=rec.is_key_problem,
+            amount=Decimal(rec.amount) if rec.amount is not None else None,
+            status=story.status,
+            items_total=rec.items_total,
+            items_done=rec.items_done,
+            created_at=clock.at(rec.created),
+            updated_at=clock.at(rec.updated),
+            closed_at=clock.at(story.closed) if story.closed is not None else None,
+            overdue_at_close=story.overdue_at_close,
+        )
+
+    def write(self, chunk: list[CaseRec]) -> None:
+        clock = self.clock
+        for level in (
+            [rec for rec in chunk if rec.parent is None],
+            [rec for rec in chunk if rec.parent is not None],
+        ):
+            objects = Case.objects.bulk_create([self.case(rec) for rec in level])
+            for rec, obj in zip(level, objects, strict=True):
+                rec.id = obj.pk
+        events: list[CaseEvent] = []
+        points: list[CheckPoint] = []
+        for rec in chunk:
+            for kind, from_s, to_s, deadline, late, changes, note, actor, unit, at in history(rec):
+                events.append(
+                    CaseEvent(
+                        case_id=rec.id,
+                        kind=kind,
+                        from_status=from_s,
+                        to_status=to_s,
+                        deadline=clock.date(deadline) if deadline is not None else None,
+                        was_overdue=late,
+                        changes=json.loads(changes),
+                        note=note,
+                        actor_id=actor,
+                        actor_unit_id=unit,
+                        created_at=clock.at(at),
+                    )
+                )
+            checked = rec.story.checked
+            for position, text in enumerate(rec.checklist):
+                points.append(
+                    CheckPoint(
+                        case_id=rec.id,
+                        text=text,
+                        position=position,
+                        confirmed=checked is not None,
+                        confirmed_by_id=rec.supervisor_id if checked is not None else None,
+                        confirmed_at=clock.at(checked) if checked is not None else None,
+                    )
+                )
+        CaseEvent.objects.bulk_create(events, batch_size=5000)
+        CheckPoint.objects.bulk_create(points, batch_size=5000)
+
+
+class CopyWriter:
+    """PostgreSQL: COPY from a writer thread on the command's connection (and transaction),
+    while the main thread generates the next batch and touches no database. Case ids are
+    reserved from the table's sequence; history and checklist ids come from their defaults,
+    in order."""
+
+    def __init__(self, clock: Clock, *, rebuild: bool, log: Callable[[str], Any]) -> None:
+        self.clock = clock
+        self.rebuild = rebuild
+        self.log = log
+        self.queue: queue.Queue[list[CaseRec] | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.stopping = False
+        self.foreign_keys: list[tuple[str, str, str]] = []
+        self.indexes: list[str] = []
+        self.thread = threading.Thread(target=self._run, name="generate_cases-copy", daemon=True)
+
+    def __enter__(self) -> CopyWriter:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Case._meta.db_table])
+            self.sequence = cursor.fetchone()[0]
+            if self.rebuild:
+                self._drop_constraints(cursor)
+        self.raw = connection.connection
+        self.thread.start()
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self._abort()
+            return
+        self._put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        if self.indexes or self.foreign_keys:
+            started = time.monotonic()
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                for definition in self.indexes:
+                    cursor.execute(definition)
+                for table, name, definition in self.foreign_keys:
+                    cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+                # Back to Django's default: foreign keys checked at commit.
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+                cursor.execute("RESET maintenance_work_mem")
+            self.log(
+                f"  indexes rebuilt, foreign keys added back and checked "
+                f"({time.monotonic() - started:.1f} s)"
+            )
+
+    def _drop_constraints(self, cursor: Any) -> None:
+        """Drop the foreign keys and the secondary indexes (neither primary nor unique) of
+        the tables COPY writes to; they are created again at the end of the transaction:
+        an index built once is much cheaper than one maintained row by row, and adding a
+        foreign key checks every row in one query instead of a trigger per row. Deferred
+        checks still pending are run first: a table with pending trigger events cannot be
+        altered."""
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        tables = [model._meta.db_table for model in (Case, CaseEvent, CheckPoint)]
+        cursor.execute(
+            "SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) "
+            "ORDER BY 1, 2",
+            [tables],
+        )
+        self.foreign_keys = [tuple(row) for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary "
+            "AND NOT i.indisunique ORDER BY 1",
+            [tables],
+        )
+        indexes = cursor.fetchall()
+        self.indexes = [definition for _name, definition in indexes]
+        for table, name, _definition in self.foreign_keys:
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        for name, _definition in indexes:
+            cursor.execute(f"DROP INDEX {name}")
+
+    def write(self, chunk: list[CaseRec]) -> None:
+        self._put(chunk)
+
+    def _put(self, item: list[CaseRec] | None) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            if not self.thread.is_alive():
+                raise CommandError("The writer thread stopped unexpectedly.")
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _abort(self) -> None:
+        self.stopping = True
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        with contextlib.suppress(queue.Full):  # just drained: cannot be full
+            self.queue.put_nowait(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                chunk = self.queue.get()
+                if chunk is None or self.stopping:
+                    return
+                self._write(chunk)
+        except BaseException as error:  # handed to the main thread
+            self.error = error
+
+    def _write(self, chunk: list[CaseRec]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                [self.sequence, len(chunk)],
+            )
+            for rec, (case_id,) in zip(chunk, cursor.fetchall(), strict=True):
+                rec.id = case_id
+            self._copy(cursor, Case, CASE_COLUMNS, case_lines(self.clock, chunk))
+            self._copy(cursor, CaseEvent, EVENT_COLUMNS, history_lines(self.clock, chunk))
+            if any(rec.checklist for rec in chunk):
+                self._copy(cursor, CheckPoint, POINT_COLUMNS, checklist_lines(self.clock, chunk))
+
+    @staticmethod
+    def _copy(cursor: Any, model: Any, columns: list[str], lines: Iterator[str]) -> None:
+        """Stream the lines in slices: the server stores a slice while the next is formatted."""
+        sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
+        with cursor.copy(sql) as copy:
+            piece: list[str] = []
+            for line in lines:
+                piece.append(line)
+                if len(piece) == 2000:
+                    copy.write("".join(piece))
+                    piece.clear()
+            if piece:
+                copy.write("".join(piece))
+
+
+# Below this many cases, keeping indexes and foreign keys in place costs less than rebuilding.
+REBUILD_FROM = 50_000
+
+
+class Command(BaseCommand):
+    help = (
+        "Generate synthetic scale data: a province (“合成省（种子S）”) of 11 cities and about "
+        "110 county-level areas with their commissions and departments, a few users, "
+        "inspections per city and year, and N cases (about 10% of problems with items) in "
+        "every workflow state with their history. Deterministic for --seed and --today. "
+        "Refuses, writing nothing, if the seed's province (or its codes or user names) "
+        "already exists: use another --seed. On PostgreSQL the case tables are written with "
+        "COPY; for a large load their foreign keys and secondary indexes are dropped and "
+        "rebuilt within the transaction, which locks them until the commit (see "
+        "--constraints): use it on scale or staging databases."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--cases",
+            type=int,
+            default=10_000,
+            help="Number of cases, items included (default 10000).",
+        )
+        parser.add_argument("--seed", type=int, default=1, help="Random seed (default 1).")
+        parser.add_argument(
+            "--today",
+            type=date.fromisoformat,
+            default=None,
+            help="The day YYYY-MM-DD every date derives from (default today).",
+        )
+        parser.add_argument(
+            "--batch-size", type=int, default=5000, help="Cases per batch (default 5000)."
+        )
+        parser.add_argument(
+            "--portable",
+            action="store_true",
+            help="Write with bulk_create only, as on databases other than PostgreSQL (slower).",
+        )
+        parser.add_argument(
+            "--constraints",
+            choices=["auto", "rebuild", "keep"],
+            default="auto",
+            help="PostgreSQL: drop the foreign keys and secondary indexes of the case tables "
+            "for the load and rebuild them at the end (rebuild: fast for large loads, locks "
+            "the tables), or keep them in place (keep); auto (default) rebuilds when loading "
+            f"at least {REBUILD_FROM} cases and at least as many as the table holds.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["cases"] < 0:
+            raise CommandError("--cases must not be negative.")
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be positive.")
+        started = time.monotonic()
+        gen = Generator(
+            seed=options["seed"],
+            today=options["today"] or timezone.localdate(),
+            cases=options["cases"],
+            batch=options["batch_size"],
+        )
+        log = self.stdout.write
+        with transaction.atomic():
+            gen.refuse_if_present()
+            province = gen.build_units()
+            gen.build_users(province)
+            feeds = gen.build_inspections(province)
+            writer: BulkWriter | CopyWriter
+            if connection.vendor == "postgresql" and not options["portable"]:
+                rebuild = options["constraints"] == "rebuild" or (
+                    options["constraints"] == "auto"
+                    and gen.total >= max(REBUILD_FROM, Case.objects.count())
+                )
+                writer = CopyWriter(gen.clock, rebuild=rebuild, log=log)
+            else:
+                writer = BulkWriter(gen.clock)
+            counts = gen.counts
+            with writer:
+                for chunk in gen.cases(feeds):
+                    writer.write(chunk)
+                    counts["cases"] += len(chunk)
+                    for rec in chunk:
+                        counts["events"] += 1 + len(rec.story.rows)
+                        counts["checkpoints"] += len(rec.checklist)
+                    log(
+                        f"  {counts['cases']:>9} / {gen.total} cases, {counts['events']:>10} "
+                        f"events ({time.monotonic() - started:.1f} s)"
+                    )
+            Inspection.objects.bulk_update(
+                [feed.inspection for feed in feeds], ["last_case_number"], batch_size=1000
+            )
+        seconds = time.monotonic() - started
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Generated “{gen.root_name}”: {counts['units']} units, {counts['users']} users, "
+                f"{counts['inspections']} inspections, {counts['cases']} cases, "
+                f"{counts['events']} events, {counts['checkpoints']} checklist points "
+                f"in {seconds:.1f} s."
+            )
+        )

@@ -1,0 +1,409 @@
+"""`generate_cases`: deterministic synthetic scale data whose rows obey every invariant the
+services maintain (counters, history, regions, paths, completion figures)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+from django.utils import timezone
+
+from cases.completion import completion_total
+from cases.models import Case, CaseEvent, CheckPoint, Inspection, Unit, User
+from cases.workflow import DONE_STATES, MOVES, Status
+from tests.factories import World
+
+pytestmark = pytest.mark.django_db
+
+TODAY = "2025-06-15"
+
+
+def run(seed: int, cases: int = 300, *extra: str) -> str:
+    out = StringIO()
+    call_command("generate_cases", "--cases", str(cases), "--seed", str(seed), *extra, stdout=out)
+    return out.getvalue()
+
+
+def root_of(seed: int) -> Unit:
+    return Unit.objects.get(parent__isnull=True, name=f"合成省（种子{seed}）")
+
+
+def cases_of(seed: int) -> Any:
+    return Case.objects.filter(code__startswith=f"HC{seed}-")
+
+
+def dump(seed: int) -> dict[str, Any]:
+    """Everything a run wrote, ids replaced by names, codes and user names, the seed taken out
+    of them (so that two seeds can be compared too)."""
+    root = root_of(seed)
+
+    def norm(text: str | None) -> str | None:
+        if text is None:
+            return None
+        return (
+            text.replace(root.name, "ROOT")
+            .replace(f"HC{seed}-", "HC-")
+            .replace(f"hc{seed}-", "hc-")
+        )
+
+    names: dict[int, str] = {}
+    units = []
+    for unit in Unit.objects.filter(path__startswith=root.path).order_by("path"):
+        names[unit.pk] = f"{names.get(unit.parent_id, '')}/{unit.name}"
+        units.append(
+            (
+                norm(names[unit.pk]),
+                unit.level,
+                unit.is_supervising_body,
+                unit.is_responsible_unit,
+                norm(names.get(unit.region_id)),
+            )
+        )
+    users = {
+        user.pk: norm(user.username)
+        for user in User.objects.filter(username__startswith=f"hc{seed}-")
+    }
+    user_rows = sorted(
+        (norm(u.username), u.full_name, norm(names[u.unit_id]), u.role, u.has_usable_password())
+        for u in User.objects.filter(username__startswith=f"hc{seed}-")
+    )
+    inspections = sorted(
+        (
+            norm(i.code),
+            i.name,
+            i.kind,
+            i.year,
+            norm(names[i.issuing_unit_id]),
+            norm(names[i.supervising_unit_id]),
+            i.restricted,
+            i.last_case_number,
+            i.created_at,
+        )
+        for i in Inspection.objects.filter(code__startswith=f"HC{seed}-")
+    )
+    codes = dict(cases_of(seed).values_list("pk", "code"))
+    cases = {}
+    for c in cases_of(seed).select_related("inspection"):
+        cases[norm(c.code)] = (
+            c.title,
+            c.description,
+            norm(c.inspection.code),
+            c.source,
+            norm(codes.get(c.parent_id)),
+            norm(names[c.responsible_unit_id]),
+            users.get(c.owner_id),
+            norm(names[c.supervising_unit_id]),
+            norm(names.get(c.region_id)),
+            c.deadline,
+            c.original_deadline,
+            c.measures,
+            c.progress,
+            c.method,
+            c.is_key_problem,
+            c.amount,
+            c.status,
+            c.items_total,
+            c.items_done,
+            c.created_at,
+            c.updated_at,
+            c.closed_at,
+            c.overdue_at_close,
+        )
+    events: dict[str | None, list[tuple[Any, ...]]] = defaultdict(list)
+    for e in CaseEvent.objects.filter(case_id__in=codes).order_by("created_at", "id"):
+        events[norm(codes[e.case_id])].append(
+            (
+                e.kind,
+                e.from_status,
+                e.to_status,
+                e.deadline,
+                e.was_overdue,
+                e.changes,
+                e.note,
+                users.get(e.actor_id),
+                norm(names.get(e.actor_unit_id)),
+                e.created_at,
+            )
+        )
+    points: dict[str | None, list[tuple[Any, ...]]] = defaultdict(list)
+    for p in CheckPoint.objects.filter(case_id__in=codes).order_by("case_id", "position"):
+        points[norm(codes[p.case_id])].append(
+            (p.text, p.position, p.confirmed, users.get(p.confirmed_by_id), p.confirmed_at)
+        )
+    return {
+        "units": sorted(units),
+        "users": user_rows,
+        "inspections": inspections,
+        "cases": cases,
+        "events": dict(events),
+        "checklists": dict(points),
+    }
+
+
+def once(seed: int, *extra: str) -> dict[str, Any]:
+    """Generate and dump inside a savepoint that is then rolled back (history rows cannot be
+    deleted on PostgreSQL), so the same seed can be generated again in the same test."""
+    with transaction.atomic():
+        run(seed, 300, "--today", TODAY, *extra)
+        content = dump(seed)
+        transaction.set_rollback(True)
+    return content
+
+
+def test_it_generates_the_same_content_for_a_seed_and_a_day_whatever_the_path():
+    first = once(1)
+    assert len(first["cases"]) == 300
+    assert once(1) == first
+    # Batches, and how rows are written, do not change what is written.
+    assert once(1, "--batch-size", "37") == first
+    assert once(1, "--portable") == first
+    if connection.vendor == "postgresql":
+        # (300 cases: `auto` keeps the constraints in place.)
+        assert once(1, "--constraints", "rebuild") == first
+    other = once(2)
+    assert other != first
+    assert other["cases"].keys() != first["cases"].keys() or any(
+        other["cases"][code] != row for code, row in first["cases"].items()
+    )
+
+
+def test_it_refuses_a_seed_already_generated_and_writes_nothing():
+    run(3, 50)
+    units, cases, events = Unit.objects.count(), Case.objects.count(), CaseEvent.objects.count()
+    with pytest.raises(CommandError, match="already exists"):
+        run(3, 50)
+    assert (Unit.objects.count(), Case.objects.count(), CaseEvent.objects.count()) == (
+        units,
+        cases,
+        events,
+    )
+    run(4, 50)  # another seed lives beside it
+    assert cases_of(4).count() == 50
+
+
+@pytest.fixture
+def generated(world: World) -> dict[str, Any]:
+    """500 cases generated beside the factories' world (the tables are not empty)."""
+    before = {unit.pk: (unit.path, unit.region_id) for unit in Unit.objects.all()}
+    output = run(7, 500)
+    return {"before": before, "output": output, "today": timezone.localdate()}
+
+
+def test_it_leaves_existing_units_alone_and_reports_what_it_wrote(generated):
+    for unit in Unit.objects.filter(pk__in=generated["before"]):
+        assert (unit.path, unit.region_id) == generated["before"][unit.pk]
+    assert "500 cases" in generated["output"]
+    assert cases_of(7).count() == 500
+    assert (
+        User.objects.filter(username__startswith="hc7-").exclude(password__startswith="!").count()
+        == 0
+    )
+
+
+def test_it_builds_a_province_with_consistent_paths_and_regions(generated):
+    root = root_of(7)
+    units = {u.pk: u for u in Unit.objects.filter(path__startswith=root.path)}
+    assert root.level == Unit.Level.PROVINCE and root.path == f"/{root.pk}/"
+    levels = defaultdict(int)
+    for unit in units.values():
+        levels[unit.level] += 1
+        parent = units.get(unit.parent_id)
+        if unit.parent_id is not None:
+            assert unit.path == f"{parent.path}{unit.pk}/"
+        if unit.level == Unit.Level.COUNTY:
+            assert unit.region_id == unit.pk
+        elif parent is None or parent.level in (Unit.Level.PROVINCE, Unit.Level.CITY):
+            assert unit.region_id is None
+        else:
+            assert unit.region_id == parent.region_id
+    assert levels[Unit.Level.CITY] == 11
+    assert 99 <= levels[Unit.Level.COUNTY] <= 121
+    commissions = [u for u in units.values() if u.is_supervising_body]
+    assert len(commissions) == 1 + 11 + levels[Unit.Level.COUNTY]
+    assert all(units[c.parent_id].level != Unit.Level.DEPARTMENT for c in commissions)
+
+
+def test_it_keeps_counters_regions_and_supervision_consistent(generated):
+    cases = list(cases_of(7).select_related("inspection", "responsible_unit"))
+    children = defaultdict(list)
+    for case in cases:
+        if case.parent_id:
+            children[case.parent_id].append(case)
+    parents = [c for c in cases if c.parent_id is None]
+    assert 0.05 <= sum(1 for c in parents if children[c.pk]) / len(parents) <= 0.18
+    for case in cases:
+        items = children[case.pk]
+        assert case.items_total == len(items)
+        assert case.items_done == sum(1 for i in items if i.status in DONE_STATES)
+        assert case.region_id == case.responsible_unit.region_id
+        assert case.supervising_unit_id == case.inspection.supervising_unit_id
+        if case.status == Status.COMPLETED and items:
+            assert all(i.status in DONE_STATES for i in items)
+    by_code = {c.code: c for c in cases}
+    for case in cases:
+        if case.parent_id:
+            parent = by_code[case.code.rsplit("-", 1)[0]]
+            assert parent.pk == case.parent_id
+            assert parent.inspection_id == case.inspection_id
+            assert case.created_at > parent.created_at
+    for inspection in Inspection.objects.filter(code__startswith="HC7-"):
+        assert inspection.last_case_number == sum(
+            1 for c in parents if c.inspection_id == inspection.pk
+        )
+    assert {c.status for c in cases} == set(Status.values)
+    today = generated["today"]
+    assert any(c.status not in DONE_STATES and c.deadline < today for c in cases)
+    assert any(c.status not in DONE_STATES and c.deadline >= today for c in cases)
+
+
+def test_it_writes_a_history_that_leads_to_each_case_as_it_is(generated):
+    today = generated["today"]
+    start_of_today = timezone.make_aware(datetime.combine(today, time.min))
+    cases = {c.pk: c for c in cases_of(7)}
+    events = defaultdict(list)
+    for event in CaseEvent.objects.filter(case_id__in=cases).order_by("created_at", "id"):
+        events[event.case_id].append(event)
+    assert 4.0 <= sum(len(rows) for rows in events.values()) / len(cases) <= 6.5
+    kinds = {e.kind for rows in events.values() for e in rows}
+    assert {"created", "transition", "rectification", "deadline"} <= kinds
+    for case_id, case in cases.items():
+        rows = events[case_id]
+        created = rows[0]
+        assert [e.kind for e in rows].count("created") == 1
+        assert created.kind == "created" and created.to_status == Status.OPEN
+        assert created.deadline == case.original_deadline
+        assert created.created_at == case.created_at
+        status, deadline = Status.OPEN, case.original_deadline
+        last_move = None
+        for event in rows[1:]:
+            assert case.created_at < event.created_at < start_of_today <= timezone.now()
+            if event.kind == "transition":
+                assert event.from_status == status
+                assert (event.from_status, event.to_status) in MOVES
+                assert event.was_overdue == (deadline < timezone.localtime(event.created_at).date())
+                assert event.deadline is None
+                status, last_move = event.to_status, event
+            elif event.kind == "deadline":
+                assert status not in DONE_STATES
+                assert event.changes == {"deadline": [str(deadline), str(event.deadline)]}
+                deadline = event.deadline
+            else:
+                assert event.to_status == "" and event.deadline is None
+                if event.kind == "rectification":
+                    assert status not in DONE_STATES
+        assert status == case.status
+        assert deadline == case.deadline
+        assert case.updated_at >= rows[-1].created_at
+        if case.status in DONE_STATES:
+            assert case.closed_at == last_move.created_at
+            assert case.overdue_at_close == last_move.was_overdue
+        else:
+            assert case.closed_at is None and not case.overdue_at_close
+        if case.parent_id and cases[case.parent_id].status == Status.COMPLETED:
+            assert rows[-1].created_at < cases[case.parent_id].closed_at
+
+
+def test_it_confirms_checklists_when_cases_are_closed(generated):
+    points = list(CheckPoint.objects.filter(case__code__startswith="HC7-").select_related("case"))
+    assert points
+    for point in points:
+        closes = CaseEvent.objects.filter(
+            case=point.case, kind="transition", to_status=Status.COMPLETED
+        ).order_by("created_at")
+        if point.confirmed:
+            assert point.confirmed_at == closes[0].created_at
+            assert point.confirmed_by.unit_id == point.case.supervising_unit_id
+        else:
+            assert not closes.exists()
+
+
+def test_it_gives_completion_figures_that_match_a_count(generated):
+    today = generated["today"]
+    cases = list(cases_of(7))
+
+    def expected(rows: list[Case], *, on: date) -> tuple[int, int, int, int]:
+        done = [c for c in rows if c.status in DONE_STATES]
+        return (
+            len(rows),
+            len(done),
+            sum(1 for c in done if not c.overdue_at_close),
+            sum(1 for c in rows if c.status not in DONE_STATES and c.deadline < on),
+        )
+
+    for level, rows in (
+        ("problem", [c for c in cases if c.parent_id is None]),
+        ("item", [c for c in cases if c.items_total == 0]),
+    ):
+        figures = completion_total(cases_of(7), level=level, today=today)
+        assert (figures.total, figures.done, figures.on_time, figures.overdue) == expected(
+            rows, on=today
+        )
+        # The whole history lies before today: as of yesterday evening, the same cases.
+        yesterday = today - timedelta(days=1)
+        then = completion_total(cases_of(7), level=level, as_of=yesterday)
+        assert (then.total, then.done, then.on_time, then.overdue) == expected(rows, on=yesterday)
+
+
+@pytest.mark.parametrize("constraints", ["keep", "rebuild"])
+@pytest.mark.parametrize("where", ["writer", "generator"])
+def test_it_writes_nothing_when_a_batch_fails(monkeypatch, where, constraints):
+    from cases.management.commands import generate_cases as command
+
+    if where == "writer":
+
+        def broken(clock: Any, chunk: Any) -> Any:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(command, "history_lines", broken)
+        monkeypatch.setattr(command.BulkWriter, "write", lambda self, chunk: broken(0, chunk))
+    else:
+        problem = command.Generator.problem
+        calls = iter(range(1_000_000))
+
+        def sometimes(self: Any, *args: Any) -> None:
+            if next(calls) == 120:
+                raise RuntimeError("boom")
+            problem(self, *args)
+
+        monkeypatch.setattr(command.Generator, "problem", sometimes)
+    with pytest.raises(RuntimeError, match="boom"):
+        run(8, 400, "--batch-size", "50", "--constraints", constraints)
+    assert not Unit.objects.filter(name="合成省（种子8）").exists()
+    assert not cases_of(8).exists()
+    monkeypatch.undo()
+    run(8, 100)  # the connection and the tables are as they were
+    assert cases_of(8).count() == 100
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+                "AND conrelid = 'cases_caseevent'::regclass"
+            )
+            assert cursor.fetchone()[0] == 3
+
+
+def _schema() -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated "
+            "FROM pg_constraint WHERE conrelid IN ('cases_case'::regclass, "
+            "'cases_caseevent'::regclass, 'cases_checkpoint'::regclass) "
+            "UNION ALL SELECT tablename, indexname, indexdef, true FROM pg_indexes "
+            "WHERE tablename IN ('cases_case', 'cases_caseevent', 'cases_checkpoint') "
+            "ORDER BY 1, 2"
+        )
+        return sorted(cursor.fetchall())
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY path: PostgreSQL only")
+def test_it_puts_back_every_index_and_foreign_key_it_dropped():
+    before = _schema()
+    assert len(before) > 20
+    run(9, 200, "--constraints", "rebuild")
+    assert _schema() == before
