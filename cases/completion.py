@@ -16,13 +16,14 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
+from django.conf import settings
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .errors import InvalidInput
 from .models import Case, CaseEvent
-from .workflow import DONE_STATES
+from .workflow import DONE_STATES, Status
 
 GroupBy = Literal["inspection", "unit", "region"]
 Level = Literal["problem", "item"]
@@ -73,16 +74,22 @@ def _at_level(cases: QuerySet[Case], level: str) -> QuerySet[Case]:
     return cases.filter(items_total=0)
 
 
-def _counted(cases: QuerySet[Case], *, as_of: date | None, today: date) -> tuple[QuerySet, dict]:
-    """Annotate what each count needs, now or as of the end of a past day."""
+@dataclass(frozen=True)
+class _State:
+    """Where a case's status, deadline and lateness-at-close are read: the live columns, or
+    annotations rebuilt from history for the end of a past day."""
+
+    cases: QuerySet
+    status: str
+    deadline: str
+    late: str
+    day: date  # the reference day: today, or the as-of day
+    exists: Q  # the case existed then
+
+
+def _state(cases: QuerySet[Case], *, as_of: date | None, today: date) -> _State:
     if as_of is None:
-        done = Q(status__in=DONE_STATES)
-        return cases, {
-            "total": Count("id"),
-            "done": Count("id", filter=done),
-            "on_time": Count("id", filter=done & Q(overdue_at_close=False)),
-            "overdue": Count("id", filter=~done & Q(deadline__lt=today)),
-        }
+        return _State(cases, "status", "deadline", "overdue_at_close", today, Q())
     moment = end_of_day(as_of)
     before = CaseEvent.objects.filter(case=OuterRef("pk"), created_at__lt=moment).order_by(
         "-created_at", "-id"
@@ -93,14 +100,43 @@ def _counted(cases: QuerySet[Case], *, as_of: date | None, today: date) -> tuple
         late_then=Subquery(status_rows.values("was_overdue")[:1]),
         deadline_then=Subquery(before.filter(deadline__isnull=False).values("deadline")[:1]),
     )
-    done = Q(status_then__in=DONE_STATES)
-    return cases, {
-        "total": Count("id", filter=Q(status_then__isnull=False)),
+    return _State(
+        cases, "status_then", "deadline_then", "late_then", as_of, Q(status_then__isnull=False)
+    )
+
+
+def _done(state: _State) -> Q:
+    return Q(**{f"{state.status}__in": DONE_STATES})
+
+
+def _light(state: _State, light: str) -> Q:
+    """The same rule as Case.light and cases.filters.light_q, on the live or past state."""
+    not_done = ~_done(state) & state.exists
+    soon = state.day + timedelta(days=settings.DUE_SOON_DAYS)
+    if light == "red":
+        return not_done & Q(**{f"{state.deadline}__lt": state.day})
+    if light == "yellow":
+        return not_done & Q(**{f"{state.deadline}__gte": state.day,
+                               f"{state.deadline}__lte": soon})  # fmt: skip
+    return state.exists & (_done(state) | Q(**{f"{state.deadline}__gt": soon}))
+
+
+def light_q(light: str, today: date | None = None) -> Q:
+    """The cases of one light now, as a filter (the list and the API use it)."""
+    live = _State(Case.objects.none(), "status", "deadline", "overdue_at_close",
+                  today or timezone.localdate(), Q())  # fmt: skip
+    return _light(live, light)
+
+
+def _counted(cases: QuerySet[Case], *, as_of: date | None, today: date) -> tuple[QuerySet, dict]:
+    """Annotate what each count needs, now or as of the end of a past day."""
+    state = _state(cases, as_of=as_of, today=today)
+    done = _done(state)
+    return state.cases, {
+        "total": Count("id", filter=state.exists),
         "done": Count("id", filter=done),
-        "on_time": Count("id", filter=done & Q(late_then=False)),
-        "overdue": Count(
-            "id", filter=~done & Q(status_then__isnull=False) & Q(deadline_then__lt=as_of)
-        ),
+        "on_time": Count("id", filter=done & Q(**{state.late: False})),
+        "overdue": Count("id", filter=_light(state, "red")),
     }
 
 
@@ -156,3 +192,40 @@ def completion_total(
     counted, aggregates = _counted(_at_level(cases, level), as_of=as_of, today=today)
     figures = counted.order_by().aggregate(**aggregates)
     return CompletionRow(key=None, name=_("合计"), **figures)
+
+
+def status_counts(
+    cases: QuerySet[Case],
+    *,
+    level: str = "problem",
+    as_of: date | None = None,
+    today: date | None = None,
+) -> dict[str, int]:
+    """How many cases are in each workflow state (every state present, zeros included)."""
+    state = _state(_at_level(cases, level), as_of=as_of, today=today or timezone.localdate())
+    figures = state.cases.order_by().aggregate(
+        **{status: Count("id", filter=Q(**{state.status: status})) for status in Status.values}
+    )
+    return {status: figures[status] for status in Status.values}
+
+
+def light_counts(
+    cases: QuerySet[Case],
+    *,
+    level: str = "problem",
+    as_of: date | None = None,
+    today: date | None = None,
+) -> dict[str, int]:
+    """Red (overdue), yellow (due within DUE_SOON_DAYS) and green (on track or done) counts:
+    the same rule as each case's light and the list's `light` filter."""
+    state = _state(_at_level(cases, level), as_of=as_of, today=today or timezone.localdate())
+    return state.cases.order_by().aggregate(
+        **{light: Count("id", filter=_light(state, light)) for light in ("red", "yellow", "green")}
+    )
+
+
+def completion_trend(
+    cases: QuerySet[Case], *, days: list[date], level: str = "problem"
+) -> list[tuple[date, CompletionRow]]:
+    """Completion as it stood at the end of each day: one query a point, whatever the cases."""
+    return [(day, completion_total(cases, level=level, as_of=day)) for day in days]

@@ -6,31 +6,16 @@ user cannot see simply match nothing (no "invalid choice" that would reveal they
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import django_filters
 from django import forms
-from django.conf import settings
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .completion import light_q
 from .models import Case, Unit
-from .workflow import DONE_STATES, Status
+from .workflow import Status
 
 LIGHTS = [("red", _("红灯（逾期）")), ("yellow", _("黄灯（临期）")), ("green", _("绿灯"))]
-
-
-def light_q(light: str, today=None) -> Q:
-    """The cases of one deadline light, as a query (the same rule as Case.light)."""
-    today = today or timezone.localdate()
-    soon = today + timedelta(days=settings.DUE_SOON_DAYS)
-    not_done = ~Q(status__in=DONE_STATES)
-    if light == "red":
-        return not_done & Q(deadline__lt=today)
-    if light == "yellow":
-        return not_done & Q(deadline__gte=today, deadline__lte=soon)
-    return Q(status__in=DONE_STATES) | Q(deadline__gt=soon)
 
 
 def overdue_q(today=None) -> Q:

@@ -1,4 +1,6 @@
 import pytest
+from django.conf import settings as django_settings
+from django.utils import translation
 
 from tests.factories import World, build_world
 
@@ -12,6 +14,14 @@ def world(db) -> World:
 def _evidence_root(settings, tmp_path):
     # Uploaded evidence goes to a per-test folder, never to the developer's var/.
     settings.EVIDENCE_ROOT = tmp_path / "evidence"
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    # A request in English leaves English active in the thread; each test starts in Chinese.
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 def pytest_configure(config):
