@@ -6,6 +6,7 @@ PORT ?= 8000
 # Tests run on the real services; override for another host.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tracker
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_REDIS_CACHE_URL ?= redis://127.0.0.1:6379/14
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test serve worker beat lint install migrate clean
@@ -40,6 +41,7 @@ demo: migrate
 
 test: $(VENV)/.installed-test
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	REDIS_CACHE_URL=$${REDIS_CACHE_URL:-$(TEST_REDIS_CACHE_URL)} \
 	DJANGO_DEBUG=true $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --create-db $(PYTEST_ARGS)
 
 # Production server: settings come from the environment (DJANGO_DEBUG defaults to off here).

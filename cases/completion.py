@@ -66,7 +66,7 @@ def end_of_day(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
 
 
-def _at_level(cases: QuerySet[Case], level: str) -> QuerySet[Case]:
+def at_level(cases: QuerySet[Case], level: str) -> QuerySet[Case]:
     if level not in LEVELS:
         raise InvalidInput(_("level 只能是 problem 或 item。"), fields={"level": [level]})
     if level == "problem":
@@ -158,7 +158,7 @@ def completion_rows(
         )
     key_field, name_field = GROUP_FIELDS[group_by]
     today = today or timezone.localdate()
-    counted, aggregates = _counted(_at_level(cases, level), as_of=as_of, today=today)
+    counted, aggregates = _counted(at_level(cases, level), as_of=as_of, today=today)
     rows = (
         counted.order_by()
         .values(key=F(key_field), name=F(name_field))
@@ -189,7 +189,7 @@ def completion_total(
 ) -> CompletionRow:
     """The same figures over all of `cases`, as one row."""
     today = today or timezone.localdate()
-    counted, aggregates = _counted(_at_level(cases, level), as_of=as_of, today=today)
+    counted, aggregates = _counted(at_level(cases, level), as_of=as_of, today=today)
     figures = counted.order_by().aggregate(**aggregates)
     return CompletionRow(key=None, name=_("合计"), **figures)
 
@@ -202,7 +202,7 @@ def status_counts(
     today: date | None = None,
 ) -> dict[str, int]:
     """How many cases are in each workflow state (every state present, zeros included)."""
-    state = _state(_at_level(cases, level), as_of=as_of, today=today or timezone.localdate())
+    state = _state(at_level(cases, level), as_of=as_of, today=today or timezone.localdate())
     figures = state.cases.order_by().aggregate(
         **{status: Count("id", filter=Q(**{state.status: status})) for status in Status.values}
     )
@@ -218,7 +218,7 @@ def light_counts(
 ) -> dict[str, int]:
     """Red (overdue), yellow (due within DUE_SOON_DAYS) and green (on track or done) counts:
     the same rule as each case's light and the list's `light` filter."""
-    state = _state(_at_level(cases, level), as_of=as_of, today=today or timezone.localdate())
+    state = _state(at_level(cases, level), as_of=as_of, today=today or timezone.localdate())
     return state.cases.order_by().aggregate(
         **{light: Count("id", filter=_light(state, light)) for light in ("red", "yellow", "green")}
     )

@@ -176,16 +176,18 @@ class Builder:
         inspector: User,
         case: Case,
         *,
-        start: int,
+        start: int | None,
         submit: int,
         close: int,
         evidence: list[str] | None = None,
         exempt: str = "",
     ) -> Case:
-        """Take a case through to its end: started, submitted, verified and closed."""
+        """Take a case through to its end: started (unless `start` is None: it already is),
+        submitted, verified and closed."""
         if exempt:
             return self.move(actor, case, Status.EXEMPTED, close, exempt)
-        self.move(inspector, case, Status.IN_PROGRESS, start)
+        if start is not None:
+            self.move(inspector, case, Status.IN_PROGRESS, start)
         self.move(inspector, case, Status.SUBMITTED, submit, "整改完成，申请销号。", evidence)
         return self.move(actor, case, Status.COMPLETED, close, "经验收，整改到位，予以销号。")
 
@@ -306,6 +308,7 @@ def _ledgers(b: Builder, accounts: dict[str, User], log: Callable[[str], Any]) -
         measures="成立“紧盯难点、一体纠治”工作专班全面起底排查，逐项明确进驻方式。",
         checklist=["58项事项逐项核对到位"],
     )
+    b.move(sup, p58, Status.IN_PROGRESS, -220)
     methods = [m for m, n in METHODS_56 for _ in range(n)] + [Case.Method.NEGATIVE_LIST] * 2
     for index, method in enumerate(methods, start=1):
         dept = u[CITY_DEPARTMENTS[index % len(CITY_DEPARTMENTS)]]
@@ -345,7 +348,7 @@ def _ledgers(b: Builder, accounts: dict[str, User], log: Callable[[str], Any]) -
         sup,
         sup,
         p58,
-        start=-220,
+        start=None,
         submit=-33,
         close=-30,
         evidence=["58项行政许可事项进驻情况报告.pdf"],
@@ -362,6 +365,7 @@ def _ledgers(b: Builder, accounts: dict[str, User], log: Callable[[str], Any]) -
             owner=accounts["inspector_gp"] if unit == u["高平市政务服务中心"] else None,
         )
         inspector = accounts["inspector_gp"] if unit == u["高平市政务服务中心"] else sup
+        b.move(inspector, hall, Status.IN_PROGRESS, -200)
         for number in range(1, count + 1):
             item = case(
                 ys,
@@ -381,7 +385,7 @@ def _ledgers(b: Builder, accounts: dict[str, User], log: Callable[[str], Any]) -
             sup,
             inspector,
             hall,
-            start=-200,
+            start=None,
             submit=-72,
             close=-70,
             evidence=[f"{area}行政许可事项进驻政务大厅清单.pdf"],

@@ -6,12 +6,15 @@ user cannot see simply match nothing (no "invalid choice" that would reveal they
 
 from __future__ import annotations
 
+from datetime import UTC
+from typing import Any
+
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from .completion import light_q
+from .completion import at_level, light_q
 from .models import Case, Unit
 from .workflow import Status
 
@@ -46,6 +49,36 @@ class StatusListFilter(django_filters.Filter):
         return qs.filter(status__in=value) if value else qs
 
 
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 moment, converted to UTC here: PostgreSQL refuses offsets of 16 hours or
+    more, and moments that overflow in UTC are the client's error, not the server's."""
+
+    def to_python(self, value: Any) -> Any:
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError(_("时间超出范围。")) from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+class UnitFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(
+        field_name="name", lookup_expr="icontains", max_length=100, label=_("单位名称")
+    )
+    parent = django_filters.NumberFilter(field_name="parent_id", label=_("上级单位"))
+    level = django_filters.ChoiceFilter(choices=Unit.Level.choices, label=_("层级"))
+
+    class Meta:
+        model = Unit
+        fields: list[str] = []
+
+
 class CaseFilter(django_filters.FilterSet):
     inspection = django_filters.NumberFilter(field_name="inspection_id", label=_("检查"))
     status = StatusListFilter(label=_("状态"))
@@ -54,6 +87,11 @@ class CaseFilter(django_filters.FilterSet):
     )
     region = django_filters.NumberFilter(field_name="region_id", label=_("区县"))
     parent = django_filters.NumberFilter(field_name="parent_id", label=_("所属问题"))
+    level = django_filters.ChoiceFilter(
+        choices=[("problem", _("问题（不含事项）")), ("item", _("事项及无事项的问题"))],
+        method="filter_level",
+        label=_("统计口径"),
+    )
     overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("逾期"))
     light = django_filters.ChoiceFilter(choices=LIGHTS, method="filter_light", label=_("红黄绿灯"))
     deadline_before = django_filters.DateFilter(
@@ -62,7 +100,7 @@ class CaseFilter(django_filters.FilterSet):
     deadline_after = django_filters.DateFilter(
         field_name="deadline", lookup_expr="gte", label=_("时限不早于")
     )
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = UtcIsoDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", label=_("更新于此后")
     )
     key_problem = django_filters.BooleanFilter(field_name="is_key_problem", label=_("重点难点"))
@@ -88,6 +126,10 @@ class CaseFilter(django_filters.FilterSet):
         if path is None:
             return queryset.none()
         return queryset.filter(responsible_unit__path__startswith=path)
+
+    def filter_level(self, queryset: QuerySet[Case], name: str, value: str):
+        # The completion module's levels, so a dashboard figure and its list agree.
+        return at_level(queryset, value) if value else queryset
 
     def filter_overdue(self, queryset: QuerySet[Case], name: str, value: bool | None):
         if value is None:

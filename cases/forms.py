@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors
 from .errors import DomainError
-from .models import Case, Unit, User
+from .models import Case, Inspection, Unit, User
 from .workflow import moves_for
 
 
@@ -130,3 +131,39 @@ class BulkForm(forms.Form):
         if action in ("extend", "follow_up") and not (data.get("note") or "").strip():
             self.add_error("note", _("请填写理由或督办意见。"))
         return data
+
+
+class DashboardForm(forms.Form):
+    """The dashboard's and the report's filters; bad values are form errors, not crashes."""
+
+    inspection = forms.ModelChoiceField(
+        label=_("检查/台账"), queryset=Inspection.objects.none(), required=False,
+        empty_label=_("全部"),
+    )  # fmt: skip
+    region = forms.ModelChoiceField(
+        label=_("区县"), queryset=Unit.objects.none(), required=False, empty_label=_("全部")
+    )
+    level = forms.ChoiceField(
+        label=_("统计口径"), required=False,
+        choices=[("problem", _("按问题")), ("item", _("按事项"))],
+    )  # fmt: skip
+    as_of = forms.DateField(label=_("截至日期"), required=False, widget=DateInput)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(
+            forms.ModelChoiceField, self.fields["inspection"]
+        ).queryset = selectors.visible_inspections(user).order_by("-year", "code")
+        cast(forms.ModelChoiceField, self.fields["region"]).queryset = selectors.visible_units(
+            user
+        ).filter(level=Unit.Level.COUNTY)
+
+    def clean_as_of(self) -> Any:
+        as_of = self.cleaned_data.get("as_of")
+        if as_of and as_of > timezone.localdate():
+            raise forms.ValidationError(_("截至日期不能晚于今天。"))
+        return as_of
+
+
+class ReportForm(DashboardForm):
+    since = forms.DateField(label=_("变化起始日期"), required=False, widget=DateInput)

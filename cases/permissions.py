@@ -53,5 +53,15 @@ def may(user: Any, action: Action) -> bool:
     return user_role(user) in ACTION_ROLES[action]
 
 
+def require(user: Any, action: Action) -> None:
+    """Refuse, with the action named, a user whose role may not perform it."""
+    from django.utils.translation import gettext
+
+    from .errors import Forbidden
+
+    if not may(user, action):
+        raise Forbidden(gettext("您的角色无权%(action)s。") % {"action": ACTION_LABELS[action]})
+
+
 def allowed_actions(user: Any) -> set[str]:
     return {action.value for action in Action if may(user, action)}

@@ -87,7 +87,8 @@ def visible_cases(user: Any) -> QuerySet[Case]:
     if root is None:
         return cases.none()
     if user_role(user) == Role.INSPECTOR:
-        scope = _subtree(root, "responsible_unit__")
+        # Their unit's cases and below, and any case they were made owner of.
+        scope = _subtree(root, "responsible_unit__") | Q(owner_id=user.pk)
     else:
         # A commission also follows what it supervises elsewhere (a city commission's case
         # handed to a provincial body stays on its books).

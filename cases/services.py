@@ -16,15 +16,18 @@ from typing import IO, Any
 
 from django.core.files.base import File
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from reminders.services import remind_follow_up
 
 from . import selectors
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .evidence import inspect_upload
 from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
-from .permissions import ACTION_LABELS, Action, may
+from .permissions import Action, require
 from .workflow import DONE_STATES, Role, Status, check_move
 
 # --- Organisation ------------------------------------------------------------------------
@@ -154,9 +157,11 @@ def inspection_update(*, inspection: Inspection, **values: Any) -> Inspection:
 # --- Cases -------------------------------------------------------------------------------
 
 
-def _require(actor: Any, action: Action) -> None:
-    if not may(actor, action):
-        raise Forbidden(_("您的角色无权%(action)s。") % {"action": ACTION_LABELS[action]})
+def _require_in_order(case: Case, at: datetime) -> None:
+    """A loader's `at` may be in the past, but not before the case's last change: figures as of
+    a past day are rebuilt from the order of the history."""
+    if at < case.updated_at:
+        raise InvalidInput(_("记录时间早于该问题的最近一次变更，不能补录在其之前。"))
 
 
 def _require_unit_in_scope(actor: Any, unit: Unit, field: str) -> None:
@@ -219,7 +224,7 @@ def case_create(
 ) -> Case:
     """Register a problem, or an item of one (`parent`)."""
     at = at or timezone.now()
-    _require(actor, Action.CREATE)
+    require(actor, Action.CREATE)
     if not selectors.visible_inspections(actor).filter(pk=inspection.pk).exists():
         raise NotFound(_("未找到该检查，或您无权查看。"))
     _require_unit_in_scope(actor, responsible_unit, "responsible_unit")
@@ -252,7 +257,7 @@ def case_create(
         if parent.status in DONE_STATES:
             raise Conflict(_("所属问题已办结，不能再添加事项。"))
         parent.items_total += 1
-        parent.updated_at = at
+        parent.updated_at = max(parent.updated_at, at)
         parent.save(update_fields=["items_total", "updated_at"])
         if not code:
             code = _free_code(f"{parent.code}-", parent.items_total, width=2)
@@ -330,6 +335,7 @@ def case_transition(
     """Move a case along the workflow (start, submit, close, return, escalate, exempt…)."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
+    _require_in_order(case, at)
     move = check_move(case.status, to, selectors.user_role(actor), note)
     for upload in evidence:  # refuse a bad file before anything is written
         inspect_upload(upload, size=getattr(upload, "size", None))
@@ -349,6 +355,20 @@ def case_transition(
             raise Conflict(_("所属问题已办结，请先将所属问题重新整改，再重新整改该事项。"))
     if move.verifies:
         _confirm_checklist(case, actor=actor, confirm=set(confirm), at=at)
+    if was_done and not will_be_done:
+        # Reopened: the next close verifies every point again.
+        reset = case.checklist.filter(confirmed=True).update(
+            confirmed=False, confirmed_by=None, confirmed_at=None
+        )
+        if reset:
+            _event(
+                case,
+                actor=actor,
+                kind=CaseEvent.Kind.CHECKLIST,
+                at=at,
+                changes={"confirmed": [reset, 0]},
+                note=_("重新整改，验收要点待重新确认。"),
+            )
     today = timezone.localtime(at).date()
     late = case.deadline < today
     old_status = case.status
@@ -377,7 +397,8 @@ def case_transition(
     if case.parent_id is not None and was_done != will_be_done:
         # The problem's "3 of 8": locked so two items finishing at once both count.
         Case.objects.select_for_update().filter(pk=case.parent_id).update(
-            items_done=F("items_done") + (1 if will_be_done else -1), updated_at=at
+            items_done=F("items_done") + (1 if will_be_done else -1),
+            updated_at=Greatest("updated_at", Value(at)),
         )
     return case
 
@@ -416,7 +437,8 @@ def case_extend_deadline(
     """Change the deadline (延期). Supervisors only, with a reason."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require(actor, Action.EXTEND_DEADLINE)
+    require(actor, Action.EXTEND_DEADLINE)
+    _require_in_order(case, at)
     if not reason.strip():
         message = _("调整时限须填写理由。")
         raise InvalidInput(message, fields={"reason": [message]})
@@ -457,7 +479,7 @@ def case_assign(
     """Hand a case to another unit and/or owner (调整责任单位/责任人). Supervisors only."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require(actor, Action.ASSIGN)
+    require(actor, Action.ASSIGN)
     changes: dict[str, list[Any]] = {}
     unit = responsible_unit or case.responsible_unit
     if responsible_unit is not None and responsible_unit.pk != case.responsible_unit_id:
@@ -498,7 +520,7 @@ def case_update_rectification(
     """Record rectification measures and progress (整改措施、进展)."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require(actor, Action.RECTIFY)
+    require(actor, Action.RECTIFY)
     if case.status in DONE_STATES:
         raise Conflict(_("已办结的问题不能修改整改情况，如需修改请先重新整改。"))
     changes = {}
@@ -528,7 +550,7 @@ def case_update_details(
     if unknown:
         raise InvalidInput(_("不能在此修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
     case = selectors.case_get_for_update(actor, case_id)
-    _require(actor, Action.EDIT_DETAILS)
+    require(actor, Action.EDIT_DETAILS)
     if "title" in values and not str(values["title"]).strip():
         message = _("请填写问题标题。")
         raise InvalidInput(message, fields={"title": [message]})
@@ -554,7 +576,7 @@ def checkpoint_add(
     """Add a verification point (验收要点). Supervisors only."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require(actor, Action.CHECKLIST)
+    require(actor, Action.CHECKLIST)
     if not text.strip():
         message = _("请填写验收要点。")
         raise InvalidInput(message, fields={"text": [message]})
@@ -576,19 +598,22 @@ def checkpoint_add(
 
 @transaction.atomic
 def case_follow_up(*, actor: Any, case_id: int, note: str, at: datetime | None = None) -> CaseEvent:
-    """A supervisor's follow-up (督办) on a case: recorded in its history for the unit to see.
-
-    Reminder delivery (email, group bots, in-app) builds on these rows.
+    """A supervisor's follow-up (督办) on a case: recorded in its history for the unit to see,
+    and sent to its owner (or the unit's inspectors) by every reminder channel.
     """
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require(actor, Action.FOLLOW_UP)
+    require(actor, Action.FOLLOW_UP)
     if not note.strip():
         message = _("请填写督办意见。")
         raise InvalidInput(message, fields={"note": [message]})
     if case.status in DONE_STATES:
         raise Conflict(_("已办结的问题无需督办。"))
-    return _event(case, actor=actor, kind=CaseEvent.Kind.FOLLOW_UP, at=at, note=note.strip())
+    event = _event(case, actor=actor, kind=CaseEvent.Kind.FOLLOW_UP, at=at, note=note.strip())
+    # In this transaction (an outbox): the reminders exist if and only if the follow-up does;
+    # they are delivered after commit, and by the scheduled run if the broker is down.
+    remind_follow_up(event=event, at=at)
+    return event
 
 
 @transaction.atomic
@@ -603,7 +628,7 @@ def evidence_add(
     """Attach a supporting document (佐证材料) to a case, as its own history entry."""
     at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
-    _require(actor, Action.EVIDENCE)
+    require(actor, Action.EVIDENCE)
     inspect_upload(upload, size=getattr(upload, "size", None))  # refuse before writing
     event = _event(case, actor=actor, kind=CaseEvent.Kind.EVIDENCE, at=at, note=note.strip())
     evidence = _store_evidence(case, event=event, actor=actor, upload=upload, at=at)

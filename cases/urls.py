@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("reports/progress/", views.progress_report, name="report"),
     path("cases/", views.case_list, name="list"),
     path("cases/bulk/", views.case_bulk, name="bulk"),
     path("cases/<int:case_id>/", views.case_detail, name="detail"),

@@ -7,6 +7,7 @@ get a redirect or the whole page, so everything works without JavaScript.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,21 +19,33 @@ from django.db import connection, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 from django.views.decorators.http import require_GET, require_POST
 
+from reminders import selectors as reminder_selectors
+
 from . import selectors, services
-from .completion import completion_rows, completion_total
+from .dashboard import (
+    Scope,
+    changes_since,
+    dashboard_figures,
+    escalated_cases,
+    key_problems,
+    overdue_cases,
+)
 from .errors import DomainError, NotFound
 from .filters import LIGHTS, CaseFilter
 from .forms import (
     AssignForm,
     BulkForm,
+    DashboardForm,
     DeadlineForm,
     EvidenceForm,
     FollowUpForm,
     RectificationForm,
+    ReportForm,
     WorkflowForm,
     attach_error,
 )
@@ -67,14 +80,50 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("cases:list")
 
 
+def _scope(form: DashboardForm) -> Scope:
+    if not form.is_valid():
+        return Scope()
+    data = form.cleaned_data
+    return Scope(inspection=data.get("inspection"), region=data.get("region"),
+                 level=data.get("level") or "problem", as_of=data.get("as_of"))  # fmt: skip
+
+
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    cases = selectors.visible_cases(request.user)
+    """Completion by inspection, region and unit, lights, statuses, trend, overdue and key
+    problems, for the user's jurisdiction; every figure from cases.completion."""
+    form = DashboardForm(request.GET or None, user=request.user)
+    scope = _scope(form)
+    figures = dashboard_figures(request.user, scope)
     return render(request, "cases/dashboard.html", {
-        "total": completion_total(cases),
-        "by_inspection": completion_rows(cases, group_by="inspection"),
-        "by_region": completion_rows(cases, group_by="region"),
+        "form": form,
+        "scope": scope,
+        "figures": figures,
+        "overdue": overdue_cases(request.user, scope),
+        "key_problems": key_problems(request.user, scope),
+        "query": request.GET.urlencode(),
+    })  # fmt: skip
+
+
+@login_required
+@require_GET
+def progress_report(request: HttpRequest) -> HttpResponse:
+    """进度报告: a printable page per inspection or for the whole jurisdiction."""
+    form = ReportForm(request.GET or None, user=request.user)
+    scope = _scope(form)
+    since = (form.cleaned_data.get("since") if form.is_valid() else None) or (
+        timezone.localdate() - timedelta(days=30)
+    )
+    return render(request, "cases/report.html", {
+        "form": form,
+        "scope": scope,
+        "since": since,
+        "figures": dashboard_figures(request.user, scope),
+        "overdue": overdue_cases(request.user, scope),
+        "escalated": escalated_cases(request.user, scope),
+        "changes": changes_since(request.user, scope, since),
+        "generated_at": timezone.now(),
     })  # fmt: skip
 
 
@@ -199,6 +248,7 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
         "checklist": case.checklist.select_related("confirmed_by"),
         "events": selectors.case_history(user, case.pk),
         "evidence": case.evidence.select_related("uploaded_by").order_by("created_at", "id"),
+        "reminders": reminder_selectors.case_reminder_timeline(user, case.pk),
         "actions": actions,
         "workflow_form": forms.get("workflow_form") or WorkflowForm(case=case, user=user),
     }

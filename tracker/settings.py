@@ -87,6 +87,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "cases",
+    "reminders",
+    "ledgers",
 ]
 
 MIDDLEWARE = [
@@ -140,7 +142,8 @@ if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            # Its own database: clearing the cache (FLUSHDB) must never drop queued tasks.
+            "LOCATION": os.environ.get("REDIS_CACHE_URL", "").strip() or REDIS_URL,
             # Redis down or hung must never hang a page: fail fast and let callers degrade.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
@@ -162,13 +165,14 @@ else:
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        "control_folder": str(_broker_dir / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message to be redelivered
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+# CELERY_BEAT_SCHEDULE is set with the reminder settings below.
 
 # --- Auth ----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "cases.User"
@@ -248,6 +252,68 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "tracker@localhost")
 # A case is "yellow" when its deadline falls within this many days.
 DUE_SOON_DAYS = env_int("TRACKER_DUE_SOON_DAYS", 7)
 
+# --- Reminders (reminders/) -------------------------------------------------------------------
+# Days before the deadline at which a due-soon reminder goes out (each once).
+try:
+    REMINDER_DUE_SOON_DAYS = sorted(
+        {int(days) for days in env_list("REMINDER_DUE_SOON_DAYS") or ["7", "1"]}, reverse=True
+    )
+except ValueError:
+    raise ImproperlyConfigured("REMINDER_DUE_SOON_DAYS: comma-separated integers.") from None
+# Overdue: on the first day past the deadline, then every this many days.
+REMINDER_OVERDUE_EVERY_DAYS = env_int("REMINDER_OVERDUE_EVERY_DAYS", 7)
+# Overdue by more than this many days: the supervising unit's supervisors are reminded too.
+REMINDER_ESCALATION_DAYS = env_int("REMINDER_ESCALATION_DAYS", 14)
+# Count days as working days (holiday calendar with 调休, maintained in the admin).
+REMINDER_WORKING_DAYS = env_bool("REMINDER_WORKING_DAYS", False)
+# Remind cases waiting for higher-level coordination (待上级协调) as well.
+REMINDER_REMIND_ESCALATED = env_bool("REMINDER_REMIND_ESCALATED", False)
+REMINDER_CHANNELS = env_list("REMINDER_CHANNELS") or ["email", "webhook", "in_app"]
+# Delivery: a sender's lease on a message, attempts before giving up, back-off between them.
+REMINDER_LEASE_SECONDS = env_int("REMINDER_LEASE_SECONDS", 300)
+REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 6)
+REMINDER_RETRY_BASE_SECONDS = env_int("REMINDER_RETRY_BASE_SECONDS", 60)
+REMINDER_RETRY_MAX_SECONDS = env_int("REMINDER_RETRY_MAX_SECONDS", 3600)
+# Publishing a task from a web request waits at most this long for the broker.
+REMINDER_PUBLISH_TIMEOUT_SECONDS = env_int("REMINDER_PUBLISH_TIMEOUT_SECONDS", 1)
+# The site's address, for links in emails and group messages.
+TRACKER_SITE_URL = os.environ.get("TRACKER_SITE_URL", "http://127.0.0.1:8000")
+# Beat: the sweep (idempotent: running it often only catches up sooner) and the delivery of
+# follow-ups whose task was lost and of retries. `expires` drops runs a stopped worker missed.
+_sweep_seconds = env_int("REMINDER_SWEEP_MINUTES", 30) * 60
+_delivery_seconds = env_int("REMINDER_DELIVERY_SECONDS", 60)
+CELERY_BEAT_SCHEDULE: dict = {
+    "reminders-sweep": {
+        "task": "reminders.send_due_reminders",
+        "schedule": _sweep_seconds,
+        "options": {"expires": _sweep_seconds},
+    },
+    "reminders-deliver": {
+        "task": "reminders.deliver_reminders",
+        "schedule": _delivery_seconds,
+        "options": {"expires": _delivery_seconds},
+    },
+}
+
+# --- Ledgers (ledgers/): Excel import and export ----------------------------------------------
+# Generated workbooks (and nothing else) live here, outside any served directory; they leave
+# only through a view that checks the job is the user's. The web and worker processes must
+# share it: the worker writes a large export, the web serves it.
+LEDGER_FILES_ROOT = Path(os.environ.get("LEDGER_FILES_ROOT", VAR_DIR / "exports"))
+# Up to this many rows an export is built in the request (a second or two); more runs as a
+# background job with a progress bar. The API answers up to LEDGER_API_EXPORT_MAX_ROWS
+# (about 10 s of openpyxl) and asks for narrower filters beyond.
+LEDGER_EXPORT_INLINE_ROWS = 5000
+LEDGER_API_EXPORT_MAX_ROWS = 30000
+# Imports: largest upload and most rows accepted; up to LEDGER_IMPORT_INLINE_ROWS changed rows
+# are written in the request, more by the worker.
+LEDGER_IMPORT_MAX_MB = env_int("LEDGER_IMPORT_MAX_MB", 10)
+LEDGER_IMPORT_MAX_ROWS = 20000
+LEDGER_IMPORT_INLINE_ROWS = 100
+# Jobs and their files are deleted this many days after they were created (checked whenever
+# a new job starts).
+LEDGER_KEEP_DAYS = env_int("LEDGER_KEEP_DAYS", 7)
+
 # --- Security -----------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
@@ -266,7 +332,7 @@ if not DEBUG:
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "cases.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
     ],
     "DEFAULT_PERMISSION_CLASSES": [

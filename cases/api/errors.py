@@ -55,7 +55,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             error_body(exc.status_code, exc.code, exc.message, exc.fields), status=exc.status_code
         )
     if isinstance(exc, Http404 | exceptions.NotFound):
-        message = _("未找到，或您无权查看。")
+        # DRF's pagination says "Invalid page."; anything else is a missing or hidden object.
+        detail = getattr(exc, "detail", None)
+        default = str(exceptions.NotFound.default_detail)
+        message = str(detail) if detail and str(detail) != default else _("未找到，或您无权查看。")
         return Response(error_body(404, "not_found", message), status=404)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -88,6 +91,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         response.status_code, codes if isinstance(codes, str) else exc.default_code, message
     )
     return response
+
+
+def not_found(request: Any, exception: Exception | None = None) -> HttpResponse:
+    """handler404: the API's error shape under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(404, "not_found", _("未找到，或您无权查看。")), status=404)
+    return defaults.page_not_found(request, exception)
 
 
 def server_error(request: Any, *args: Any, **kwargs: Any) -> HttpResponse:

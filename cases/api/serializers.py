@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -223,7 +225,12 @@ class CompletionQuerySerializer(serializers.Serializer):
     inspection = serializers.IntegerField(required=False, min_value=1)
     region = serializers.IntegerField(required=False, min_value=1)  # type: ignore[assignment]
     level = serializers.ChoiceField(choices=list(LEVELS), default="problem")
-    as_of = serializers.DateField(required=False)
+    as_of = serializers.DateField(required=False, help_text="no later than today")
+
+    def validate_as_of(self, value: Any) -> Any:
+        if value > timezone.localdate():
+            raise serializers.ValidationError(_("截至日期不能晚于今天。"))
+        return value
 
 
 class CompletionRowSerializer(serializers.Serializer):

@@ -1,6 +1,9 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from ledgers.api import CaseExportView
+from reminders.api import ReminderListView
+
 from . import views
 
 app_name = "api"
@@ -13,6 +16,9 @@ router.register("cases", views.CaseViewSet, basename="case")
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
     path("stats/completion/", views.CompletionView.as_view(), name="stats-completion"),
+    path("reminders/", ReminderListView.as_view(), name="reminders"),
+    # Before the router: "cases/export/" would otherwise read as the case with id "export".
+    path("cases/export/", CaseExportView.as_view(), name="case-export"),
     path(
         "cases/<int:case_id>/evidence/<int:evidence_id>/download/",
         views.EvidenceDownloadView.as_view(),

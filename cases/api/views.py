@@ -15,7 +15,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,9 +23,10 @@ from rest_framework.views import APIView
 
 from .. import selectors, services
 from ..completion import completion_rows, completion_total
-from ..errors import InvalidInput
-from ..filters import CaseFilter
-from ..models import Case, Unit
+from ..errors import DomainError, InvalidInput
+from ..filters import CaseFilter, UnitFilter
+from ..models import Case
+from ..permissions import Action, require
 from ..views import evidence_response
 from . import serializers as s
 from .throttling import TokenRateThrottle
@@ -85,40 +86,15 @@ class TokenView(APIView):
 # --- Units and inspections -----------------------------------------------------------------
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("search", str, description="part of the unit's name"),
-        OpenApiParameter("parent", int, description="children of this unit"),
-        OpenApiParameter("level", str, enum=Unit.Level.values),
-    ]
-)
 class UnitViewSet(viewsets.ReadOnlyModelViewSet):
     """Units the caller may see, in tree order (`path`)."""
 
     serializer_class = s.UnitSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = UnitFilter
 
     def get_queryset(self):
-        units = selectors.visible_units(self.request.user).order_by("path")
-        params = self.request.query_params
-        if search := params.get("search", "").strip()[:100]:
-            units = units.filter(name__icontains=search)
-        if (parent := params.get("parent")) is not None:
-            units = units.filter(parent_id=_int_param(parent, "parent"))
-        if level := params.get("level"):
-            if level not in Unit.Level.values:
-                raise InvalidInput(_("未知的层级。"), fields={"level": [level]})
-            units = units.filter(level=level)
-        return units
-
-
-def _int_param(value: str, name: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(_("须为整数。"), fields={name: [_("须为整数。")]}) from None
-    if not 0 < number < 2**63:
-        raise InvalidInput(_("超出范围。"), fields={name: [_("超出范围。")]})
-    return number
+        return selectors.visible_units(self.request.user).order_by("path")
 
 
 @extend_schema(parameters=[OpenApiParameter("level", str, enum=["problem", "item"])])
@@ -167,6 +143,10 @@ class InspectionViewSet(viewsets.ReadOnlyModelViewSet):
 ERRORS = {code: OpenApiResponse(s.ErrorSerializer) for code in (400, 403, 404)}
 
 
+class FollowUpSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, help_text="督办意见")
+
+
 class CaseViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -177,7 +157,11 @@ class CaseViewSet(
     serializer_class = s.CaseSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = CaseFilter
+    # JSON only: form encodings read an absent boolean as False and would clear flags.
+    parser_classes = [JSONParser]
     http_method_names = ["get", "post", "patch", "head", "options"]
+    # Ids are digits: anything else is answered 404 by the URL resolver, before any view.
+    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
         return (
@@ -191,6 +175,9 @@ class CaseViewSet(
 
     @extend_schema(request=s.CaseCreateSerializer, responses={201: s.CaseSerializer, **ERRORS})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # The role first: the ids below must not tell a caller who may not create anything
+        # which inspections or units exist.
+        require(request.user, Action.CREATE)
         data = _parse(s.CaseCreateSerializer, request.data)
         user = request.user
         case = services.case_create(
@@ -260,17 +247,33 @@ class CaseViewSet(
         data = _parse(s.TransitionSerializer, request.data)
         case = services.case_transition(
             actor=request.user,
-            case_id=_int_param(pk, "id"),
+            case_id=int(pk),
             to=data["to"],
             note=data["note"],
             confirm=data["confirm"],
         )
         return Response(self.get_serializer(self._case(case.pk)).data)
 
+    @extend_schema(
+        request=FollowUpSerializer,
+        responses={201: s.EventSerializer, **ERRORS, 409: s.ErrorSerializer},
+    )
+    @action(
+        detail=True, methods=["post"], url_path="follow-up", pagination_class=None,
+        filter_backends=[],
+    )  # fmt: skip
+    def follow_up(self, request: Request, pk: str) -> Response:
+        """Follow up on the case (督办): the note goes into its history and, as a reminder, to
+        its owner or the unit's inspectors by every channel. Supervisors only. 400: empty
+        note; 403: not a supervisor; 404: the caller may not see the case; 409: it is done."""
+        data = _parse(FollowUpSerializer, request.data)
+        event = services.case_follow_up(actor=request.user, case_id=int(pk), note=data["note"])
+        return Response(s.EventSerializer(event, context={"request": request}).data, status=201)
+
     @extend_schema(responses={200: s.EventSerializer(many=True), 404: s.ErrorSerializer})
-    @action(detail=True, methods=["get"], pagination_class=None)
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def history(self, request: Request, pk: str) -> Response:
-        events = selectors.case_history(request.user, _int_param(pk, "id"))
+        events = selectors.case_history(request.user, int(pk))
         return Response(s.EventSerializer(events, many=True, context={"request": request}).data)
 
     @extend_schema(
@@ -290,15 +293,21 @@ class CaseViewSet(
         detail=True,
         methods=["get", "post"],
         pagination_class=None,
+        filter_backends=[],
         parser_classes=[MultiPartParser, FormParser],
     )
     def evidence(self, request: Request, pk: str) -> Response:
-        case_id = _int_param(pk, "id")
+        case_id = int(pk)
         if request.method == "POST":
             data = _parse(s.EvidenceUploadSerializer, request.data)
-            item = services.evidence_add(
-                actor=request.user, case_id=case_id, upload=data["file"], note=data["note"]
-            )
+            try:
+                item = services.evidence_add(
+                    actor=request.user, case_id=case_id, upload=data["file"], note=data["note"]
+                )
+            except DomainError as error:
+                if "evidence" in error.fields:  # the API's field is called `file`
+                    error.fields["file"] = error.fields.pop("evidence")
+                raise
             return Response(
                 s.EvidenceSerializer(item, context={"request": request}).data, status=201
             )
@@ -310,9 +319,7 @@ class CaseViewSet(
 class EvidenceDownloadView(APIView):
     """The file itself, as an attachment, for callers who may see the case."""
 
-    @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: s.ErrorSerializer}
-    )
+    @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY, 404: s.ErrorSerializer})
     def get(self, request: Request, case_id: int, evidence_id: int) -> FileResponse:
         return evidence_response(selectors.evidence_get(request.user, case_id, evidence_id))
 

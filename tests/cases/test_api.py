@@ -446,15 +446,15 @@ def test_it_answers_stats_from_the_completion_module(world, sup, group_by, level
 
 
 def test_it_answers_stats_as_of_a_past_date_and_filtered(world, sup):
-    case = world.case(world.unit_a)
-    drive_to(case, "completed", world.supervisor, at=timezone.now() + timedelta(days=3))
+    case = world.case(world.unit_a, at=timezone.now() - timedelta(days=10))
+    drive_to(case, "completed", world.supervisor, at=timezone.now() - timedelta(days=3))
     today = timezone.localdate()
     now = sup.get(
-        "/api/v1/stats/completion/",
-        {"group_by": "unit", "as_of": (today + timedelta(days=4)).isoformat()},
+        "/api/v1/stats/completion/", {"group_by": "unit", "as_of": today.isoformat()}
     ).json()
     before = sup.get(
-        "/api/v1/stats/completion/", {"group_by": "unit", "as_of": today.isoformat()}
+        "/api/v1/stats/completion/",
+        {"group_by": "unit", "as_of": (today - timedelta(days=5)).isoformat()},
     ).json()
     assert now["rows"][0]["done"] == 1 and before["rows"][0]["done"] == 0
     other = sup.get(

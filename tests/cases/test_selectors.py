@@ -259,3 +259,11 @@ def test_it_treats_superusers_as_supervisors_and_others_by_role(ledger: Ledger) 
     assert selectors.user_role(AnonymousUser()) is None
     assert selectors.user_role(ledger.inactive_supervisor) is None
     assert selectors.user_role(None) is None
+
+
+def test_it_shows_an_inspector_the_cases_they_own_above_their_unit(world: World) -> None:
+    owned = world.case(world.unit_a, owner=world.inspector_a_child, title="指定责任人的问题")
+    other = world.case(world.unit_a, title="未指定的问题")
+    visible = selectors.visible_cases(world.inspector_a_child)
+    assert visible.filter(pk=owned.pk).exists()
+    assert not visible.filter(pk=other.pk).exists()

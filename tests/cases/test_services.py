@@ -866,3 +866,18 @@ def test_it_keeps_inspection_codes_unique(world: World) -> None:
     with pytest.raises(InvalidInput):
         make_inspection(world.commission, code="T2023-1")
     assert Inspection.objects.filter(code="T2023-1").count() == 1
+
+
+def test_it_asks_for_every_point_again_after_a_reopen(world: World) -> None:
+    case = drive_to(world.case(checklist=["窗口是否运行"]), "completed", world.supervisor)
+    assert case.checklist.get().confirmed
+    services.case_transition(
+        actor=world.supervisor, case_id=case.pk, to="in_progress", note="复查反弹"
+    )
+    point = case.checklist.get()
+    assert not point.confirmed and point.confirmed_by is None
+    services.case_transition(
+        actor=world.supervisor, case_id=case.pk, to="submitted", note="再次整改完毕"
+    )
+    with pytest.raises(InvalidInput):
+        services.case_transition(actor=world.supervisor, case_id=case.pk, to="completed")

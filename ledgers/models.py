@@ -1,0 +1,120 @@
+"""Export and import jobs: who asked, how far the work has got, and what came of it.
+
+A job is personal: only its owner may see it or download its file. The work itself is done by
+`ledgers.services`, in the request for small ledgers and by a Celery task for large ones.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+
+
+class LedgerStorage(FileSystemStorage):
+    """Files under settings.LEDGER_FILES_ROOT, read when used so that tests (and a moved
+    volume) can point it elsewhere."""
+
+    @cached_property
+    def base_location(self) -> str:
+        location = self._location  # type: ignore[attr-defined]  # set by FileSystemStorage
+        return self._value_or_setting(location, settings.LEDGER_FILES_ROOT)
+
+    def _clear_cached_properties(self, setting: Any, **kwargs: Any) -> None:
+        super()._clear_cached_properties(setting, **kwargs)
+        if setting == "LEDGER_FILES_ROOT":
+            self.__dict__.pop("base_location", None)
+            self.__dict__.pop("location", None)
+
+
+def ledger_storage() -> FileSystemStorage:
+    return LedgerStorage()
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        PREVIEW = "preview", _("待确认")  # imports only: checked, nothing written yet
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("进行中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="+", verbose_name=_("发起人")
+    )
+    status = models.CharField(_("状态"), max_length=16, choices=Status.choices)
+    # Rows to process and rows processed: the progress bar.
+    total = models.PositiveIntegerField(_("总行数"), default=0)
+    processed = models.PositiveIntegerField(_("已处理"), default=0)
+    error = models.TextField(_("失败原因"), blank=True)
+    # The owner's language when they asked: a worker writes headers and messages in it.
+    language = models.CharField(max_length=16, default=settings.LANGUAGE_CODE)
+    # Purges of expired jobs go by age.
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return min(99, self.processed * 100 // self.total) if self.total else 0
+
+
+def export_path(instance: ExportJob, filename: str) -> str:
+    # A generated name on disk; the download is named after `filename`.
+    return f"{timezone.now():%Y/%m}/{uuid.uuid4().hex}.xlsx"
+
+
+class ExportJob(Job):
+    """A ledger export too large to build within a request."""
+
+    # The case list's query string (filters and ordering) as it was when the user asked.
+    query = models.TextField(_("筛选条件"), blank=True)
+    file = models.FileField(storage=ledger_storage, upload_to=export_path, max_length=200)
+    filename = models.CharField(_("文件名"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("台账导出")
+        verbose_name_plural = _("台账导出")
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.status})"
+
+
+class ImportJob(Job):
+    """An uploaded ledger: its rows as read, the problems found, and what importing it would
+    change (or did change)."""
+
+    original_name = models.CharField(_("文件名"), max_length=255)
+    # [{"row": 5, "values": {"code": "...", "deadline": "2024-06-30", ...}}, ...]: the cells of
+    # the recognised columns, as text. The upload itself is not kept.
+    rows = models.JSONField(default=list)
+    columns = models.JSONField(default=list)  # the recognised columns, in file order
+    # [{"row": 5, "column": "整改时限", "message": "..."}]; row 0 is about the whole file.
+    problems = models.JSONField(default=list)
+    # [{"row": 5, "code": "...", "action": "create" | "update", "fields": ["整改措施", ...]}]
+    changes = models.JSONField(default=list)
+    created = models.PositiveIntegerField(_("新增"), default=0)
+    updated = models.PositiveIntegerField(_("更新"), default=0)
+    unchanged = models.PositiveIntegerField(_("无变化"), default=0)
+
+    class Meta:
+        verbose_name = _("台账导入")
+        verbose_name_plural = _("台账导入")
+
+    def __str__(self) -> str:
+        return f"import {self.pk} {self.original_name} ({self.status})"

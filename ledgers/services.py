@@ -1,0 +1,414 @@
+"""Ledger export and import: the one implementation behind the pages, the API and the tasks.
+
+Each operation can run synchronously (small ledgers, within the request; tests) or from a
+Celery task that only passes the job's id (`ledgers.tasks`). A job is claimed with a
+compare-and-set on its status, so a task delivered twice (acks_late) runs once.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files.base import File
+from django.db import connection, connections, transaction
+from django.http import QueryDict
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from cases import selectors as case_selectors
+from cases.errors import Conflict, Forbidden
+from cases.filters import LIGHTS, CaseFilter
+from cases.models import Case
+from cases.permissions import Action, may
+
+from . import selectors
+from .importing import NO, YES, RowFailed, apply_plan, plan_import
+from .models import ExportJob, ImportJob, Job
+from .workbook import read_ledger, template_workbook, write_ledger
+
+logger = logging.getLogger(__name__)
+
+# An import creates cases, corrects them, records measures, extends deadlines and hands cases
+# to other units: whoever may do all of that may import.
+IMPORT_ACTIONS = (
+    Action.CREATE,
+    Action.EDIT_DETAILS,
+    Action.RECTIFY,
+    Action.EXTEND_DEADLINE,
+    Action.ASSIGN,
+)
+# Rows on the preview page; the job keeps them all.
+PREVIEW_ROWS = 200
+
+
+def may_import(user: Any) -> bool:
+    return all(may(user, action) for action in IMPORT_ACTIONS)
+
+
+def _require_import(user: Any) -> None:
+    if not may_import(user):
+        raise Forbidden(_("您的角色无权导入台账。"))
+
+
+def _finish(job: Job, status: str, **values: Any) -> None:
+    type(job)._default_manager.filter(pk=job.pk).update(
+        status=status, finished_at=timezone.now(), **values
+    )
+
+
+def _claim(model: type[Job], job_id: int) -> bool:
+    """QUEUED → RUNNING, for one runner only."""
+    return bool(
+        model._default_manager.filter(pk=job_id, status=Job.Status.QUEUED).update(
+            status=Job.Status.RUNNING, started_at=timezone.now()
+        )
+    )
+
+
+def _enqueue(task: Any, job: Job) -> None:
+    """Send the job's task after the job is committed; a broker that is down fails the job
+    with a message rather than the request."""
+
+    def send() -> None:
+        try:
+            task.apply_async((job.pk,), retry=False)
+        except Exception as error:
+            logger.warning("could not queue %s for job %s: %s", task.name, job.pk, error)
+            _finish(job, Job.Status.FAILED, error=_("后台任务暂时无法启动，请稍后重试。"))
+
+    transaction.on_commit(send)
+
+
+# --- Export -------------------------------------------------------------------------------
+
+
+def export_filename(today: Any = None) -> str:
+    today = today or timezone.localdate()
+    return f"{_('整改台账')}-{today:%Y%m%d}.xlsx"
+
+
+def _scope_name(user: Any, params: QueryDict) -> str:
+    inspection_id = params.get("inspection", "")
+    if inspection_id.isdigit():
+        name = (
+            case_selectors.visible_inspections(user)
+            .filter(pk=inspection_id)
+            .values_list("name", flat=True)
+            .first()
+        )
+        if name:
+            return name
+    root = case_selectors.scope_root(user)
+    return root.name if root is not None else ""
+
+
+def _describe_filters(user: Any, params: QueryDict) -> str:
+    """The filters in words, for the subtitle: a printed ledger says what it holds."""
+    named = {
+        "inspection": case_selectors.visible_inspections(user),
+        "responsible_unit": case_selectors.visible_units(user),
+        "region": case_selectors.visible_units(user),
+    }
+    status_labels = dict(Case.Status.choices)
+    parts = []
+    for name, flt in CaseFilter.base_filters.items():
+        values = [v.strip() for v in params.getlist(name) if v.strip()]
+        if name == "ordering" or not values:
+            continue
+        choices = dict(flt.extra.get("choices") or ())
+        if name in named and values[0].isdigit():
+            text = named[name].filter(pk=values[0]).values_list("name", flat=True).first() or ""
+        elif name == "status":
+            codes = [code for value in values for code in value.split(",")]
+            text = "、".join(str(status_labels.get(code, code)) for code in codes)
+        elif choices:
+            text = "、".join(str(choices.get(value, value)) for value in values)
+        elif values[0] in ("true", "false"):
+            text = str(YES if values[0] == "true" else NO)
+        else:
+            text = "、".join(values)
+        parts.append(f"{flt.label}：{text}")
+    return "；".join(parts)
+
+
+def _labels(choices: Any) -> dict[Any, str]:
+    return {value: str(label) for value, label in choices}
+
+
+def _rows(cases: Any, today: Any) -> Iterator[list[Any]]:
+    """Ledger rows in COLUMNS order. The queryset is read in chunks of 2000 (a server-side
+    cursor on PostgreSQL): memory does not grow with the ledger."""
+    # Labels translated once: get_FOO_display() translates every choice on every call, which
+    # was most of an export's time.
+    sources, methods = _labels(Case.Source.choices), _labels(Case.Method.choices)
+    statuses, lights = _labels(Case.Status.choices), _labels(LIGHTS)
+    yes, no = str(YES), str(NO)
+    for seq, case in enumerate(cases.iterator(chunk_size=2000), 1):
+        owner = case.owner
+        yield [
+            seq,
+            case.code,
+            case.inspection.name,
+            sources.get(case.source, case.source),
+            case.title,
+            case.description,
+            case.parent_code or "",
+            yes if case.is_key_problem else no,
+            case.amount,
+            case.responsible_unit.name,
+            case.region.name if case.region else "",
+            owner.get_full_name() if owner else "",
+            case.measures,
+            case.deadline,
+            methods.get(case.method, case.method),
+            case.progress,
+            statuses.get(case.status, case.status),
+            lights[case.light(today)],
+            f"{case.items_done}/{case.items_total}" if case.items_total else "",
+            case.evidence_count,
+            timezone.localtime(case.closed_at).date() if case.closed_at else None,
+        ]
+
+
+def export_write(
+    *,
+    user: Any,
+    query: str,
+    out: IO[bytes] | str,
+    progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Write the ledger of the cases `user` sees with the case list's `query` (filters and
+    ordering) to `out`; return the number of rows. InvalidInput for bad filters."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    params = QueryDict(query)
+    cases = selectors.ledger_cases(user, params)
+    total = cases.count()
+    title = _("%(scope)s整改台账（截至%(day)s）") % {
+        "scope": _scope_name(user, params),
+        "day": f"{today:%Y-%m-%d}",
+    }
+    by = user.get_full_name() + (f"（{user.unit.name}）" if getattr(user, "unit", None) else "")
+    subtitle = _("导出：%(by)s　时间：%(at)s　共 %(total)s 个问题") % {
+        "by": by,
+        "at": f"{timezone.localtime(now):%Y-%m-%d %H:%M}",
+        "total": total,
+    }
+    filters = _describe_filters(user, params)
+    if filters:
+        subtitle += "　" + _("筛选条件：%(filters)s") % {"filters": filters}
+    return write_ledger(
+        out, title=title, subtitle=subtitle, rows=_rows(cases, today), progress=progress
+    )
+
+
+def export_job_create(*, actor: Any, query: str, total: int) -> ExportJob:
+    """Queue a background export of `total` rows (the view counted them)."""
+    jobs_purge_expired()
+    job = ExportJob.objects.create(
+        owner=actor,
+        status=Job.Status.QUEUED,
+        query=query,
+        total=total,
+        language=translation.get_language() or settings.LANGUAGE_CODE,
+        filename=export_filename(),
+    )
+    from .tasks import run_export_job
+
+    _enqueue(run_export_job, job)
+    return job
+
+
+def export_job_run(*, job_id: int) -> None:
+    """Build a queued export's file; called by the task (or directly)."""
+    if not _claim(ExportJob, job_id):
+        return
+    job = ExportJob.objects.select_related("owner", "owner__unit").get(pk=job_id)
+
+    def progress(count: int) -> None:
+        ExportJob.objects.filter(pk=job.pk).update(processed=count)
+
+    try:
+        with translation.override(job.language), tempfile.TemporaryFile() as out:
+            count = export_write(user=job.owner, query=job.query, out=out, progress=progress)
+            out.seek(0)
+            job.file.save(job.filename, File(out), save=False)
+    except Exception:
+        logger.exception("export job %s failed", job.pk)
+        _finish(job, Job.Status.FAILED, error=_("导出失败，请稍后重试。"))
+        return
+    _finish(job, Job.Status.DONE, file=job.file.name, processed=count, total=count)
+
+
+# --- Import -------------------------------------------------------------------------------
+
+
+def import_job_create(*, actor: Any, upload: IO[bytes], name: str) -> ImportJob:
+    """Read an uploaded ledger and check it against the tracker: a job in PREVIEW with the
+    problems of every row and what importing would change. Nothing else is written. A file
+    that cannot be read at all raises LedgerFileError (InvalidInput)."""
+    _require_import(actor)
+    ledger = read_ledger(upload, name, max_rows=settings.LEDGER_IMPORT_MAX_ROWS)
+    jobs_purge_expired()
+    plan = plan_import(actor, ledger.columns, ledger.rows)
+    changed = plan.changed
+    return ImportJob.objects.create(
+        owner=actor,
+        status=Job.Status.PREVIEW,
+        original_name=name[:255],
+        language=translation.get_language() or settings.LANGUAGE_CODE,
+        columns=ledger.columns,
+        rows=ledger.rows,
+        problems=plan.problems,
+        changes=plan.changes(),
+        total=len(changed),
+        created=sum(1 for row in changed if row.action == "create"),
+        updated=sum(1 for row in changed if row.action == "update"),
+        unchanged=len(plan.rows) - len(changed),
+    )
+
+
+def import_job_confirm(*, actor: Any, job_id: int) -> ImportJob:
+    """The owner confirms a preview without problems: import it, within this call when it is
+    small, else by the worker."""
+    job = selectors.import_job_get(actor, job_id)
+    _require_import(actor)
+    if job.problems:
+        raise Conflict(_("文件中有问题，请修改后重新上传。"))
+    # Compare-and-set: a double click imports once.
+    if not ImportJob.objects.filter(pk=job.pk, status=Job.Status.PREVIEW).update(
+        status=Job.Status.QUEUED
+    ):
+        raise Conflict(_("该导入已经确认过。"))
+    if job.total <= settings.LEDGER_IMPORT_INLINE_ROWS:
+        import_job_run(job_id=job.pk)
+    else:
+        from .tasks import run_import_job
+
+        _enqueue(run_import_job, job)
+    job.refresh_from_db()
+    return job
+
+
+def import_job_run(*, job_id: int) -> None:
+    """Check the queued import again against the tracker as it is now, then carry it out in
+    one transaction: every row or none."""
+    if not _claim(ImportJob, job_id):
+        return
+    job = ImportJob.objects.select_related("owner").get(pk=job_id)
+    with translation.override(job.language):
+        try:
+            _require_import(job.owner)
+            plan = plan_import(job.owner, job.columns, job.rows)
+            if plan.problems:
+                message = _("台账与系统当前数据不符，未导入任何内容。")
+                _finish(job, Job.Status.FAILED, problems=plan.problems, error=message)
+                return
+            ImportJob.objects.filter(pk=job.pk).update(total=len(plan.changed), processed=0)
+            with ProgressReporter(job) as report, transaction.atomic():
+                apply_plan(plan, actor=job.owner, on_row=report)
+        except RowFailed as failure:
+            problem = {
+                "row": failure.row,
+                "code": failure.code,
+                "column": "",
+                "message": failure.message,
+            }
+            message = _("第 %(row)s 行未能导入，未导入任何内容。") % {"row": failure.row}
+            _finish(job, Job.Status.FAILED, problems=[problem], error=message)
+            return
+        except Forbidden as error:
+            _finish(job, Job.Status.FAILED, error=error.message)
+            return
+        except Exception:
+            logger.exception("import job %s failed", job.pk)
+            _finish(job, Job.Status.FAILED, error=_("导入失败，未导入任何内容。请稍后重试。"))
+            return
+    changed = plan.changed
+    _finish(
+        job,
+        Job.Status.DONE,
+        processed=len(changed),
+        changes=plan.changes(),
+        created=sum(1 for row in changed if row.action == "create"),
+        updated=sum(1 for row in changed if row.action == "update"),
+        unchanged=len(plan.rows) - len(changed),
+    )
+
+
+class ProgressReporter:
+    """Publishes an import's progress while its transaction is still open.
+
+    The rows written are invisible to others until the commit, and so would be a progress
+    counter written on the same connection. On PostgreSQL the counter goes through a second,
+    autocommit connection (at most once a second); it never touches a row the import locks.
+    SQLite has one writer at a time: there the bar moves at the end only.
+    """
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.side: Any = None
+        self.last = time.monotonic()
+
+    def __enter__(self) -> Callable[[int], None]:
+        return self.report
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.side is not None:
+            self.side.close()
+
+    def report(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 1 or connection.vendor != "postgresql":
+            return
+        self.last = now
+        try:
+            if self.side is None:
+                self.side = connections.create_connection("default")
+            with self.side.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '1s'")
+                cursor.execute(
+                    f"UPDATE {type(self.job)._meta.db_table} SET processed = %s WHERE id = %s",  # noqa: S608
+                    [done, self.job.pk],
+                )
+        except Exception as error:  # progress is a nicety: never fail the import for it
+            logger.info("import progress not published: %s", error)
+
+
+# --- Template and housekeeping --------------------------------------------------------------
+
+
+def import_template(out: IO[bytes] | str) -> None:
+    """The empty ledger with the expected columns, drop-down lists for the coded columns and
+    a sheet of instructions."""
+    template_workbook(
+        out,
+        choices={
+            "status": [str(label) for label in Case.Status.labels],
+            "method": [str(label) for label in Case.Method.labels],
+            "source": [str(label) for label in Case.Source.labels],
+            "key_problem": [str(YES), str(NO)],
+        },
+    )
+
+
+def jobs_purge_expired(*, now: datetime | None = None) -> int:
+    """Delete jobs (and export files) older than LEDGER_KEEP_DAYS; the history written by an
+    import stays with the cases. Run whenever a job is created: jobs are few, and the query
+    is served by the created_at index."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.LEDGER_KEEP_DAYS)
+    count = 0
+    for job in ExportJob.objects.filter(created_at__lt=cutoff).iterator():
+        if job.file:
+            job.file.delete(save=False)
+        job.delete()
+        count += 1
+    count += ImportJob.objects.filter(created_at__lt=cutoff).delete()[0]
+    return count

@@ -1,0 +1,206 @@
+"""The channels a digest goes out by: email, a unit's group bot (企业微信/钉钉), in-app.
+
+Each takes the recipient and the live reminders of one message and either sends or raises;
+the caller records the outcome. Messages are plain text, one line per case, with a link.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from cases.models import User
+
+from .models import Notification, Reminder, UnitWebhook
+
+# WeCom refuses text over 2048 bytes; DingTalk allows ~20000. Keep under both with room.
+_TEXT_LIMITS: dict[str, int] = {
+    UnitWebhook.Flavour.WECOM: 2000,
+    UnitWebhook.Flavour.DINGTALK: 18000,
+}
+_MAX_LINES = 20  # in a group message; the rest is "and N more"
+
+
+class DeliveryError(Exception):
+    """A channel refused or failed: the message is retried later."""
+
+
+def case_url(case_id: int) -> str:
+    return settings.TRACKER_SITE_URL.rstrip("/") + reverse("cases:detail", args=[case_id])
+
+
+def _when(reminder: Reminder, today: date) -> str:
+    deadline = reminder.case.deadline
+    days = (deadline - today).days
+    if days > 0:
+        state = ngettext("还剩 %(days)s 天", "还剩 %(days)s 天", days) % {"days": days}
+    elif days == 0:
+        state = _("今天到期")
+    else:
+        state = ngettext("已逾期 %(days)s 天", "已逾期 %(days)s 天", -days) % {"days": -days}
+    return _("整改时限 %(deadline)s（%(state)s）") % {
+        "deadline": deadline.isoformat(),
+        "state": state,
+    }
+
+
+def line(reminder: Reminder, today: date) -> str:
+    case = reminder.case
+    kind, unit = reminder.get_kind_display(), case.responsible_unit.name
+    text = f"【{kind}】{case.code} {case.title}｜{unit}｜{_when(reminder, today)}"
+    if reminder.event is not None and reminder.event.note:
+        text += "\n    " + _("督办意见：%(note)s") % {"note": reminder.event.note}
+    return text
+
+
+def _unique(reminders: Sequence[Reminder]) -> list[Reminder]:
+    """One line per case and kind (a digest can hold two windows of one case)."""
+    seen, kept = set(), []
+    for reminder in reminders:
+        key = (reminder.case_id, reminder.kind, reminder.event_id)
+        if key not in seen:
+            seen.add(key)
+            kept.append(reminder)
+    return kept
+
+
+def _count_title(reminders: Sequence[Reminder]) -> str:
+    count = len({reminder.case_id for reminder in reminders})
+    return ngettext("%(count)s 个整改问题需要关注", "%(count)s 个整改问题需要关注", count) % {
+        "count": count
+    }
+
+
+# --- Email -----------------------------------------------------------------------------------
+
+
+def send_email(recipient: User, reminders: Sequence[Reminder]) -> None:
+    today = timezone.localdate()
+    items = _unique(reminders)
+    body = [
+        _("%(name)s，您好：") % {"name": recipient.get_full_name()},
+        "",
+        _count_title(items) + _("，请按时整改："),
+        "",
+    ]
+    for reminder in items:
+        body += [line(reminder, today), "    " + case_url(reminder.case_id), ""]
+    body.append(_("此邮件由整改台账系统自动发送，请勿直接回复。"))
+    EmailMessage(
+        subject=_("【整改台账】%(title)s") % {"title": _count_title(items)},
+        body="\n".join(body),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[recipient.email],
+    ).send()
+
+
+# --- Group bots -------------------------------------------------------------------------------
+
+
+def webhook_text(hook: UnitWebhook, reminders: Sequence[Reminder]) -> str:
+    """One line per case; as many as the bot accepts, then "and N more" and the link."""
+    today = timezone.localdate()
+    items = _unique(reminders)
+    title = _count_title(items)
+    head = _("【整改提醒】%(unit)s：%(title)s") % {"unit": hook.unit.name, "title": title}
+    link = settings.TRACKER_SITE_URL.rstrip("/") + reverse("cases:list")
+    lines = [f"{n}. {line(r, today)}" for n, r in enumerate(items, start=1)]
+    limit = _TEXT_LIMITS.get(hook.flavour, 2000)
+    shown = min(len(lines), _MAX_LINES)
+    while True:
+        more = len(lines) - shown
+        tail = [_("……另有 %(more)s 项，请登录系统查看。") % {"more": more}] if more else []
+        text = "\n".join([head, *lines[:shown], *tail, link])
+        if len(text.encode("utf-8")) <= limit or shown == 0:
+            return text
+        shown -= 1
+
+
+def _signed_url(hook: UnitWebhook) -> str:
+    """DingTalk's "加签": timestamp and HMAC-SHA256 signature as query parameters."""
+    if hook.flavour != UnitWebhook.Flavour.DINGTALK or not hook.secret:
+        return hook.url
+    timestamp = str(round(time.time() * 1000))
+    digest = hmac.new(
+        hook.secret.encode(), f"{timestamp}\n{hook.secret}".encode(), hashlib.sha256
+    ).digest()
+    sign = urllib.parse.quote_plus(base64.b64encode(digest))
+    separator = "&" if "?" in hook.url else "?"
+    return f"{hook.url}{separator}timestamp={timestamp}&sign={sign}"
+
+
+def send_webhook(hook: UnitWebhook, reminders: Sequence[Reminder]) -> None:
+    """POST a text message; WeCom and DingTalk bots take the same body and both answer
+    {"errcode": 0} on success."""
+    url = _signed_url(hook)
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise DeliveryError(_("Webhook 地址须为 http(s)。"))
+    payload = {"msgtype": "text", "text": {"content": webhook_text(hook, reminders)}}
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above; admins set the URL)
+        url,
+        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=hook.timeout_seconds) as response:  # noqa: S310
+            raw = response.read(65536)
+    except urllib.error.HTTPError as error:
+        raise DeliveryError(f"HTTP {error.code}") from None
+    except TimeoutError:
+        raise DeliveryError(f"timeout after {hook.timeout_seconds}s") from None
+    except urllib.error.URLError as error:
+        raise DeliveryError(f"unreachable: {error.reason}") from None
+    try:
+        answer: Any = json.loads(raw or b"{}")
+    except ValueError:
+        raise DeliveryError("answer is not JSON") from None
+    errcode = answer.get("errcode", 0) if isinstance(answer, dict) else 0
+    if errcode not in (0, "0"):
+        raise DeliveryError(f"errcode {errcode}: {str(answer.get('errmsg', ''))[:200]}")
+
+
+# --- In-app -----------------------------------------------------------------------------------
+
+
+def in_app_notification(recipient: User, reminders: Sequence[Reminder]) -> Notification:
+    """The notification to store (unsaved: the caller saves it with the outcome)."""
+    items = _unique(reminders)
+    return Notification(
+        user=recipient,
+        title=_count_title(items),
+        items=[
+            {
+                "case": r.case_id,
+                "code": r.case.code,
+                "title": r.case.title,
+                "kind": r.kind,
+                "deadline": r.case.deadline.isoformat(),
+                "note": r.event.note if r.event is not None else "",
+            }
+            for r in items
+        ],
+    )
+
+
+def describe(error: BaseException) -> str:
+    """An error as recorded on the message: the reason without URLs or secrets."""
+    if isinstance(error, DeliveryError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"[:2000]

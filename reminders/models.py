@@ -1,0 +1,285 @@
+"""Reminders (提醒), their delivery as digests, in-app notifications, unit group bots and the
+working-day calendar.
+
+A `Reminder` is one fact: "this case, for this reason (kind) in this period (window), goes to
+this person or group by this channel". Its unique key makes creating it idempotent, so sweeps
+can run twice, at once, or from two beat schedulers without duplicates. A `Delivery` is one
+message (a digest of a recipient's new reminders on one channel); it is claimed with a lease
+before sending, so a crashed sender's work is picked up again and two senders never share it.
+
+No rules live here: `reminders.rules` decides what is due, `reminders.services` writes.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import Case, CaseEvent, Unit
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("邮件")
+    WEBHOOK = "webhook", _("群机器人")
+    IN_APP = "in_app", _("站内通知")
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("待发送")
+    SENT = "sent", _("已发送")
+    FAILED = "failed", _("发送失败")
+    CANCELLED = "cancelled", _("已取消")
+
+
+class Reminder(models.Model):
+    class Kind(models.TextChoices):
+        DUE_SOON = "due_soon", _("临期提醒")
+        OVERDUE = "overdue", _("逾期提醒")
+        ESCALATION = "escalation", _("逾期升级督办")
+        FOLLOW_UP = "follow_up", _("督办")
+
+    Channel = Channel
+    Status = DeliveryStatus
+
+    case = models.ForeignKey(
+        Case, models.CASCADE, related_name="reminders", verbose_name=_("整改问题")
+    )
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
+    # The period the reminder is for: "<deadline>/d7" (due within 7 days), "<deadline>/o2"
+    # (third overdue period), "<deadline>/e0" (first escalation period), "event-<id>" (a
+    # follow-up). The deadline is part of it so that an extension starts the reminders afresh.
+    window = models.CharField(_("周期"), max_length=40)
+    channel = models.CharField(_("渠道"), max_length=16, choices=Channel.choices)
+    # Exactly one addressee: a person (email, in-app) or a unit's group bot (webhook).
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="reminders",
+        verbose_name=_("接收人"),
+    )
+    unit = models.ForeignKey(
+        Unit,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("接收群（单位）"),
+    )
+    # The follow-up (督办) history row a follow_up reminder carries the note of.
+    event = models.ForeignKey(
+        CaseEvent, models.CASCADE, null=True, blank=True, related_name="+", editable=False
+    )
+    delivery = models.ForeignKey(
+        "Delivery",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reminders",
+        verbose_name=_("所在消息"),
+    )
+    status = models.CharField(
+        _("状态"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    created_at = models.DateTimeField(_("生成时间"), default=timezone.now)
+    sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("提醒")
+        verbose_name_plural = _("提醒")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The key of a reminder (case, kind, window, addressee, channel). Two partial
+            # constraints because the addressee is a person or a unit, and NULLs never clash.
+            # They also serve "the reminders of a case" (the case page and the API).
+            models.UniqueConstraint(
+                fields=["case", "kind", "window", "recipient", "channel"],
+                condition=models.Q(recipient__isnull=False),
+                name="reminder_unique_per_person",
+            ),
+            models.UniqueConstraint(
+                fields=["case", "kind", "window", "unit", "channel"],
+                condition=models.Q(unit__isnull=False),
+                name="reminder_unique_per_unit",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(recipient__isnull=False, unit__isnull=True)
+                    | models.Q(recipient__isnull=True, unit__isnull=False)
+                ),
+                name="reminder_one_addressee",
+            ),
+        ]
+        indexes = [
+            # Serves the digest step: the new reminders not yet in a message.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(delivery__isnull=True, status="pending"),
+                name="reminder_ungrouped",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.window} {self.channel}"
+
+    @property
+    def addressee(self) -> object:
+        return self.recipient if self.recipient_id else self.unit
+
+
+class Delivery(models.Model):
+    """One message: a recipient's (or a group's) new reminders on one channel, as a digest."""
+
+    Status = DeliveryStatus
+
+    channel = models.CharField(_("渠道"), max_length=16, choices=Channel.choices)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("接收人"),
+    )
+    unit = models.ForeignKey(
+        Unit,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("接收群（单位）"),
+    )
+    status = models.CharField(
+        _("状态"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    # Incremented when a sender claims the message, so a sender killed mid-send still
+    # counts an attempt and a message that kills its senders cannot loop forever.
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    next_attempt_at = models.DateTimeField(_("下次尝试"), default=timezone.now)
+    # The lease: until then the claiming sender owns the message; after it, anyone may.
+    claimed_until = models.DateTimeField(_("占用至"), null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    last_error = models.TextField(_("最近错误"), blank=True)
+    # [{"at": iso, "attempt": n, "error": "..."}], the latest few.
+    errors = models.JSONField(_("错误记录"), default=list, blank=True)
+    created_at = models.DateTimeField(_("生成时间"), default=timezone.now)
+    sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("提醒消息")
+        verbose_name_plural = _("提醒消息")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Serves the sender's claim: pending messages whose time has come.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="delivery_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.channel} → {self.recipient or self.unit}"
+
+
+class Notification(models.Model):
+    """An in-app message (站内通知): what the badge counts and the notification page lists."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("接收人"),
+    )
+    # One notification per in-app message, even if the sender is retried.
+    delivery = models.OneToOneField(
+        Delivery, models.SET_NULL, null=True, blank=True, related_name="notification"
+    )
+    title = models.CharField(_("标题"), max_length=200)
+    # [{"case": id, "code", "title", "kind", "deadline", "note"}]: the cases it is about.
+    items = models.JSONField(_("事项"), default=list, blank=True)
+    created_at = models.DateTimeField(_("时间"), default=timezone.now)
+    read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("站内通知")
+        verbose_name_plural = _("站内通知")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Serves the top bar's unread count on every page.
+            models.Index(
+                fields=["user"],
+                condition=models.Q(read_at__isnull=True),
+                name="notification_unread",
+            ),
+            # Serves the notification page: a user's latest first.
+            models.Index(fields=["user", "-created_at"], name="notification_user_time"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def case_count(self) -> int:
+        return len({item.get("case") for item in self.items})
+
+
+class UnitWebhook(models.Model):
+    """A unit's group bot (企业微信 / 钉钉群机器人), which receives its cases' reminders."""
+
+    class Flavour(models.TextChoices):
+        WECOM = "wecom", _("企业微信群机器人")
+        DINGTALK = "dingtalk", _("钉钉群机器人")
+
+    unit = models.OneToOneField(
+        Unit, models.CASCADE, related_name="webhook", verbose_name=_("单位")
+    )
+    flavour = models.CharField(
+        _("类型"), max_length=16, choices=Flavour.choices, default=Flavour.WECOM
+    )
+    url = models.URLField(
+        _("Webhook 地址"), max_length=500, validators=[URLValidator(schemes=["https", "http"])]
+    )
+    # DingTalk's "加签" security setting; WeCom bots have no secret beyond the URL's key.
+    secret = models.CharField(_("加签密钥（钉钉）"), max_length=200, blank=True)
+    timeout_seconds = models.PositiveSmallIntegerField(
+        _("超时（秒）"), default=5, validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
+    max_attempts = models.PositiveSmallIntegerField(
+        _("最多尝试次数"), default=5, validators=[MinValueValidator(1), MaxValueValidator(20)]
+    )
+    enabled = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("单位群机器人")
+        verbose_name_plural = _("单位群机器人")
+
+    def __str__(self) -> str:
+        return f"{self.unit} · {self.get_flavour_display()}"
+
+
+class CalendarDay(models.Model):
+    """A day that differs from the Monday-to-Friday week: a public holiday, or a weekend day
+    worked in exchange (调休上班). Admins maintain it; 2025–2027 ship with the project."""
+
+    class Kind(models.TextChoices):
+        HOLIDAY = "holiday", _("放假")
+        WORKDAY = "workday", _("调休上班")
+
+    date = models.DateField(_("日期"), unique=True)
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
+    name = models.CharField(_("节日"), max_length=50, blank=True)
+    # Where the day comes from (the State Council notice), or why it is an assumption.
+    source = models.CharField(_("依据"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("节假日与调休")
+        verbose_name_plural = _("节假日与调休")
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.get_kind_display()} {self.name}"

@@ -1,0 +1,99 @@
+"""Reads of the reminders app. Reminders are scoped like their cases
+(cases.selectors.visible_cases); notifications are the user's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.db.models import QuerySet
+
+from cases import selectors as case_selectors
+from cases.models import Case
+
+from .models import Notification, Reminder
+from .rules import describe_window
+
+
+def visible_reminders(user: Any) -> QuerySet[Reminder]:
+    """The reminders of the cases the user may see."""
+    return Reminder.objects.filter(case__in=case_selectors.visible_cases(user))
+
+
+def case_reminders(user: Any, case_id: Any) -> QuerySet[Reminder]:
+    """One visible case's reminders, newest first; NotFound for a case the user may not see
+    (the same answer as for a missing one)."""
+    case = case_selectors.case_get(user, case_id)
+    return (
+        Reminder.objects.filter(case=case)
+        .select_related("recipient", "unit")
+        .order_by("-created_at", "-id")
+    )
+
+
+@dataclass
+class TimelineEntry:
+    """The reminders of one case for one reason and period, across recipients and channels."""
+
+    kind: str
+    kind_display: str
+    window: str
+    created_at: datetime
+    deliveries: list[Reminder] = field(default_factory=list)
+
+    @property
+    def window_display(self) -> str:
+        return describe_window(self.window)
+
+
+def case_reminder_timeline(user: Any, case_id: Any, *, limit: int = 300) -> list[TimelineEntry]:
+    """For the case page: the latest reminders grouped by (kind, window), newest first.
+
+    One query; the case's visibility is part of it, so an out-of-scope case shows nothing."""
+    rows = (
+        visible_reminders(user)
+        .filter(case_id=case_id)
+        .select_related("recipient", "unit")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    entries: dict[tuple[str, str], TimelineEntry] = {}
+    for reminder in rows:
+        key = (reminder.kind, reminder.window)
+        if key not in entries:
+            entries[key] = TimelineEntry(
+                reminder.kind, reminder.get_kind_display(), reminder.window, reminder.created_at
+            )
+        entries[key].deliveries.append(reminder)
+    return list(entries.values())
+
+
+def cases_to_remind(statuses: Iterable[str], *, before: date, after_pk: int = 0) -> QuerySet[Case]:
+    """System read for the sweep (not on behalf of a user: who may receive each reminder is
+    checked per recipient): open cases with a deadline before `before`, in id order from
+    `after_pk`, with what choosing recipients needs. Served by the (status, deadline) index."""
+    return (
+        Case.objects.filter(status__in=list(statuses), deadline__lt=before, pk__gt=after_pk)
+        .select_related("owner__unit__parent", "responsible_unit", "inspection")
+        .order_by("pk")
+    )
+
+
+def case_for_reminders(case_id: int) -> Case:
+    return Case.objects.select_related("owner__unit__parent", "responsible_unit", "inspection").get(
+        pk=case_id
+    )
+
+
+def user_notifications(user: Any) -> QuerySet[Notification]:
+    if not getattr(user, "is_authenticated", False):
+        return Notification.objects.none()
+    return Notification.objects.filter(user_id=user.pk).order_by("-created_at", "-id")
+
+
+def unread_count(user: Any) -> int:
+    """The top bar's badge: one COUNT served by the partial index on unread rows."""
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    return Notification.objects.filter(user_id=user.pk, read_at__isnull=True).count()

@@ -1,0 +1,556 @@
+"""Every write of the reminders app: the sweep that creates reminders, the follow-up hook,
+the digest step and the delivery that claims and sends messages, and marking notifications read.
+
+Exactly once, as far as it can be had:
+- Creating a reminder is an INSERT … ON CONFLICT DO NOTHING on its unique key (case, kind,
+  window, addressee, channel): repeated or concurrent sweeps, or two beat schedulers, create
+  each reminder once.
+- The digest step takes the new reminders with SELECT … FOR UPDATE SKIP LOCKED and puts each
+  into exactly one message (`Delivery`) per addressee and channel.
+- A sender claims a message (FOR UPDATE SKIP LOCKED, then a lease `claimed_until` and a fresh
+  `claim_token`) and sends it outside any transaction; it records the outcome only if the token
+  is still its own (compare-and-set). A sender killed mid-send leaves the lease to expire and
+  the message is sent by the next one. The only duplicate left is a sender dying between the
+  mail server (or bot) accepting a message and the database recording it; in-app
+  notifications are written in the same transaction as the outcome, so they are exact.
+- A failed send is retried with exponential back-off; each error is recorded on the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from cases import selectors as case_selectors
+from cases.errors import NotFound
+from cases.models import Case, CaseEvent, User
+from cases.workflow import DONE_STATES, OPEN_STATES, Role, Status
+
+from . import channels, selectors
+from .calendar import calendar_for
+from .models import Channel, Delivery, DeliveryStatus, Notification, Reminder, UnitWebhook
+from .rules import Policy, follow_up_window, reminder_due, statuses_to_remind, window_deadline
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 500  # cases per sweep step
+_GROUP_BATCH = 2000  # reminders per digest step
+_KEEP_ERRORS = 10
+_DIGEST_LOCK = 0x7265_6D69  # pg advisory lock key of the digest step ("remi")
+
+
+@dataclass
+class SweepReport:
+    cases: int = 0  # cases due for a reminder today, new or already reminded
+    reminders: int = 0  # reminder rows written (or found already written by another sweep)
+    unaddressed: int = 0  # cases due for a reminder that nobody could receive
+    unaddressed_cases: list[int] = field(default_factory=list)  # the first few, for the log
+
+    def __str__(self) -> str:
+        return f"{self.cases} cases due, {self.reminders} reminders, {self.unaddressed} unaddressed"
+
+
+@dataclass
+class DeliveryReport:
+    messages: int = 0  # messages (digests) made of new reminders
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    outcomes: dict[int, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.messages} new messages; {self.sent} sent, {self.retrying} to retry, "
+            f"{self.failed} failed, {self.cancelled} cancelled"
+        )
+
+
+def enabled_channels() -> set[str]:
+    return set(settings.REMINDER_CHANNELS) & set(Channel.values)
+
+
+# --- Who receives a reminder -------------------------------------------------------------
+
+
+class Addressees:
+    """Recipients of a case's reminders, with the lookups cached for one sweep.
+
+    - The case's owner (责任人) if active; otherwise the inspectors (整改联络员) of the
+      responsible unit itself, or if it has none, of its nearest ancestor that has some (an
+      inspector sees everything under their unit, so they can act on it). Not the whole
+      subtree: a department's sub-units have their own cases and would drown in their
+      parent's reminders.
+    - An escalation adds the supervisors of the case's supervising unit.
+    - Only people who may see the case (cases.selectors.visible_cases), so a restricted
+      ledger never reaches an inspector and a link never leads to "not found".
+    - Group bots: the responsible unit's, plus the supervising unit's on escalation, if
+      configured and enabled; never for a restricted ledger (a group is not a person).
+    """
+
+    def __init__(self) -> None:
+        self._inspectors: dict[int, list[User]] = {}
+        self._supervisors: dict[int, list[User]] = {}
+        self._webhook_units: set[int] | None = None
+
+    def _users(self) -> Any:
+        return User.objects.filter(is_active=True).select_related("unit", "unit__parent")
+
+    def inspectors(self, case: Case) -> list[User]:
+        unit = case.responsible_unit
+        if unit.pk not in self._inspectors:
+            chain = [int(pk) for pk in unit.path.strip("/").split("/") if pk] or [unit.pk]
+            found: dict[int, list[User]] = defaultdict(list)
+            for user in self._users().filter(unit_id__in=chain, role=Role.INSPECTOR):
+                found[user.unit_id].append(user)
+            nearest = next((found[pk] for pk in reversed(chain) if found.get(pk)), [])
+            self._inspectors[unit.pk] = sorted(nearest, key=lambda u: u.pk)
+        return self._inspectors[unit.pk]
+
+    def supervisors(self, case: Case) -> list[User]:
+        unit_id = case.supervising_unit_id
+        if unit_id not in self._supervisors:
+            self._supervisors[unit_id] = list(
+                self._users().filter(unit_id=unit_id, role=Role.SUPERVISOR).order_by("pk")
+            )
+        return self._supervisors[unit_id]
+
+    def people(self, case: Case, kind: str) -> list[User]:
+        owner = case.owner
+        people = [owner] if owner is not None and owner.is_active else self.inspectors(case)
+        if kind == Reminder.Kind.ESCALATION:
+            people = people + [s for s in self.supervisors(case) if s not in people]
+        return people
+
+    def webhook_units(self, case: Case, kind: str) -> list[int]:
+        if case.inspection.restricted:
+            return []
+        if self._webhook_units is None:
+            self._webhook_units = set(
+                UnitWebhook.objects.filter(enabled=True).values_list("unit_id", flat=True)
+            )
+        units = [case.responsible_unit_id]
+        if kind == Reminder.Kind.ESCALATION and case.supervising_unit_id not in units:
+            units.append(case.supervising_unit_id)
+        return [pk for pk in units if pk in self._webhook_units]
+
+
+def _who_may_see(wanted: dict[int, list[User]]) -> dict[int, list[User]]:
+    """Keep, for each case id, the people who may see that case: one scoped query per person."""
+    by_user: dict[int, tuple[User, set[int]]] = {}
+    for case_id, people in wanted.items():
+        for person in people:
+            by_user.setdefault(person.pk, (person, set()))[1].add(case_id)
+    allowed: set[tuple[int, int]] = set()
+    for person, case_ids in by_user.values():
+        visible = case_selectors.visible_cases(person).filter(pk__in=case_ids)
+        allowed.update((pk, person.pk) for pk in visible.values_list("pk", flat=True))
+    return {
+        case_id: [p for p in people if (case_id, p.pk) in allowed]
+        for case_id, people in wanted.items()
+    }
+
+
+def _reminder_rows(
+    case: Case,
+    *,
+    kind: str,
+    window: str,
+    people: Sequence[User],
+    units: Sequence[int],
+    at: datetime,
+    event: CaseEvent | None = None,
+) -> list[Reminder]:
+    wanted = enabled_channels()
+    common = {"case": case, "kind": kind, "window": window, "created_at": at, "event": event}
+    rows = []
+    for person in people:
+        if Channel.IN_APP in wanted:
+            rows.append(Reminder(channel=Channel.IN_APP, recipient=person, **common))
+        if Channel.EMAIL in wanted and person.email:
+            rows.append(Reminder(channel=Channel.EMAIL, recipient=person, **common))
+    if Channel.WEBHOOK in wanted:
+        rows += [Reminder(channel=Channel.WEBHOOK, unit_id=pk, **common) for pk in units]
+    return rows
+
+
+def _insert(rows: list[Reminder]) -> None:
+    # ON CONFLICT DO NOTHING on the reminder's unique key: whoever comes second (a repeated
+    # or concurrent sweep, a second beat scheduler) writes nothing and does not fail.
+    Reminder.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+# --- The sweep ----------------------------------------------------------------------------
+
+
+def sweep(*, today: date | None = None, policy: Policy | None = None) -> SweepReport:
+    """Create the reminders due today (due_soon, overdue, escalation) for every open case.
+
+    Idempotent and safe to run concurrently; cheap to run often (a case already reminded for
+    its current window is skipped before its recipients are looked up)."""
+    policy = policy or Policy.from_settings()
+    today = today or timezone.localdate()
+    at = timezone.now()
+    report = SweepReport()
+    days = calendar_for(policy.working_days)
+    if not days.is_working(today):
+        return report
+    # A deadline can only be due soon if it comes before the (horizon+1)-th day from today.
+    before = days.add(today, policy.horizon + 1) if policy.horizon >= 0 else today
+    statuses = statuses_to_remind(policy, OPEN_STATES, Status.ESCALATED)
+    addressees = Addressees()
+    last_pk = 0
+    while True:
+        chunk = list(selectors.cases_to_remind(statuses, before=before, after_pk=last_pk)[:_CHUNK])
+        if not chunk:
+            if report.unaddressed:
+                # Once per sweep, not per case: a unit without liaison officers is a standing
+                # condition that an admin fixes (add inspectors, an owner or a group bot).
+                logger.warning(
+                    "%s cases are due for a reminder that nobody can receive (e.g. ids %s)",
+                    report.unaddressed,
+                    report.unaddressed_cases,
+                )
+            return report
+        last_pk = chunk[-1].pk
+        due = {}
+        for case in chunk:
+            found = reminder_due(case.deadline, today, policy, days)
+            if found is not None:
+                due[case.pk] = (case, found)
+        report.cases += len(due)
+        done = set(
+            Reminder.objects.filter(
+                case_id__in=list(due), window__in={d.window for _c, d in due.values()}
+            ).values_list("case_id", "kind", "window")
+        )
+        todo = {
+            pk: pair for pk, pair in due.items() if (pk, pair[1].kind, pair[1].window) not in done
+        }
+        people = _who_may_see(
+            {pk: addressees.people(case, d.kind) for pk, (case, d) in todo.items()}
+        )
+        rows: list[Reminder] = []
+        for pk, (case, d) in todo.items():
+            units = addressees.webhook_units(case, d.kind)
+            if not people[pk] and not units:
+                report.unaddressed += 1
+                if len(report.unaddressed_cases) < 20:
+                    report.unaddressed_cases.append(pk)
+            rows += _reminder_rows(
+                case, kind=d.kind, window=d.window, people=people[pk], units=units, at=at
+            )
+        with transaction.atomic():
+            _insert(rows)
+        report.reminders += len(rows)
+
+
+def remind_follow_up(*, event: CaseEvent, at: datetime) -> int:
+    """The reminders of a supervisor's follow-up (督办), written in the follow-up's own
+    transaction (cases.services.case_follow_up calls this) and delivered after it commits.
+
+    A follow-up recorded for an earlier day (an import of a past ledger) is history, not
+    something to send now."""
+    if timezone.localtime(at).date() < timezone.localdate():
+        return 0
+    case = selectors.case_for_reminders(event.case_id)
+    addressees = Addressees()
+    kind = Reminder.Kind.FOLLOW_UP
+    people = _who_may_see({case.pk: addressees.people(case, kind)})[case.pk]
+    units = addressees.webhook_units(case, kind)
+    rows = _reminder_rows(
+        case,
+        kind=kind,
+        window=follow_up_window(event.pk),
+        people=people,
+        units=units,
+        at=at,
+        event=event,
+    )
+    _insert(rows)
+    if rows:
+        deliver_after_commit()
+    return len(rows)
+
+
+def deliver_after_commit() -> None:
+    """Publish one delivery task when the current transaction commits.
+
+    Once per transaction: a bulk follow-up of fifty cases publishes one task (which sends one
+    digest per recipient), and with the broker down costs one short timeout, not fifty."""
+    if any(entry[1] is _publish_delivery for entry in transaction.get_connection().run_on_commit):
+        return
+    transaction.on_commit(_publish_delivery, robust=True)
+
+
+def _publish_delivery() -> None:
+    # Imported here: the tasks module imports this one.
+    from .tasks import deliver_reminders, publish
+
+    publish(deliver_reminders)
+
+
+# --- Digests and delivery -------------------------------------------------------------------
+
+
+def _digest_lock() -> bool:
+    """Let one digest step run at a time (others skip it: the one running takes everything).
+
+    Row locks alone would let two steps scanning at once split a recipient's reminders
+    between two messages. On SQLite, write transactions are serialised anyway."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_DIGEST_LOCK])
+        return bool(cursor.fetchone()[0])
+
+
+def group_new_reminders() -> int:
+    """Put every new reminder into a message: one per addressee and channel (a digest)."""
+    made = 0
+    while True:
+        with transaction.atomic():
+            if not _digest_lock():
+                return made
+            rows = list(
+                Reminder.objects.select_for_update(skip_locked=True)
+                .filter(delivery__isnull=True, status=DeliveryStatus.PENDING)
+                .order_by("id")
+                .values_list("id", "channel", "recipient_id", "unit_id")[:_GROUP_BATCH]
+            )
+            if not rows:
+                return made
+            groups: dict[tuple[str, int | None, int | None], list[int]] = defaultdict(list)
+            for pk, channel, recipient_id, unit_id in rows:
+                groups[(channel, recipient_id, unit_id)].append(pk)
+            now = timezone.now()
+            messages = Delivery.objects.bulk_create(
+                Delivery(channel=c, recipient_id=r, unit_id=u, created_at=now, next_attempt_at=now)
+                for c, r, u in groups
+            )
+            for message, ids in zip(messages, groups.values(), strict=True):
+                Reminder.objects.filter(pk__in=ids).update(delivery=message)
+            made += len(messages)
+
+
+def deliver(*, limit: int | None = None) -> DeliveryReport:
+    """Make digests of the new reminders, then claim and send every message that is due."""
+    report = DeliveryReport(messages=group_new_reminders())
+    with translation.override(settings.LANGUAGE_CODE):
+        while limit is None or len(report.outcomes) < limit:
+            claimed = claim_next()
+            if claimed is None:
+                break
+            message, token = claimed
+            outcome = _send(message, token)
+            report.outcomes[message.pk] = outcome
+            if outcome in ("sent", "retrying", "failed", "cancelled"):
+                setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
+
+
+def claim_next() -> tuple[Delivery, uuid.UUID] | None:
+    """Claim the next due message with a lease, or None when nothing is due.
+
+    FOR UPDATE SKIP LOCKED keeps concurrent senders off the same row; the lease keeps them off
+    it after this transaction commits, until it expires (the sender died) or is released."""
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+            .order_by("next_attempt_at", "id")
+            .first()
+        )
+        if message is None:
+            return None
+        token = uuid.uuid4()
+        message.attempts += 1
+        message.claimed_until = now + timedelta(seconds=settings.REMINDER_LEASE_SECONDS)
+        message.claim_token = token
+        message.save(update_fields=["attempts", "claimed_until", "claim_token"])
+    return message, token
+
+
+def _is_stale(reminder: Reminder) -> bool:
+    """Nothing to remind of any more: the case is done, or its deadline moved on."""
+    if reminder.case.status in DONE_STATES:
+        return True
+    deadline = window_deadline(reminder.window)
+    return deadline is not None and deadline != reminder.case.deadline.isoformat()
+
+
+def _send(message: Delivery, token: uuid.UUID) -> str:
+    reminders = list(
+        message.reminders.filter(status=DeliveryStatus.PENDING)
+        .select_related("case", "case__responsible_unit", "case__inspection", "event")
+        .order_by("case__deadline", "case_id", "id")
+    )
+    live = [r for r in reminders if not _is_stale(r)]
+    stale = [r for r in reminders if r not in live]
+    recipient = (
+        User.objects.filter(pk=message.recipient_id).first() if message.recipient_id else None
+    )
+    hook = None
+    if message.channel == Channel.WEBHOOK:
+        if message.unit_id is not None:
+            hook = UnitWebhook.objects.select_related("unit").filter(unit=message.unit_id).first()
+        if hook is None or not hook.enabled:
+            live, stale = [], reminders
+    if message.recipient_id and (recipient is None or not recipient.is_active):
+        live, stale = [], reminders
+    if not live:
+        return _finish(message, token, DeliveryStatus.CANCELLED, live=[], stale=stale)
+    max_attempts = hook.max_attempts if hook else settings.REMINDER_MAX_ATTEMPTS
+    if message.attempts > max_attempts:
+        # Claimed more often than allowed without an outcome: its senders keep dying on it.
+        return _fail(message, token, _("多次发送中断，已停止重试。"), max_attempts=0)
+    # (A person's message always has its recipient here, a group's its hook: see above.)
+    try:
+        if message.channel == Channel.EMAIL and recipient is not None:
+            channels.send_email(recipient, live)
+        elif message.channel == Channel.WEBHOOK and hook is not None:
+            channels.send_webhook(hook, live)
+    except Exception as error:
+        return _fail(message, token, channels.describe(error), max_attempts=max_attempts)
+    notification = None
+    if message.channel == Channel.IN_APP and recipient is not None:
+        notification = channels.in_app_notification(recipient, live)
+    return _finish(
+        message, token, DeliveryStatus.SENT, live=live, stale=stale, notification=notification
+    )
+
+
+def _finish(
+    message: Delivery,
+    token: uuid.UUID,
+    status: str,
+    *,
+    live: Sequence[Reminder],
+    stale: Iterable[Reminder],
+    notification: Notification | None = None,
+) -> str:
+    now = timezone.now()
+    with transaction.atomic():
+        owned = Delivery.objects.filter(pk=message.pk, claim_token=token).update(
+            status=status,
+            sent_at=now if status == DeliveryStatus.SENT else None,
+            claimed_until=None,
+            claim_token=None,
+        )
+        if not owned:
+            # The lease ran out while sending and another sender took the message over: it
+            # will record the outcome (and may send it again: the lease must outlast a send).
+            logger.warning("delivery %s: lease lost before recording the outcome", message.pk)
+            return "lost"
+        if notification is not None:
+            # In the outcome's own transaction: an in-app message is written exactly once.
+            notification.delivery = message
+            notification.save()
+        Reminder.objects.filter(pk__in=[r.pk for r in live]).update(status=status, sent_at=now)
+        Reminder.objects.filter(pk__in=[r.pk for r in stale]).update(
+            status=DeliveryStatus.CANCELLED
+        )
+    return "sent" if status == DeliveryStatus.SENT else "cancelled"
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Exponential back-off after the n-th failed attempt, capped."""
+    base, cap = settings.REMINDER_RETRY_BASE_SECONDS, settings.REMINDER_RETRY_MAX_SECONDS
+    return timedelta(seconds=min(base * 2 ** max(attempt - 1, 0), cap))
+
+
+def _fail(message: Delivery, token: uuid.UUID, error: str, *, max_attempts: int) -> str:
+    now = timezone.now()
+    entry = {"at": now.isoformat(), "attempt": message.attempts, "error": error[:500]}
+    give_up = message.attempts >= max_attempts
+    values: dict[str, Any] = {
+        "last_error": error[:2000],
+        "errors": [*message.errors, entry][-_KEEP_ERRORS:],
+        "claimed_until": None,
+        "claim_token": None,
+    }
+    if give_up:
+        values["status"] = DeliveryStatus.FAILED
+    else:
+        values["next_attempt_at"] = now + retry_delay(message.attempts)
+    with transaction.atomic():
+        if not Delivery.objects.filter(pk=message.pk, claim_token=token).update(**values):
+            logger.warning("delivery %s: lease lost before recording a failure", message.pk)
+            return "lost"
+        if give_up:
+            message.reminders.filter(status=DeliveryStatus.PENDING).update(
+                status=DeliveryStatus.FAILED
+            )
+    logger.warning(
+        "delivery %s (%s) attempt %s failed%s: %s",
+        message.pk,
+        message.channel,
+        message.attempts,
+        ", giving up" if give_up else "",
+        error,
+    )
+    return "failed" if give_up else "retrying"
+
+
+def run_once(*, today: date | None = None) -> tuple[SweepReport, DeliveryReport]:
+    """One sweep and one delivery round: the beat task and `manage.py send_reminders`."""
+    return sweep(today=today), deliver()
+
+
+@transaction.atomic
+def delivery_retry(*, delivery_ids: Iterable[int]) -> int:
+    """Send failed or cancelled messages again now, with a fresh count of attempts (admin)."""
+    messages = Delivery.objects.filter(pk__in=list(delivery_ids)).exclude(
+        status=DeliveryStatus.SENT
+    )
+    Reminder.objects.filter(delivery__in=messages).exclude(status=DeliveryStatus.SENT).update(
+        status=DeliveryStatus.PENDING
+    )
+    count = messages.update(
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        claimed_until=None,
+        claim_token=None,
+    )
+    if count:
+        deliver_after_commit()
+    return count
+
+
+# --- In-app notifications ------------------------------------------------------------------
+
+
+def notification_mark_read(*, user: Any, notification_id: Any) -> Notification:
+    """Mark one of the user's own notifications read; anyone else's is "not found"."""
+    try:
+        notification = selectors.user_notifications(user).get(pk=notification_id)
+    except (Notification.DoesNotExist, ValueError, TypeError):
+        raise NotFound(_("未找到该通知。")) from None
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
+            read_at=notification.read_at
+        )
+    return notification
+
+
+def notifications_mark_all_read(*, user: Any) -> int:
+    return (
+        selectors.user_notifications(user)
+        .filter(read_at__isnull=True)
+        .update(read_at=timezone.now())
+    )
