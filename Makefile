@@ -32,6 +32,7 @@ migrate: install
 # With nothing configured it runs on SQLite under var/ and Celery's filesystem broker.
 demo: migrate
 	$(PY) manage.py load_demo
+	$(PY) manage.py send_reminders  # the first sweep now: the demo opens with its reminders
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@trap 'kill 0' EXIT INT TERM; \
 	$(VENV)/bin/celery -A tracker worker --beat --loglevel INFO --concurrency 1 \

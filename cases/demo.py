@@ -145,6 +145,8 @@ class Builder:
                 unit=unit,
                 role=role,
                 full_name=full_name,
+                # Reserved domain: the demo's reminders land as files in var/mail/.
+                email=f"{username}@example.org",
                 is_superuser=superuser,
             )
         return user
