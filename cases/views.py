@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from reminders import selectors as reminder_selectors
@@ -55,11 +55,11 @@ from .workflow import Role, Status
 
 PAGE_SIZE = 30
 ORDERINGS = [
-    ("deadline", _l("整改时限（由近及远）")),
-    ("-deadline", _l("整改时限（由远及近）")),
-    ("-updated_at", _l("最近更新")),
-    ("code", _l("问题编号")),
-    ("status", _l("状态")),
+    ("deadline", gettext_lazy("整改时限（由近及远）")),
+    ("-deadline", gettext_lazy("整改时限（由远及近）")),
+    ("-updated_at", gettext_lazy("最近更新")),
+    ("code", gettext_lazy("问题编号")),
+    ("status", gettext_lazy("状态")),
 ]
 
 

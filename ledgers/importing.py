@@ -32,7 +32,7 @@ from typing import Any
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from cases import selectors as case_selectors
 from cases import services as case_services
@@ -153,7 +153,7 @@ def _labels(choices: Iterable[tuple[str, Any]]) -> dict[str, str]:
     return found
 
 
-YES, NO = _l("是"), _l("否")
+YES, NO = gettext_lazy("是"), gettext_lazy("否")
 
 
 def _yes_no() -> dict[str, bool]:
