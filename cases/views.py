@@ -20,6 +20,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -186,8 +187,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def case_bulk(request: HttpRequest) -> HttpResponse:
     """Extend, reassign or follow up many cases at once: all of them, or none."""
-    back = request.POST.get("next") or reverse("cases:list")
-    if not back.startswith("/"):
+    back = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("cases:list")
     posted = [int(pk) for pk in request.POST.getlist("cases") if pk.isdigit()]
     visible = list(

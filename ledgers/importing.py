@@ -285,9 +285,7 @@ class _Planner:
         seen[code] = number
         case = self.cases.get(code)
         if case is None and code in self.hidden:
-            return problem(
-                "code", _("问题编号“%(code)s”已被您管辖范围以外的问题使用。") % {"code": code}
-            )
+            return problem("code", _("问题编号“%(code)s”不可用，请换一个编号。") % {"code": code})
         plan = RowPlan(row=number, code=code, case=case)
         new = case is None
 

@@ -19,7 +19,11 @@ class ReminderSerializer(serializers.ModelSerializer):
     kind_display = serializers.CharField(source="get_kind_display")
     channel_display = serializers.CharField(source="get_channel_display")
     status_display = serializers.CharField(source="get_status_display")
-    recipient = UserRefSerializer(allow_null=True, help_text="the person (email, in-app)")
+    recipient = UserRefSerializer(
+        allow_null=True,
+        help_text="the person (email, in-app); null for a group bot, and for a person outside "
+        "the caller's scope (an escalation's supervisors above the caller's unit)",
+    )
     unit = UnitRefSerializer(allow_null=True, help_text="the unit whose group bot (webhook)")
 
     class Meta:
@@ -28,6 +32,12 @@ class ReminderSerializer(serializers.ModelSerializer):
             "id", "case", "kind", "kind_display", "recipient", "unit", "channel",
             "channel_display", "window", "created_at", "sent_at", "status", "status_display",
         ]  # fmt: skip
+
+    def to_representation(self, instance: Reminder) -> dict:
+        data = super().to_representation(instance)
+        if not getattr(instance, "recipient_visible", False):
+            data["recipient"] = None  # a person outside the caller's scope stays unnamed
+        return data
 
 
 class ReminderQuerySerializer(serializers.Serializer):

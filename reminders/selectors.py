@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from cases import selectors as case_selectors
 from cases.models import Case
@@ -18,8 +18,14 @@ from .rules import describe_window
 
 
 def visible_reminders(user: Any) -> QuerySet[Reminder]:
-    """The reminders of the cases the user may see."""
-    return Reminder.objects.filter(case__in=case_selectors.visible_cases(user))
+    """The reminders of the cases the user may see. `recipient_visible` says whether the user
+    may see who received it: an escalation also reaches supervisors above the user's unit,
+    whose names are not the user's to know."""
+    return Reminder.objects.filter(case__in=case_selectors.visible_cases(user)).annotate(
+        recipient_visible=Exists(
+            case_selectors.visible_users(user).filter(pk=OuterRef("recipient_id"))
+        )
+    )
 
 
 def case_reminders(user: Any, case_id: Any) -> QuerySet[Reminder]:
@@ -27,7 +33,8 @@ def case_reminders(user: Any, case_id: Any) -> QuerySet[Reminder]:
     (the same answer as for a missing one)."""
     case = case_selectors.case_get(user, case_id)
     return (
-        Reminder.objects.filter(case=case)
+        visible_reminders(user)
+        .filter(case=case)
         .select_related("recipient", "unit")
         .order_by("-created_at", "-id")
     )

@@ -392,6 +392,25 @@ def _is_stale(reminder: Reminder) -> bool:
     return deadline is not None and deadline != reminder.case.deadline.isoformat()
 
 
+def _still_allowed(message: Delivery, recipient: Any, reminders: list[Reminder]) -> list[Reminder]:
+    if not reminders:
+        return reminders
+    if recipient is not None:
+        visible = set(
+            case_selectors.visible_cases(recipient)
+            .filter(pk__in=[r.case_id for r in reminders])
+            .values_list("pk", flat=True)
+        )
+        return [r for r in reminders if r.case_id in visible]
+    # A unit's group bot: never a restricted ledger, and only for units still on the case.
+    return [
+        r
+        for r in reminders
+        if not r.case.inspection.restricted
+        and message.unit_id in (r.case.responsible_unit_id, r.case.supervising_unit_id)
+    ]
+
+
 def _send(message: Delivery, token: uuid.UUID) -> str:
     reminders = list(
         message.reminders.filter(status=DeliveryStatus.PENDING)
@@ -411,6 +430,10 @@ def _send(message: Delivery, token: uuid.UUID) -> str:
             live, stale = [], reminders
     if message.recipient_id and (recipient is None or not recipient.is_active):
         live, stale = [], reminders
+    # Who may receive is checked again now: between the sweep and this send a ledger may have
+    # become restricted or the case moved to another unit.
+    live = _still_allowed(message, recipient, live)
+    stale = [r for r in reminders if r not in live]
     if not live:
         return _finish(message, token, DeliveryStatus.CANCELLED, live=[], stale=stale)
     max_attempts = hook.max_attempts if hook else settings.REMINDER_MAX_ATTEMPTS

@@ -358,7 +358,7 @@ def test_it_matches_units_by_exact_name_within_the_users_scope(world):
 def test_it_refuses_a_code_used_outside_the_users_scope(world):
     hidden = world.case(world.unit_b)
     job = preview(world.county_a_supervisor, xlsx([new_row(world, hidden.code)]))
-    assert job.problems[0]["message"] == f"问题编号“{hidden.code}”已被您管辖范围以外的问题使用。"
+    assert job.problems[0]["message"] == f"问题编号“{hidden.code}”不可用，请换一个编号。"
 
 
 def test_it_leaves_fields_of_missing_columns_alone(world):

@@ -100,7 +100,9 @@ def test_it_describes_each_reminder(scene):
         f"{API}/reminders/", {"case": case.pk, "channel": "email"}
     )
     rows = response.json()["results"]
-    assert {row["recipient"]["username"] for row in rows} == {"inspector_a", "supervisor"}
+    # The escalation also reached the commission's supervisor, whom an inspector may not name.
+    recipients = [row["recipient"]["username"] if row["recipient"] else None for row in rows]
+    assert sorted(recipients, key=str) == sorted(["inspector_a", None], key=str)
     row = rows[0]
     assert set(row) == {
         "id", "case", "kind", "kind_display", "recipient", "unit", "channel", "channel_display",
@@ -168,3 +170,34 @@ def test_it_documents_both_operations_with_their_errors(scene):
     error = {"$ref": "#/components/schemas/Error"}
     assert follow_up["responses"]["409"]["content"]["application/json"]["schema"] == error
     assert listing["responses"]["404"]["content"]["application/json"]["schema"] == error
+
+
+def test_it_names_only_the_recipients_the_caller_may_see(people, clock):
+    from datetime import timedelta
+
+    from rest_framework.test import APIClient
+
+    from reminders import services
+
+    world = people
+    case = world.case(world.unit_a, deadline=clock_today() - timedelta(days=20))
+    services.sweep()  # an escalation: reaches the commission's supervisor as well
+    client = APIClient()
+    client.force_authenticate(world.inspector_a)
+    rows = client.get("/api/v1/reminders/", {"case": case.pk}).json()
+    rows = rows["results"] if isinstance(rows, dict) else rows
+    named = {row["recipient"]["username"] for row in rows if row["recipient"]}
+    assert "supervisor" not in named and "inspector_a" in named
+    assert any(row["recipient"] is None and row["channel"] != "webhook" for row in rows)
+    client.force_authenticate(world.supervisor)
+    rows = client.get("/api/v1/reminders/", {"case": case.pk}).json()
+    rows = rows["results"] if isinstance(rows, dict) else rows
+    assert {"supervisor", "inspector_a"} <= {
+        r["recipient"]["username"] for r in rows if r["recipient"]
+    }
+
+
+def clock_today():
+    from .conftest import TODAY
+
+    return TODAY

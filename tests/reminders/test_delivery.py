@@ -230,3 +230,36 @@ def test_it_describes_the_deadline_as_of_sending(people, clock):
     services.deliver()
     (message,) = mail.outbox
     assert "还剩 1 天" in message.body
+
+
+def test_it_checks_who_may_receive_again_when_sending(people, clock, bot):
+    from cases import services as case_services
+
+    world = people
+    webhook_for(world.unit_a, bot)
+    hidden = world.case(world.unit_a, deadline=day(1), title="转为限定台账的问题")
+    moved = world.case(world.unit_a, deadline=day(1), title="移交乙县局的问题")
+    services.sweep()
+    # Between the sweep and the send the ledger becomes restricted, and a case moves away.
+    restricted = case_services.inspection_create(
+        name="限定台账", kind="clue_ledger", year=2026, issuing_unit=world.commission
+    )
+    from cases.models import Case
+
+    Case.objects.filter(pk=hidden.pk).update(inspection=restricted)
+    case_services.case_assign(
+        actor=world.supervisor, case_id=moved.pk, responsible_unit=world.unit_b
+    )
+    services.deliver()
+    sent_to_a = {
+        r.case_id for r in Reminder.objects.filter(status="sent", recipient__username="inspector_a")
+    }
+    assert hidden.pk not in sent_to_a and moved.pk not in sent_to_a
+    assert not any(
+        "转为限定台账" in str(body) or "移交乙县局" in str(body) for body in bot.received
+    )
+    assert not any(
+        "转为限定台账" in message.body
+        for message in mail.outbox
+        if "inspector_a@example.org" in message.to
+    )
