@@ -44,3 +44,25 @@ def test_it_fits_the_dashboard_on_a_phone(world, new_page):
     page.goto("/dashboard/")
     page.wait_for_function("document.querySelectorAll('[data-drawn=true]').length >= 1")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_it_runs_every_page_under_the_content_security_policy(world, new_page):
+    case = world.case(world.unit_a, checklist=["窗口是否运行"])
+    page = new_page()
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)  # fmt: skip
+    log_in(page, "supervisor", PASSWORD)
+    for url in ("/dashboard/", "/cases/", f"/cases/{case.pk}/", "/reports/progress/",
+                "/api/docs/"):  # fmt: skip
+        response = page.goto(url)
+        policy = response.headers["content-security-policy"]
+        assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";", 1)[0]
+        if url != "/api/docs/":  # Swagger UI injects <style>: only the docs page allows it
+            assert "'unsafe-inline'" not in policy
+        page.wait_for_load_state("networkidle")
+    page.goto("/api/docs/")
+    page.locator(".swagger-ui").first.wait_for()  # the docs' script ran
+    page.goto(f"/cases/{case.pk}/")
+    page.wait_for_function("typeof window.htmx !== 'undefined'")
+    assert violations == []
