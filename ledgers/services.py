@@ -26,6 +26,7 @@ from cases.errors import Conflict, Forbidden
 from cases.filters import LIGHTS, CaseFilter
 from cases.models import Case
 from cases.permissions import Action, may
+from tracker.celery import publish
 
 from . import selectors
 from .importing import NO, YES, RowFailed, apply_plan, plan_import
@@ -76,10 +77,7 @@ def _enqueue(task: Any, job: Job) -> None:
     with a message rather than the request."""
 
     def send() -> None:
-        try:
-            task.apply_async((job.pk,), retry=False)
-        except Exception as error:
-            logger.warning("could not queue %s for job %s: %s", task.name, job.pk, error)
+        if not publish(task, job.pk):
             _finish(job, Job.Status.FAILED, error=_("后台任务暂时无法启动，请稍后重试。"))
 
     transaction.on_commit(send)

@@ -5,12 +5,14 @@ task message costs nothing: the next run does the same work, once."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from celery import Task, shared_task
-from django.conf import settings
+from celery import shared_task
+
+from tracker.celery import publish
 
 from . import services
+
+__all__ = ["deliver_reminders", "publish", "send_due_reminders"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,28 +28,3 @@ def send_due_reminders() -> dict[str, str]:
 def deliver_reminders() -> str:
     """Deliver what is due: new follow-ups now, retries when their back-off is over."""
     return str(services.deliver())
-
-
-def publish(task: Task, *args: Any, **kwargs: Any) -> bool:
-    """Send a task to the broker without ever holding up or breaking the caller.
-
-    One attempt on a fresh connection with short socket timeouts (Celery's default is to
-    retry for seconds); a broker that is down or hung is logged and the scheduled runs catch
-    up, since the work itself is in the database."""
-    timeout = settings.REMINDER_PUBLISH_TIMEOUT_SECONDS
-    try:
-        with task.app.connection_for_write(
-            connect_timeout=timeout,
-            transport_options={
-                "max_retries": 0,
-                "socket_connect_timeout": timeout,
-                "socket_timeout": timeout,
-            },
-        ) as connection:
-            task.apply_async(args, kwargs, connection=connection, retry=False)
-    except Exception as error:
-        logger.warning(
-            "could not publish %s (%s); the scheduled run will do its work", task.name, error
-        )
-        return False
-    return True

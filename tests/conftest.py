@@ -1,3 +1,6 @@
+import os
+import re
+
 import pytest
 from django.conf import settings as django_settings
 from django.utils import translation
@@ -26,6 +29,16 @@ def _default_language():
 
 def pytest_configure(config):
     from django.conf import settings
+
+    # Each parallel worker gets its own cache database: a test that clears the cache (FLUSHDB)
+    # must not reset another worker's throttle counters mid-test.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    cache = settings.CACHES["default"]
+    if "redis" in cache["BACKEND"] and index:
+        cache["LOCATION"] = re.sub(
+            r"/(\d+)$", lambda match: f"/{int(match.group(1)) - index}", cache["LOCATION"]
+        )
 
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -98,7 +98,7 @@ def test_it_commits_page_and_api_writes_with_the_broker_down(people, client, set
     world = people
     case = world.case(world.unit_a)
     started = time.monotonic()
-    with celery_conf(broker_url=closed), caplog.at_level(logging.WARNING, "reminders.tasks"):
+    with celery_conf(broker_url=closed), caplog.at_level(logging.WARNING, "tracker.celery"):
         client.force_login(world.inspector_a)
         response = client.post(reverse("cases:transition", args=[case.pk]), {"to": "in_progress"})
         assert response.status_code == 302
