@@ -11,7 +11,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from . import services
+from . import accounts, services
 from .errors import DomainError
 from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
 
@@ -77,6 +77,11 @@ class UserAdmin(BaseUserAdmin):
         *BaseUserAdmin.add_fieldsets,
         (_("单位与角色"), {"fields": ("full_name", "unit", "role")}),
     )
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not obj.is_active:
+            accounts.user_disable(obj, actor=request.user)  # revokes its API tokens
 
 
 @admin.register(Inspection)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from . import selectors
 from .completion import (
     CompletionRow,
+    Selection,
     completion_rows,
     completion_total,
     completion_trend,
@@ -45,6 +46,14 @@ class Scope:
         if self.region is not None:
             cases = cases.filter(region=self.region)
         return cases
+
+    def selection(self, user: Any) -> Selection:
+        """The same cases, as the completion roll-ups select them."""
+        return Selection(
+            user,
+            inspection_ids=(self.inspection.pk,) if self.inspection is not None else None,
+            region_id=self.region.pk if self.region is not None else None,
+        )
 
     def list_params(self) -> str:
         """The same selection as case-list query parameters (for drill-down links)."""
@@ -82,7 +91,7 @@ def _rows(rows: list[CompletionRow], param: str, base: str) -> list[dict[str, An
 
 def dashboard_figures(user: Any, scope: Scope) -> dict[str, Any]:
     """Everything the dashboard draws. A fixed number of queries whatever the data."""
-    cases = scope.cases(user)
+    cases = scope.selection(user)
     options: dict[str, Any] = {"level": scope.level, "as_of": scope.as_of}
     base = scope.list_params()
     units = completion_rows(cases, group_by="unit", **options)

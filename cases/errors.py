@@ -38,6 +38,12 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class Stale(Conflict):
+    """An edit based on an old read: the case changed since (optimistic concurrency)."""
+
+    code = "stale"
+
+
 class FileTooLarge(DomainError):
     code = "file_too_large"
     status_code = 413

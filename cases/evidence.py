@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
+from pathlib import PurePosixPath
 from typing import IO
 
 import filetype
@@ -27,6 +29,9 @@ ALLOWED_TYPES = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
     "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
 }
+# Other spellings of those extensions that a download name may keep.
+_ALSO = {"image/jpeg": (".jpeg", ".jpe"), "image/heic": (".heif",)}
+NAME_MAX = 255
 # filetype reads OOXML and OLE signatures from the start of the file.
 SNIFF_BYTES = 8192
 
@@ -58,3 +63,33 @@ def inspect_upload(file: IO[bytes], *, size: int | None = None) -> tuple[str, st
 def _too_large(limit: int) -> FileTooLarge:
     message = _("文件过大，单个文件不能超过 %(limit)s。") % {"limit": filesizeformat(limit)}
     return FileTooLarge(message, fields={"evidence": [message]})
+
+
+def clean_name(name: str) -> str:
+    """The uploader's file name as it may be kept and shown: the last path segment, without
+    control or formatting characters (newlines, NUL, bidirectional overrides such as U+202E
+    that make "report\u202efdp.exe" display as "reportexe.pdf", zero-width characters), with
+    runs of blanks made one space, at most NAME_MAX characters with the extension kept.
+    Only data: files are stored under generated names."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(
+        " " if unicodedata.category(char) in ("Zs", "Zl", "Zp") or char in "\t\r\n" else char
+        for char in name
+        if unicodedata.category(char) not in ("Cc", "Cf", "Co", "Cs", "Cn") or char in "\t\r\n"
+    )
+    name = " ".join(name.split()).strip(" .")
+    if len(name) > NAME_MAX:
+        suffix = PurePosixPath(name).suffix[:16]
+        name = name[: NAME_MAX - len(suffix)].rstrip(" .") + suffix
+    return name or "evidence"
+
+
+def download_name(name: str, content_type: str) -> str:
+    """The name a download is saved under: the kept name, with the extension of the type found
+    in the content added unless it already ends with it. A PDF uploaded as "x.hta" or "x.html"
+    is saved as "x.hta.pdf": the operating system opens it as what it is."""
+    name = clean_name(name)
+    suffix = ALLOWED_TYPES.get(content_type, "")
+    if not suffix or name.lower().endswith((suffix, *_ALSO.get(content_type, ()))):
+        return name
+    return clean_name(name[: NAME_MAX - len(suffix)] + suffix)

@@ -11,7 +11,9 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Func, Q, QuerySet, TextField, Value
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from .completion import at_level, light_q
@@ -143,6 +145,13 @@ class CaseFilter(django_filters.FilterSet):
         value = value.strip()[:100]
         if not value:
             return queryset
+        if connection.vendor == "postgresql":
+            # The expression of the trigram index (migration cases 0006).
+            text = Func("code", "title", "description", function="case_search_text",
+                        output_field=TextField())  # fmt: skip
+            return queryset.alias(search_text=text).filter(
+                search_text__contains=Upper(Value(value))
+            )
         return queryset.filter(
             Q(code__icontains=value) | Q(title__icontains=value) | Q(description__icontains=value)
         )

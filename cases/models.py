@@ -251,6 +251,11 @@ class Case(models.Model):
     closed_at = models.DateTimeField(_("办结时间"), null=True, blank=True, editable=False)
     # Frozen when the case is closed: was it past its deadline at that moment?
     overdue_at_close = models.BooleanField(_("逾期办结"), default=False, editable=False)
+    # Head of the case's hash-chained history (`cases.history_chain`): the hash of its last
+    # event and how many there are, updated with every event in the same transaction, so
+    # that a deleted last event is detected too.
+    history_head = models.CharField(max_length=64, blank=True, default="", editable=False)
+    history_length = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("整改问题")
@@ -263,6 +268,16 @@ class Case(models.Model):
             models.Index(fields=["region", "status"], name="case_region_status"),
             # Deadline lights, overdue lists and reminder sweeps.
             models.Index(fields=["status", "deadline"], name="case_status_deadline"),
+            # The list's default order, and its open part: overdue and due-soon lists, the
+            # dashboard's overdue table and the reminder sweep read the open cases by deadline.
+            models.Index(fields=["deadline", "id"], name="case_deadline"),
+            models.Index(
+                fields=["deadline", "id"],
+                name="case_open_deadline",
+                # Written as two comparisons: PostgreSQL prints them back the same way, so
+                # generate_cases can drop and recreate the index from its definition.
+                condition=~models.Q(status="completed") & ~models.Q(status="exempted"),
+            ),
             models.Index(fields=["updated_at"], name="case_updated_at"),
             models.Index(fields=["parent"], name="case_parent"),
         ]
@@ -365,6 +380,12 @@ class CaseEvent(models.Model):
         verbose_name=_("操作人单位"),
     )
     created_at = models.DateTimeField(_("时间"), default=timezone.now)
+    # Tamper evidence (`cases.history_chain`): the event's position in its case's history
+    # (1, 2, …), the hash of the event before it ("" for the first) and the SHA-256 of this
+    # event's content together with both.
+    seq = models.PositiveIntegerField(default=0, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    hash = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         verbose_name = _("整改记录")
@@ -440,3 +461,69 @@ class Evidence(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+# --- Completion roll-ups (cases.tally) -----------------------------------------------------
+# Maintained by PostgreSQL triggers in the same transaction as every case write, so the
+# completion figures of a province's million cases are sums over a few thousand rows.
+# "p_*" count problems, "i_*" count the leaves of item level (cases.completion's levels).
+
+FIGURE_NAMES = (*Status.values, "on_time", "red", "yellow", "green")
+FIGURE_COLUMNS = tuple(f"{level}_{name}" for level in ("p", "i") for name in FIGURE_NAMES)
+
+
+class _Figures(models.Model):
+    """Counts of one group of cases; a row is a delta until compaction adds rows up."""
+
+    inspection = models.ForeignKey(
+        Inspection, models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    responsible_unit = models.ForeignKey(
+        Unit, models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    supervising_unit = models.ForeignKey(
+        Unit, models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    region = models.ForeignKey(
+        Unit, models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+
+for _column in FIGURE_COLUMNS:
+    _Figures.add_to_class(_column, models.IntegerField(default=0))
+
+
+class CompletionTally(_Figures):
+    """The figures now: lights are relative to `TallyDay.day`."""
+
+    class Meta:
+        indexes = [models.Index(fields=["inspection"], name="tally_inspection")]
+
+    def __str__(self) -> str:
+        return f"tally {self.inspection_id}/{self.responsible_unit_id}"
+
+
+class CompletionSnapshot(_Figures):
+    """The figures as of the end of a past day, rebuilt once from the history."""
+
+    day = models.DateField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "inspection"], name="snapshot_day")]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.day} {self.inspection_id}/{self.responsible_unit_id}"
+
+
+class TallyDay(models.Model):
+    """One row: the day the live tally's lights are computed for, and the rule's parameters."""
+
+    day = models.DateField()
+    due_soon_days = models.PositiveIntegerField()
+    time_zone = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"tally day {self.day}"

@@ -99,6 +99,33 @@ def visible_cases(user: Any) -> QuerySet[Case]:
     return cases
 
 
+def visible_tally(user: Any, rows: QuerySet) -> QuerySet:
+    """Roll-up rows (`cases.tally`) of the cases `visible_cases` gives, but for the cases an
+    inspector owns outside their unit (`owned_outside_scope`)."""
+    if sees_everything(user):
+        return rows
+    root = scope_root(user)
+    if root is None:
+        return rows.none()
+    scope = _subtree(root, "responsible_unit__")
+    if user_role(user) != Role.INSPECTOR:
+        scope |= _subtree(root, "supervising_unit__")
+    rows = rows.filter(scope)
+    if not sees_restricted(user):
+        rows = rows.filter(inspection__restricted=False)
+    return rows
+
+
+def owned_outside_scope(user: Any) -> QuerySet[Case]:
+    """Visible cases that `visible_tally` leaves out: an inspector's own outside their unit."""
+    root = scope_root(user)
+    if root is None or user_role(user) != Role.INSPECTOR:
+        return Case.objects.none()
+    return (
+        visible_cases(user).filter(owner_id=user.pk).exclude(_subtree(root, "responsible_unit__"))
+    )
+
+
 def visible_inspections(user: Any) -> QuerySet[Inspection]:
     inspections = Inspection.objects.all()
     if sees_everything(user):

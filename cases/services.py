@@ -14,6 +14,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.files.base import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
@@ -23,9 +25,9 @@ from django.utils.translation import gettext as _
 
 from reminders.services import remind_follow_up
 
-from . import selectors
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .evidence import inspect_upload
+from . import history_chain, selectors
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, Stale
+from .evidence import clean_name, inspect_upload
 from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
 from .permissions import Action, require
 from .workflow import DONE_STATES, Role, Status, check_move
@@ -98,6 +100,13 @@ def user_create(
         is_superuser=is_superuser,
         is_staff=is_superuser,
     )
+    if password:
+        try:
+            validate_password(password, user)  # AUTH_PASSWORD_VALIDATORS: 12 characters and more
+        except ValidationError as error:
+            raise InvalidInput(
+                " ".join(error.messages), fields={"password": error.messages}
+            ) from None
     user.set_password(password) if password else user.set_unusable_password()
     user.save()
     return user
@@ -157,6 +166,14 @@ def inspection_update(*, inspection: Inspection, **values: Any) -> Inspection:
 # --- Cases -------------------------------------------------------------------------------
 
 
+def _now() -> datetime:
+    """The time of a write that gives no `at`: read once the case row is locked, so that writes
+    queued on the lock are dated in the order they happen (read before it, a writer that
+    waited would date its history row before the one it waited for, or be refused by
+    `_require_in_order` with a 400 instead of the 409 its stale move deserves)."""
+    return timezone.now()
+
+
 def _require_in_order(case: Case, at: datetime) -> None:
     """A loader's `at` may be in the past, but not before the case's last change: figures as of
     a past day are rebuilt from the order of the history."""
@@ -180,7 +197,10 @@ def _event(
     changes: dict[str, list[Any]] | None = None,
     **values: Any,
 ) -> CaseEvent:
-    return CaseEvent.objects.create(
+    """Append a history row: who (the actor and the unit they act for), when, what. Called
+    with the case row locked; the row is linked into the case's hash chain
+    (`cases.history_chain`) and the case's chain head moves to it."""
+    event = CaseEvent(
         case=case,
         kind=kind,
         note=note,
@@ -190,6 +210,18 @@ def _event(
         created_at=at,
         **values,
     )
+    prev_hash, seq = case.history_head, case.history_length + 1
+    history_chain.seal(event, prev_hash=prev_hash, seq=seq)
+    event.save(force_insert=True)
+    # Guarded by the head read under the lock: a stale case object fails loudly rather than
+    # forking the chain.
+    moved = Case.objects.filter(pk=case.pk, history_head=prev_hash).update(
+        history_head=event.hash, history_length=seq
+    )
+    if moved != 1:
+        raise RuntimeError(f"case {case.pk}: history head moved under a locked write")
+    case.history_head, case.history_length = event.hash, seq
+    return event
 
 
 def _json(value: Any) -> Any:
@@ -333,8 +365,8 @@ def case_transition(
     at: datetime | None = None,
 ) -> Case:
     """Move a case along the workflow (start, submit, close, return, escalate, exempt…)."""
-    at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
+    at = at or _now()
     _require_in_order(case, at)
     move = check_move(case.status, to, selectors.user_role(actor), note)
     for upload in evidence:  # refuse a bad file before anything is written
@@ -435,8 +467,8 @@ def case_extend_deadline(
     *, actor: Any, case_id: int, deadline: date, reason: str, at: datetime | None = None
 ) -> Case:
     """Change the deadline (延期). Supervisors only, with a reason."""
-    at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
+    at = at or _now()
     require(actor, Action.EXTEND_DEADLINE)
     _require_in_order(case, at)
     if not reason.strip():
@@ -477,8 +509,8 @@ def case_assign(
     at: datetime | None = None,
 ) -> Case:
     """Hand a case to another unit and/or owner (调整责任单位/责任人). Supervisors only."""
-    at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
+    at = at or _now()
     require(actor, Action.ASSIGN)
     changes: dict[str, list[Any]] = {}
     unit = responsible_unit or case.responsible_unit
@@ -508,6 +540,20 @@ def case_assign(
     return case
 
 
+def case_require_unchanged(*, actor: Any, case_id: int, updated_at: datetime) -> Case:
+    """Optimistic concurrency for an edit: lock the case and refuse (409, `stale`) if it has
+    changed since the caller read it, i.e. its `updated_at` is no longer the one the caller
+    sends back. Call it first, in the transaction of the edit: the lock then holds until the
+    edit is written, so no other write can come in between."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("case_require_unchanged must run inside the edit's transaction")
+    case = selectors.case_get_for_update(actor, case_id)
+    if case.updated_at != updated_at:
+        message = _("该问题在您读取之后已被修改，请重新读取后再提交。")
+        raise Stale(message, fields={"updated_at": [message]})
+    return case
+
+
 @transaction.atomic
 def case_update_rectification(
     *,
@@ -518,8 +564,8 @@ def case_update_rectification(
     at: datetime | None = None,
 ) -> Case:
     """Record rectification measures and progress (整改措施、进展)."""
-    at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
+    at = at or _now()
     require(actor, Action.RECTIFY)
     if case.status in DONE_STATES:
         raise Conflict(_("已办结的问题不能修改整改情况，如需修改请先重新整改。"))
@@ -545,11 +591,11 @@ def case_update_details(
 ) -> Case:
     """Correct a case's descriptive fields. Supervisors only; status, deadline and
     responsibility have their own operations."""
-    at = at or timezone.now()
     unknown = set(values) - set(EDITABLE_DETAILS)
     if unknown:
         raise InvalidInput(_("不能在此修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
     case = selectors.case_get_for_update(actor, case_id)
+    at = at or _now()
     require(actor, Action.EDIT_DETAILS)
     if "title" in values and not str(values["title"]).strip():
         message = _("请填写问题标题。")
@@ -574,8 +620,8 @@ def checkpoint_add(
     *, actor: Any, case_id: int, text: str, at: datetime | None = None
 ) -> CheckPoint:
     """Add a verification point (验收要点). Supervisors only."""
-    at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
+    at = at or _now()
     require(actor, Action.CHECKLIST)
     if not text.strip():
         message = _("请填写验收要点。")
@@ -601,8 +647,8 @@ def case_follow_up(*, actor: Any, case_id: int, note: str, at: datetime | None =
     """A supervisor's follow-up (督办) on a case: recorded in its history for the unit to see,
     and sent to its owner (or the unit's inspectors) by every reminder channel.
     """
-    at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
+    at = at or _now()
     require(actor, Action.FOLLOW_UP)
     if not note.strip():
         message = _("请填写督办意见。")
@@ -626,8 +672,8 @@ def evidence_add(
     at: datetime | None = None,
 ) -> Evidence:
     """Attach a supporting document (佐证材料) to a case, as its own history entry."""
-    at = at or timezone.now()
     case = selectors.case_get_for_update(actor, case_id)
+    at = at or _now()
     require(actor, Action.EVIDENCE)
     inspect_upload(upload, size=getattr(upload, "size", None))  # refuse before writing
     event = _event(case, actor=actor, kind=CaseEvent.Kind.EVIDENCE, at=at, note=note.strip())
@@ -641,8 +687,7 @@ def _store_evidence(
     case: Case, *, event: CaseEvent, actor: Any, upload: IO[bytes], at: datetime
 ) -> Evidence:
     content_type, sha256, size = inspect_upload(upload, size=getattr(upload, "size", None))
-    name = getattr(upload, "name", "") or "evidence"
-    original_name = name.replace("\\", "/").rsplit("/", 1)[-1][:255] or "evidence"
+    original_name = clean_name(getattr(upload, "name", "") or "")
     evidence = Evidence(
         case=case,
         event=event,

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from reminders import selectors as reminder_selectors
+from tracker.db_router import read_from_replica
 
 from . import selectors, services
 from .dashboard import (
@@ -37,6 +38,7 @@ from .dashboard import (
     overdue_cases,
 )
 from .errors import DomainError, NotFound
+from .evidence import download_name
 from .filters import LIGHTS, CaseFilter
 from .forms import (
     AssignForm,
@@ -91,6 +93,7 @@ def _scope(form: DashboardForm) -> Scope:
 
 @login_required
 @require_GET
+@read_from_replica()  # the user was loaded on the primary
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Completion by inspection, region and unit, lights, statuses, trend, overdue and key
     problems, for the user's jurisdiction; every figure from cases.completion."""
@@ -109,6 +112,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@read_from_replica()  # the user was loaded on the primary
 def progress_report(request: HttpRequest) -> HttpResponse:
     """进度报告: a printable page per inspection or for the whole jurisdiction."""
     form = ReportForm(request.GET or None, user=request.user)
@@ -130,13 +134,12 @@ def progress_report(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """For load balancers and compose: the process answers and the database is reachable."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:
-        return JsonResponse({"status": "database unavailable"}, status=503)
-    return JsonResponse({"status": "ok"})
+    """For load balancers and compose: the database (down: 503) and the broker (down: 200,
+    "degraded") are reachable. See tracker.faults.health."""
+    from tracker.faults import health
+
+    body, status = health()
+    return JsonResponse(body, status=status)
 
 
 # --- Case list -------------------------------------------------------------------------
@@ -398,7 +401,7 @@ def evidence_response(evidence: Evidence) -> FileResponse:
     response = FileResponse(
         evidence.file.open("rb"),
         as_attachment=True,
-        filename=evidence.original_name,
+        filename=download_name(evidence.original_name, evidence.content_type),
         content_type=evidence.content_type,
     )
     response["X-Content-Type-Options"] = "nosniff"

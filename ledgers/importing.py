@@ -429,7 +429,7 @@ class _Planner:
         measures = values.get("measures") if given("measures") else None
         progress = values.get("progress") if given("progress") else None
         if case is None:
-            assert inspection is not None and unit is not None and deadline is not None  # noqa: S101
+            assert inspection is not None and unit is not None and deadline is not None  # noqa: S101 (for mypy: a new row missing one was refused above)
             plan.create = {
                 "code": code,
                 "inspection": inspection,
@@ -704,7 +704,7 @@ def _apply_row(row: RowPlan, *, actor: Any, made: dict[str, Case]) -> int:
         made[row.code] = case
         case_id = case.pk
     else:
-        assert row.case is not None  # noqa: S101
+        assert row.case is not None  # noqa: S101 (for mypy: a row either creates or updates)
         case_id = row.case.pk
     if row.path and row.reopens:
         _walk(row, case_id, actor=actor)

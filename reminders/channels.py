@@ -159,7 +159,7 @@ def send_webhook(hook: UnitWebhook, reminders: Sequence[Reminder]) -> None:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=hook.timeout_seconds) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=hook.timeout_seconds) as response:  # noqa: S310 (the request above)
             raw = response.read(65536)
     except urllib.error.HTTPError as error:
         raise DeliveryError(f"HTTP {error.code}") from None

@@ -99,6 +99,20 @@ def user_notifications(user: Any) -> QuerySet[Notification]:
     return Notification.objects.filter(user_id=user.pk).order_by("-created_at", "-id")
 
 
+def notifications_in_scope(user: Any, notifications: Iterable[Notification]) -> list[Notification]:
+    """The notifications with their items narrowed to the cases the user may see now (one
+    query): a notification is a snapshot, and a case handed to another unit (or moved onto a
+    restricted ledger) since is no longer the user's to see."""
+    notifications = list(notifications)
+    mentioned = {item.get("case") for n in notifications for item in n.items}
+    visible = set(
+        case_selectors.visible_cases(user).filter(pk__in=mentioned).values_list("pk", flat=True)
+    )
+    for notification in notifications:
+        notification.items = [item for item in notification.items if item.get("case") in visible]
+    return notifications
+
+
 def unread_count(user: Any) -> int:
     """The top bar's badge: one COUNT served by the partial index on unread rows."""
     if not getattr(user, "is_authenticated", False):

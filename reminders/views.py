@@ -32,6 +32,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 def notification_list(request: HttpRequest) -> HttpResponse:
     notifications = selectors.user_notifications(request.user)
     page = Paginator(notifications, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = selectors.notifications_in_scope(request.user, page.object_list)
     return render(request, "reminders/notification_list.html", {"page": page})
 
 

@@ -1,11 +1,17 @@
 """The deployment recipe (docker-compose.yml, Dockerfile, .env.example, Makefile) agrees with
-the settings: no database, no Docker needed."""
+the settings, and its health checks work: no Docker needed (the web check runs against
+gunicorn on SQLite, the worker check against a Celery worker on REDIS_URL)."""
 
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -239,6 +245,7 @@ def test_it_healthchecks_web_over_http(services):
     assert test, "web has no healthcheck"
     text = " ".join(test) if isinstance(test, list) else test
     assert "8000" in text and ("http.client" in text or "urllib" in text)
+    assert "/healthz" in text  # the probe that checks the database and skips the redirect
 
 
 def test_it_builds_the_app_services_from_the_repository_dockerfile(services):
@@ -246,6 +253,153 @@ def test_it_builds_the_app_services_from_the_repository_dockerfile(services):
         build = services[name].get("build")
         context = build if isinstance(build, str) else (build or {}).get("context")
         assert context in {".", "./"}, (name, build)
+
+
+# --- docker-compose.yml: production readiness ---------------------------------------------------
+
+LONG_RUNNING = ("web", "worker", "beat", "postgres", "redis")
+HEALTHCHECKED = ("web", "worker", "postgres", "redis")
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$")
+
+
+def named_volumes() -> set[str]:
+    return set(yaml.safe_load(compose_text()).get("volumes") or {})
+
+
+def mounts(service: dict) -> dict[str, str]:
+    """Container path -> source of each volume of the service."""
+    found = {}
+    for volume in service.get("volumes") or []:
+        source, target = str(volume).split(":")[:2]
+        found[target] = source
+    return found
+
+
+def healthcheck_text(service: dict) -> str:
+    test = service.get("healthcheck", {}).get("test") or []
+    return " ".join(test) if isinstance(test, list) else str(test)
+
+
+def seconds(duration: str) -> int:
+    """A Compose duration such as 90s, 5m or 1m30s, in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"(\d+)([hms])", str(duration))
+    assert parts and "".join(n + u for n, u in parts) == str(duration), duration
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_it_restarts_long_running_services_unless_stopped(services, name):
+    assert services[name].get("restart") == "unless-stopped"
+
+
+def test_it_runs_migrate_once_and_never_restarts_it(services):
+    migrate = services["migrate"]
+    assert command(migrate) == ["python", "manage.py", "migrate", "--noinput"]
+    assert migrate.get("restart") == "no"
+    assert "ports" not in migrate and "healthcheck" not in migrate
+
+
+@pytest.mark.parametrize("name", HEALTHCHECKED)
+def test_it_healthchecks_with_bounded_timings(services, name):
+    check = services[name].get("healthcheck") or {}
+    assert check.get("test"), f"{name} has no healthcheck"
+    assert check["test"][0] in {"CMD", "CMD-SHELL"}, check["test"]
+    assert int(check["retries"]) >= 3
+    assert 0 < seconds(check["timeout"]) < seconds(check["interval"]), check
+
+
+def test_it_healthchecks_the_worker_with_a_ping_to_its_own_node(services):
+    test = services["worker"]["healthcheck"]["test"]
+    # A shell form, for $HOSTNAME: a container's hostname is its worker's default node name.
+    assert test[0] == "CMD-SHELL"
+    words = shlex.split(test[1])
+    assert words[:5] == ["celery", "-A", "tracker", "inspect", "ping"], words
+    assert words[words.index("--destination") + 1] == "celery@$$HOSTNAME"
+    assert seconds(services["worker"]["healthcheck"]["timeout"]) > int(
+        words[words.index("--timeout") + 1]
+    )
+
+
+def test_it_runs_exactly_one_beat(services):
+    beats = [name for name, service in services.items() if "beat" in command(service)[:4]]
+    assert beats == ["beat"]
+    for name, service in services.items():
+        cmd = command(service)
+        assert "-B" not in cmd and "--beat" not in cmd, f"{name} embeds a second scheduler"
+    assert (services["beat"].get("deploy") or {}).get("replicas") == 1
+
+
+def test_it_lets_the_worker_finish_running_tasks_when_stopped(services):
+    # Compose's default is 10 s, then SIGKILL: a large import or export would be cut off.
+    assert seconds(services["worker"].get("stop_grace_period", "10s")) >= 60
+
+
+def test_it_serves_web_with_gunicorn_behind_a_local_only_port(services):
+    web = services["web"]
+    cmd = command(web)
+    assert int(cmd[cmd.index("--workers") + 1]) >= 2
+    assert cmd[cmd.index("--access-logfile") + 1] == "-"
+    assert web["ports"] == ["127.0.0.1:8000:8000"]  # a TLS proxy on the host is the way in
+    for name in ("worker", "beat", "postgres", "redis"):
+        assert "ports" not in services[name], f"{name} is published"
+
+
+def test_it_keeps_the_broker_durable_on_a_named_volume(services):
+    redis = services["redis"]
+    cmd = command(redis)
+    assert cmd[0] == "redis-server"
+    assert cmd[cmd.index("--appendonly") + 1] == "yes"
+    assert cmd[cmd.index("--maxmemory-policy") + 1] == "noeviction"
+    assert mounts(redis).get("/data") in named_volumes()
+
+
+@pytest.mark.parametrize("variable", ["EVIDENCE_ROOT", "LEDGER_FILES_ROOT"])
+def test_it_shares_files_between_web_and_worker_on_one_named_volume(services, variable):
+    sources = set()
+    for name in ("web", "worker"):
+        root = environment(services[name])[variable]
+        source = mounts(services[name]).get(root)
+        assert source in named_volumes(), (name, variable, root)
+        sources.add(source)
+    assert len(sources) == 1, sources
+
+
+def test_it_declares_every_volume_it_mounts_and_mounts_every_volume_it_declares(services):
+    used = {
+        source
+        for service in services.values()
+        for source in mounts(service).values()
+        if not source.startswith((".", "/"))
+    }
+    assert used == named_volumes()
+
+
+def test_it_gives_web_worker_and_beat_the_same_environment(services):
+    web = environment(services["web"])
+    assert environment(services["worker"]) == web == environment(services["beat"])
+    assert environment(services["migrate"]) == web
+
+
+def test_it_writes_no_secret_into_the_compose_file(services):
+    for name, service in services.items():
+        for variable, value in environment(service).items():
+            if SECRET_NAME.search(variable):
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", value), (name, variable, value)
+        assert "DJANGO_SECRET_KEY" not in environment(service), name  # from .env only
+    # The password reaches the app only inside DATABASE_URL, interpolated and required.
+    for reference in re.findall(r"\$\{POSTGRES_PASSWORD[^}]*\}", compose_text()):
+        assert reference.startswith("${POSTGRES_PASSWORD:?"), reference
+    for name in APP_SERVICES:
+        url = environment(services[name])["DATABASE_URL"]
+        assert re.match(r"postgres://tracker:\$\{POSTGRES_PASSWORD:\?[^}]+\}@postgres:", url), url
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_it_rotates_every_services_logs(services, name):
+    logging = services[name].get("logging") or {}
+    assert logging.get("driver") == "json-file"
+    assert logging.get("options", {}).get("max-size") and logging["options"].get("max-file")
 
 
 # --- Dockerfile, .dockerignore, Makefile -------------------------------------------------------
@@ -290,7 +444,7 @@ def start_django(tmp_path: Path, **variables: str) -> subprocess.CompletedProces
         "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'tracker.settings'; "
         "django.setup(); from django.conf import settings; print('DEBUG', settings.DEBUG)"
     )
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(  # noqa: S603 (a fixed argument list, no shell)
         [sys.executable, "-c", code],
         cwd=ROOT,
         env=env,
@@ -336,3 +490,119 @@ def test_it_starts_with_debug_off_when_secret_key_and_allowed_hosts_are_set(tmp_
     )
     assert result.returncode == 0, result.stderr
     assert "DEBUG False" in result.stdout
+
+
+# --- The health checks, run for real --------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def production_env(tmp_path: Path, **variables: str) -> dict[str, str]:
+    return {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "DJANGO_ALLOWED_HOSTS": ".example.org,tracker.example.org",
+        "TRACKER_VAR_DIR": str(tmp_path / "var"),
+        **variables,
+    }
+
+
+@contextmanager
+def running(cmd: list[str], env: dict[str, str], log: Path, ready: bytes) -> Iterator[None]:
+    """A server process, once its log says `ready`; stopped afterwards."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603 (commands written in these tests)
+        try:
+            deadline = time.monotonic() + 40
+            while ready not in log.read_bytes():
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def run_healthcheck(test: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    argv = ["/bin/sh", "-c", test[1]] if test[0] == "CMD-SHELL" else test[1:]
+    if argv[0] == "python":
+        argv[0] = sys.executable
+    return subprocess.run(  # noqa: S603 (the compose file's own healthcheck command)
+        argv, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def web_on(port: int, services: dict) -> tuple[list[str], list[str]]:
+    """The web service's command (one worker, to spare the machine) and healthcheck, on
+    `port` instead of 8000."""
+    cmd = command(services["web"])
+    cmd[cmd.index("--bind") + 1] = f"127.0.0.1:{port}"
+    cmd[cmd.index("--workers") + 1] = "1"
+    cmd[0] = str(Path(sys.executable).parent / "gunicorn")
+    test = [part.replace(":8000/", f":{port}/") for part in services["web"]["healthcheck"]["test"]]
+    assert test != services["web"]["healthcheck"]["test"]
+    return cmd, test
+
+
+def web_healthcheck(test: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The check's result once the server answers at all (the first request loads Django, which
+    can take longer than the check's own timeout on a busy machine)."""
+    deadline = time.monotonic() + 40
+    while True:
+        result = run_healthcheck(test, env)
+        if "HTTP Error" in result.stderr or result.returncode == 0:
+            return result
+        assert time.monotonic() < deadline, result.stderr
+        time.sleep(0.5)
+
+
+def test_the_web_healthcheck_passes_on_gunicorn_with_debug_off(services, tmp_path):
+    # Debug off: HTTPS redirect on, hosts enforced. The probe is plain HTTP from inside.
+    port = free_port()
+    cmd, test = web_on(port, services)
+    env = production_env(tmp_path)
+    with running(cmd, env, tmp_path / "web.log", b"Booting worker"):
+        result = web_healthcheck(test, env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_web_healthcheck_fails_when_the_database_is_down(services, tmp_path):
+    port = free_port()
+    cmd, test = web_on(port, services)
+    closed = f"postgres://tracker:x@127.0.0.1:{free_port()}/tracker"
+    env = production_env(tmp_path, DATABASE_URL=closed)
+    with running(cmd, env, tmp_path / "web.log", b"Booting worker"):
+        result = web_healthcheck(test, env)
+    assert result.returncode != 0
+    assert "HTTP Error 503" in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (a real broker)")
+def test_the_worker_healthcheck_pings_its_own_worker_only(services, tmp_path):
+    node = f"healthcheck-{uuid.uuid4().hex[:12]}"
+    env = production_env(tmp_path, REDIS_URL=os.environ["REDIS_URL"])
+    # The service's command, on a queue of its own (the suite shares this Redis) and with the
+    # node name a container gets from its hostname.
+    cmd = [*command(services["worker"]), "-Q", f"{node}-queue", "-n", f"celery@{node}",
+           "--concurrency", "1"]  # fmt: skip
+    cmd[0] = str(Path(sys.executable).parent / "celery")
+    test = services["worker"]["healthcheck"]["test"]
+    # Compose turns $$ into $; the container's shell then reads its HOSTNAME.
+    test = [test[0], test[1].replace("$$", "$")]
+    with running(cmd, env, tmp_path / "worker.log", b"ready."):
+        result = run_healthcheck(test, {**env, "HOSTNAME": node})
+        assert result.returncode == 0, result.stdout + result.stderr
+        # Another container's name: nobody answers, the check fails (quicker, same command).
+        quick = [test[0], test[1].replace("--timeout 10", "--timeout 2")]
+        result = run_healthcheck(quick, {**env, "HOSTNAME": f"{node}-gone"})
+        assert result.returncode != 0

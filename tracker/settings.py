@@ -6,6 +6,7 @@ DJANGO_DEBUG off, which makes DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS mandato
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -134,6 +135,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs web and worker processes on one file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# --- Read replica (tracker/db_router.py) ---
+# Optional PostgreSQL streaming replica for dashboard, statistics and export reads; writes and
+# reads after a write stay on the primary. Unset: everything on DATABASE_URL.
+_replica_url = os.environ.get("DATABASE_REPLICA_URL", "").strip()
+if _replica_url:
+    DATABASES["replica"] = dj_database_url.parse(
+        _replica_url,
+        conn_max_age=DATABASES["default"]["CONN_MAX_AGE"],
+        conn_health_checks=True,
+    )
+    if DATABASES["replica"]["ENGINE"] == "django.db.backends.postgresql":
+        _replica_options = DATABASES["replica"].setdefault("OPTIONS", {})
+        # As the primary's (see "Faults and logs" below): a replica that does not answer
+        # fails the page in seconds.
+        _replica_options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+        # Belt and braces: a replica connection refuses writes even if pointed at a primary.
+        _replica_options["options"] = (
+            _replica_options.get("options", "") + " -c default_transaction_read_only=on"
+        ).strip()
+    # Tests have no replication: the test "replica" is the test primary.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["tracker.db_router.ReplicaRouter"]
+# --- end read replica ---
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery ----------------------------------------------------------------------
@@ -178,13 +202,53 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 AUTH_USER_MODEL = "cases.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+
+# --- Login hardening: lockout (django-axes) and session lifetime ----------------------------
+# Failed logins are counted in the database (AccessAttempt, visible in the admin; a lockout is
+# lifted there or with `manage.py axes_reset`), never in Redis: a cache flush or outage must not
+# reset the count. 5 failures for one username from one address lock that pair out for
+# LOGIN_LOCKOUT_MINUTES, even with the right password; another address is not affected. The
+# answer is 429 Too Many Requests with Retry-After: the login page with the lockout message,
+# or the API's error shape (code "locked_out") at /api/v1/auth/token/. Unknown usernames are
+# counted and answered exactly like known ones.
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out pairs before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes requires
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = 5
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True  # a successful login clears that pair's failures
+AXES_LOCKOUT_CALLABLE = "cases.accounts.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "cases.accounts.client_address"
+# Reverse proxies in front that append the client's address to X-Forwarded-For (1 behind the
+# TLS proxy of docker-compose.yml); 0 takes REMOTE_ADDR. Too high lets clients pick their
+# address; too low makes the proxy the "address" of everybody.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Logged-in sessions end after SESSION_IDLE_MINUTES without a request and SESSION_MAX_HOURS
+# after login, whichever comes first (tracker/session_policy.py). The cookie and the session
+# row do not outlive the absolute lifetime either.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
+SESSION_MAX_HOURS = env_int("SESSION_MAX_HOURS", 12)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+    "tracker.session_policy.SessionPolicyMiddleware",  # after auth and messages
+)
 
 # --- Language and time ---------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -284,6 +348,12 @@ TRACKER_SITE_URL = os.environ.get("TRACKER_SITE_URL", "http://127.0.0.1:8000")
 _sweep_seconds = env_int("REMINDER_SWEEP_MINUTES", 30) * 60
 _delivery_seconds = env_int("REMINDER_DELIVERY_SECONDS", 60)
 CELERY_BEAT_SCHEDULE: dict = {
+    # Completion roll-ups: new day's lights, compaction, yesterday's snapshot (cases.tally).
+    "cases-maintain-tally": {
+        "task": "cases.maintain_tally",
+        "schedule": 600,
+        "options": {"expires": 600},
+    },
     "reminders-sweep": {
         "task": "reminders.send_due_reminders",
         "schedule": _sweep_seconds,
@@ -399,3 +469,51 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
+
+# --- Faults and logs (tracker/faults.py, tracker/logging.py) --------------------------------
+# Every request gets an id for its log lines; a database outage answers 503, not 500.
+MIDDLEWARE.insert(0, "tracker.logging.RequestContextMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware"),
+    "tracker.faults.DatabaseUnavailableMiddleware",  # before anything that queries
+)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that does not answer a connection attempt fails the request in seconds.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
+    )
+# Celery: short broker timeouts (the worker reconnects by itself; beat retries briefly), and a
+# task whose worker died is delivered again: a killed child (OOM) is re-queued at once, a
+# killed worker's unacknowledged message after the visibility timeout. Every task is
+# idempotent (work is claimed in the database), so a repeated delivery does it once.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        {
+            # Longer than any task runs, or a running task is handed to a second worker.
+            "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+            # Seconds between a worker's checks for such messages (kombu: 10 s × 10 calls).
+            "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 60),
+            "unacked_restore_throttle": 1,
+        }
+    )
+# LOG_FORMAT=json (one JSON object per line; the default with debug off) or text.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or ("text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
+if LOG_FORMAT == "json":
+    LOGGING["formatters"] = {"json": {"()": "tracker.logging.JsonFormatter"}}
+    LOGGING["handlers"]["console"]["formatter"] = "json"  # type: ignore[index]
+    # Django's own loggers print through its text handler in debug mode: through ours.
+    LOGGING["loggers"] = {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    }
+    # The worker logs through the handler above instead of installing Celery's text format.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False

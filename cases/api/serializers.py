@@ -160,9 +160,15 @@ class CaseUpdateSerializer(serializers.Serializer):
         max_length=2000, required=False, allow_blank=True,
         help_text="Required with `deadline` (extension); recorded with a reassignment.",
     )  # fmt: skip
+    updated_at = serializers.DateTimeField(
+        required=False,
+        help_text="Optional optimistic concurrency: the case's `updated_at` as last read. If the "
+        "case has changed since, nothing is written and the answer is 409 with code `stale`: "
+        "read it again and re-apply the edit. Without it, edits apply in arrival order.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs:
+        if not set(attrs) - {"updated_at"}:
             raise serializers.ValidationError("请至少提供一个要修改的字段。")
         return attrs
 

@@ -9,6 +9,9 @@ from . import views
 app_name = "api"
 
 router = DefaultRouter(trailing_slash=True)
+# No format-suffix routes ("cases/1.json", "cases/1/history.api"): clients choose the format
+# with Accept (or ?format=). The custom actions' suffix routes were server errors.
+router.include_format_suffixes = False
 router.register("units", views.UnitViewSet, basename="unit")
 router.register("inspections", views.InspectionViewSet, basename="inspection")
 router.register("cases", views.CaseViewSet, basename="case")

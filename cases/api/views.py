@@ -13,7 +13,6 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -21,11 +20,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors, services
-from ..completion import completion_rows, completion_total
+from tracker.db_router import read_from_replica
+
+from .. import accounts, selectors, services
+from ..completion import Selection, completion_rows, completion_total
 from ..errors import DomainError, InvalidInput
 from ..filters import CaseFilter, UnitFilter
-from ..models import Case
+from ..models import Case, User
 from ..permissions import Action, require
 from ..views import evidence_response
 from . import serializers as s
@@ -72,14 +73,16 @@ class TokenView(APIView):
             password=data.validated_data["password"],
         )
         if user is None:
+            if getattr(request._request, "axes_locked_out", False):
+                # 5 failures for this username from this address (django-axes).
+                raise accounts.LockedOut(accounts.lockout_message())
             # The same answer for an unknown user and a wrong password.
             raise InvalidInput(_("用户名或密码错误。"))
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        return Response({"token": accounts.token_issue(user).key})
 
     @extend_schema(responses={204: None}, operation_id="auth_token_destroy")
     def delete(self, request: Request) -> Response:
-        Token.objects.filter(user_id=cast(int, request.user.pk)).delete()
+        accounts.token_revoke(cast(User, request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -113,9 +116,7 @@ class InspectionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _with_figures(self, inspections: list) -> list:
         level = self.request.query_params.get("level", "problem")
-        cases = selectors.visible_cases(self.request.user).filter(
-            inspection__in=[inspection.pk for inspection in inspections]
-        )
+        cases = Selection(self.request.user, inspection_ids=tuple(i.pk for i in inspections))
         rows = {row.key: row for row in completion_rows(cases, group_by="inspection", level=level)}
         for inspection in inspections:
             row = rows.get(inspection.pk)
@@ -126,6 +127,7 @@ class InspectionViewSet(viewsets.ReadOnlyModelViewSet):
             inspection.overdue = row.overdue if row else 0
         return inspections
 
+    @read_from_replica()
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         assert page is not None  # noqa: S101 (pagination is always on)
@@ -133,6 +135,7 @@ class InspectionViewSet(viewsets.ReadOnlyModelViewSet):
             self.get_serializer(self._with_figures(page), many=True).data
         )
 
+    @read_from_replica()
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         inspection = self._with_figures([self.get_object()])[0]
         return Response(self.get_serializer(inspection).data)
@@ -208,10 +211,15 @@ class CaseViewSet(
     @transaction.atomic
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Edit a case; each group of fields goes through its own service and history entry,
-        all or nothing."""
+        all or nothing. With `updated_at` (the case's, as read) the edit is refused with 409
+        `stale` if anything changed the case since; without it, edits apply in turn."""
         case = self.get_object()
         data = _parse(s.CaseUpdateSerializer, request.data)
         actor, reason = request.user, data.pop("reason", "")
+        if "updated_at" in data:  # locked from here to the end of the edit
+            services.case_require_unchanged(
+                actor=actor, case_id=case.pk, updated_at=data.pop("updated_at")
+            )
         rectification = {f: data.pop(f) for f in ("measures", "progress") if f in data}
         if rectification:
             services.case_update_rectification(actor=actor, case_id=case.pk, **rectification)
@@ -240,6 +248,7 @@ class CaseViewSet(
         responses={200: s.CaseSerializer, **ERRORS, 409: s.ErrorSerializer},
     )
     @action(detail=True, methods=["post"])
+    @transaction.atomic  # the answer shows the case as this move left it, still locked
     def transitions(self, request: Request, pk: str) -> Response:
         """Move the case along the workflow. 400: unknown status or missing note; 409: not
         allowed from the current status (or another request moved it first); 403: the
@@ -335,13 +344,14 @@ class CompletionView(APIView):
         parameters=[s.CompletionQuerySerializer],
         responses={200: s.CompletionSerializer, 400: s.ErrorSerializer},
     )
+    @read_from_replica()
     def get(self, request: Request) -> Response:
         query = _parse(s.CompletionQuerySerializer, request.query_params)
-        cases = selectors.visible_cases(request.user)
-        if "inspection" in query:
-            cases = cases.filter(inspection_id=query["inspection"])
-        if "region" in query:
-            cases = cases.filter(region_id=query["region"])
+        cases = Selection(
+            request.user,
+            inspection_ids=(query["inspection"],) if "inspection" in query else None,
+            region_id=query.get("region"),
+        )
         options = {"level": query["level"], "as_of": query.get("as_of")}
         rows = completion_rows(cases, group_by=query["group_by"], **options)
         return Response(

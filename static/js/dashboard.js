@@ -32,7 +32,8 @@
         trigger: "item",
         formatter: function (p) {
           var row = p.data.row;
-          return p.name + "<br>" + text.rate + ": " + percent(row.rate) + " (" + row.done + "/" + row.total + ")";
+          // The tooltip is HTML: a unit or inspection name goes in as text.
+          return echarts.format.encodeHTML(p.name) + "<br>" + text.rate + ": " + percent(row.rate) + " (" + row.done + "/" + row.total + ")";
         }
       },
       xAxis: horizontal ? valueAxis : categoryAxis,

@@ -96,7 +96,7 @@ def test_it_keeps_an_api_reader_token_read_only(world):
 def test_it_requires_csrf_for_session_writes(world):
     case = world.case(world.unit_a)
     client = APIClient(enforce_csrf_checks=True)
-    client.login(username="supervisor", password=PASSWORD)
+    client.force_login(world.supervisor)  # the CSRF check, not the login, is under test
     response = client.post(
         f"/api/v1/cases/{case.pk}/transitions/", {"to": "in_progress"}, format="json"
     )

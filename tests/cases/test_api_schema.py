@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.apps import apps
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.wsgi import get_wsgi_application
@@ -36,6 +37,9 @@ from tests.factories import World, drive_to
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 VERBS = ("get", "post", "put", "patch", "delete")
+
+# Every request passes the database-outage middleware (tracker.faults), which connects first.
+pytestmark = pytest.mark.django_db
 
 
 def _schema(client: APIClient) -> dict[str, Any]:
@@ -160,13 +164,22 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-# Bounded and repeatable so the file runs in well under a minute; for a deeper search run e.g.
-# API_FUZZ_EXAMPLES=200 API_FUZZ_RANDOM=1 (random seeds rather than the fixed one).
-MAX_EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "15"))
+# Bounded and repeatable so the test runs in under a minute (about 1,500 requests: every
+# operation gets at least MAX_EXAMPLES, those with real ids several times that); for a deeper
+# search run e.g. API_FUZZ_EXAMPLES=200 API_FUZZ_RANDOM=1 (random seeds, not the fixed one).
+MAX_EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "30"))
 NEGATIVE_EXAMPLES = max(MAX_EXAMPLES // 2, 1)
 # Input the schema forbids: any 4xx will do, but in the error shape and never a 5xx.
 NEGATIVE_CHECKS = [not_a_server_error, content_type_conformance]
 RANDOM = bool(os.environ.get("API_FUZZ_RANDOM"))
+
+
+def _reset_lockouts() -> None:
+    """Forget failed logins (django-axes counts them in the database, per name and address)."""
+    if apps.is_installed("axes"):
+        from axes.utils import reset
+
+        reset()
 
 
 def _content_type(response: Any) -> str:
@@ -235,7 +248,8 @@ def test_it_answers_generated_requests_as_its_schema_says(world: World):
         )
         @given(strategy)
         def run(generated: Any) -> None:
-            cache.clear()  # a throttle counter must not turn a finding into a 429
+            cache.clear()  # a throttle counter must not turn a finding into a 429,
+            _reset_lockouts()  # nor a login lockout (generated names repeat)
             response = generated.call(app=app, headers=auth)
             # DELETE auth/token revokes the token the run authenticates with: put it back.
             Token.objects.get_or_create(key=token.key, defaults={"user": world.supervisor})
@@ -274,6 +288,11 @@ def test_it_answers_generated_requests_as_its_schema_says(world: World):
 
     documented = {f"{m.upper()} {p}" for p, i in schema.raw_schema["paths"].items() for m in i}
     assert set(calls) == documented, "every operation was exercised"
+    # ...every route and method the URL configuration answers (not only what the schema says),
+    routes = {f"{m.upper()} {p}" for p, methods in _api_routes().items() for m in methods}
+    assert set(calls) == routes and len(calls) >= 19, sorted(set(calls) ^ routes)
+    # ...and each with at least the examples asked for.
+    assert min(calls.values()) >= MAX_EXAMPLES, sorted(calls.items(), key=lambda c: c[1])
     assert not throttled, f"429 answers: {throttled}"
     report = "\n\n".join(
         f"[{label}] {kind} ({answer})\n    {detail}"

@@ -156,10 +156,13 @@ def test_it_answers_in_a_constant_number_of_queries(client, world, ledger):
             client.get(reverse("cases:dashboard"), {"as_of": timezone.localdate().isoformat()})
         return len(ctx.captured_queries)
 
+    queries()  # builds the trend's snapshots (cases.tally), once
     few = queries()
     for _ in range(10):
         problem = world.case(world.unit_b)
         drive_to(world.case(world.unit_b, parent=problem), "completed", world.supervisor)
+    # New problems with items change past item-level figures: the snapshots are rebuilt once.
+    queries()
     assert queries() == few
 
 

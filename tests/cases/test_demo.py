@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import authenticate
 from django.db import transaction
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 from django.utils import timezone
 
 from cases import selectors
@@ -49,7 +49,8 @@ def _rows(user, **kwargs):
 def test_it_creates_the_five_accounts_with_the_demo_password(demo):
     assert set(demo) == {"supervisor", "inspector_lc", "inspector_gp", "api_reader", "admin"}
     for username in demo:
-        assert authenticate(username=username, password=DEMO_PASSWORD) is not None
+        login = RequestFactory().post("/accounts/login/")  # the lockout backend needs one
+        assert authenticate(login, username=username, password=DEMO_PASSWORD) is not None
     assert demo["supervisor"].unit.name == "晋城市纪委监委"
     assert demo["inspector_lc"].unit.name == "陵川生态文化旅游示范区行政审批局"
     assert demo["inspector_gp"].unit.name == "高平市政务服务中心"

@@ -478,7 +478,9 @@ def test_it_stores_evidence_under_a_generated_name(evidence):
 
 
 def test_it_reports_health(client):
-    assert client.get("/healthz").json() == {"status": "ok"}
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
 
 
 def test_it_speaks_english_when_asked(client, world):

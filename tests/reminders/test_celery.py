@@ -178,7 +178,7 @@ def _follow_up_through_a_worker(
         "DJANGO_DEBUG": "true",
     }
     log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen(  # noqa: S603
+    worker = subprocess.Popen(  # noqa: S603 (a fixed argument list, no shell)
         [sys.executable, "-m", "celery", "-A", "tracker", "worker", "-Q", queue,
          "--pool", "solo", "--without-heartbeat", "--without-gossip", "--without-mingle",
          "--loglevel", "INFO"],

@@ -50,6 +50,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cases import tally
+from cases.history_chain import FastChain
 from cases.models import Case, CaseEvent, CheckPoint, Inspection, Unit, User
 from cases.workflow import DONE_STATES, MOVES, Role, Status
 
@@ -322,6 +324,8 @@ class CaseRec:
     items_total: int = 0
     items_done: int = 0
     supervisor_id: int = 0  # who registered it and makes the supervisors' moves
+    head: str = ""  # hash of its last history row, once the history is built
+    length: int = 0  # history rows
     story: Story = field(init=False)
     updated: int = field(init=False)
 
@@ -1077,6 +1081,8 @@ CASE_COLUMNS = [
     "updated_at",
     "closed_at",
     "overdue_at_close",
+    "history_head",
+    "history_length",
 ]
 EVENT_COLUMNS = [
     "case_id",
@@ -1090,6 +1096,9 @@ EVENT_COLUMNS = [
     "actor_id",
     "actor_unit_id",
     "created_at",
+    "seq",
+    "prev_hash",
+    "hash",
 ]
 POINT_COLUMNS = ["case_id", "text", "position", "confirmed", "confirmed_by_id", "confirmed_at"]
 _COPY_SPECIAL = ("\\", "\t", "\n", "\r")
@@ -1154,25 +1163,66 @@ def case_lines(clock: Clock, chunk: list[CaseRec]) -> Iterator[str]:
                     ts(rec.updated),
                     ts(story.closed) if story.closed is not None else NULL,
                     "t" if story.overdue_at_close else "f",
+                    rec.head,
+                    str(rec.length),
                 )
             )
             + "\n"
         )
 
 
-def history_lines(clock: Clock, chunk: list[CaseRec]) -> Iterator[str]:
-    """COPY text lines of the history, in EVENT_COLUMNS order."""
-    ts, iso = clock.utc_text, clock.iso
+# The history's hash chain (cases.history_chain), from memoised fragments of the fixed
+# vocabulary: bounded memory, shared by both writers (only one writes at a time).
+CHAIN = FastChain()
+
+
+def chained_history(clock: Clock, rec: CaseRec) -> Iterator[tuple[HistoryRow, str, int, str, str]]:
+    """The case's history rows (ids assigned) with their place in its hash chain: (row, its
+    moment as `Clock.utc_text`, seq, prev_hash, hash). Records the chain's head on `rec` once
+    all are read."""
+    ts, iso, digest = clock.utc_text, clock.iso, CHAIN.digest
+    case_id, prev, seq = rec.id, "", 0
+    for row in history(rec):
+        kind, from_s, to_s, deadline, late, changes, note, actor, unit, at = row
+        seq += 1
+        moment = ts(at)  # "2025-06-01 02:03:04+00" -> "2025-06-01T02:03:04.000000Z"
+        digest_ = digest(
+            case_id,
+            seq,
+            prev,
+            kind,
+            from_s,
+            to_s,
+            iso(deadline) if deadline is not None else None,
+            late,
+            note,
+            actor,
+            unit,
+            f"{moment[:10]}T{moment[11:19]}.000000Z",
+            changes,
+        )
+        yield row, moment, seq, prev, digest_
+        prev = digest_
+    rec.head, rec.length = prev, seq
+
+
+def history_lines(clock: Clock, chunk: list[CaseRec]) -> list[str]:
+    """COPY text lines of the history, in EVENT_COLUMNS order. Built before the cases' lines:
+    they carry the head of each case's chain."""
+    iso = clock.iso
+    lines: list[str] = []
     for rec in chunk:
         case_id = str(rec.id)
-        for kind, from_s, to_s, deadline, late, changes, note, actor, unit, at in history(rec):
-            yield (
+        for row, moment, seq, prev, digest in chained_history(clock, rec):
+            kind, from_s, to_s, deadline, late, changes, note, actor, unit, _at = row
+            lines.append(
                 f"{case_id}\t{kind}\t{from_s}\t{to_s}\t"
                 f"{iso(deadline) if deadline is not None else NULL}\t"
                 f"{'t' if late else 'f'}\t{changes}\t{note}\t"
                 f"{actor if actor is not None else NULL}\t"
-                f"{unit if unit is not None else NULL}\t{ts(at)}\n"
+                f"{unit if unit is not None else NULL}\t{moment}\t{seq}\t{prev}\t{digest}\n"
             )
+    return lines
 
 
 def checklist_lines(clock: Clock, chunk: list[CaseRec]) -> Iterator[str]:
@@ -1237,6 +1287,7 @@ class BulkWriter:
 
     def write(self, chunk: list[CaseRec]) -> None:
         clock = self.clock
+        written: list[tuple[CaseRec, Case]] = []
         for level in (
             [rec for rec in chunk if rec.parent is None],
             [rec for rec in chunk if rec.parent is not None],
@@ -1244,10 +1295,12 @@ class BulkWriter:
             objects = Case.objects.bulk_create([self.case(rec) for rec in level])
             for rec, obj in zip(level, objects, strict=True):
                 rec.id = obj.pk
+                written.append((rec, obj))
         events: list[CaseEvent] = []
         points: list[CheckPoint] = []
         for rec in chunk:
-            for kind, from_s, to_s, deadline, late, changes, note, actor, unit, at in history(rec):
+            for row, _moment, seq, prev, digest in chained_history(clock, rec):
+                kind, from_s, to_s, deadline, late, changes, note, actor, unit, at = row
                 events.append(
                     CaseEvent(
                         case_id=rec.id,
@@ -1261,6 +1314,9 @@ class BulkWriter:
                         actor_id=actor,
                         actor_unit_id=unit,
                         created_at=clock.at(at),
+                        seq=seq,
+                        prev_hash=prev,
+                        hash=digest,
                     )
                 )
             checked = rec.story.checked
@@ -1275,6 +1331,12 @@ class BulkWriter:
                         confirmed_at=clock.at(checked) if checked is not None else None,
                     )
                 )
+        # The chain's head is known once the case ids are: written back in one more query.
+        for rec, obj in written:
+            obj.history_head, obj.history_length = rec.head, rec.length
+        Case.objects.bulk_update(
+            [obj for _rec, obj in written], ["history_head", "history_length"], batch_size=1000
+        )
         CaseEvent.objects.bulk_create(events, batch_size=5000)
         CheckPoint.objects.bulk_create(points, batch_size=5000)
 
@@ -1403,8 +1465,9 @@ class CopyWriter:
             )
             for rec, (case_id,) in zip(chunk, cursor.fetchall(), strict=True):
                 rec.id = case_id
+            events = history_lines(self.clock, chunk)  # sets the cases' heads
             self._copy(cursor, Case, CASE_COLUMNS, case_lines(self.clock, chunk))
-            self._copy(cursor, CaseEvent, EVENT_COLUMNS, history_lines(self.clock, chunk))
+            self._copy(cursor, CaseEvent, EVENT_COLUMNS, iter(events))
             if any(rec.checklist for rec in chunk):
                 self._copy(cursor, CheckPoint, POINT_COLUMNS, checklist_lines(self.clock, chunk))
 
@@ -1514,6 +1577,12 @@ class Command(BaseCommand):
             Inspection.objects.bulk_update(
                 [feed.inspection for feed in feeds], ["last_case_number"], batch_size=1000
             )
+        if connection.vendor == "postgresql":
+            # The completion roll-ups, counted once over everything rather than kept up batch by
+            # batch, and fresh planner statistics for tables that just grew.
+            tally.refresh()
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE cases_case, cases_caseevent, cases_checkpoint")
         seconds = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(

@@ -1,0 +1,288 @@
+"""The benchmark's steps that run inside Django, each in its own process (`bench/run.py` calls
+them; they print one JSON object on stdout):
+
+    python bench/inproc.py setup --password P         accounts, tokens and request samples
+    python bench/inproc.py export --query Q            one ledger export job, run synchronously
+    python bench/inproc.py queries --requests FILE     SQL queries per request (test client)
+    python bench/inproc.py explain PATH [--auth session] [--user U] [--text]
+                                                       EXPLAIN ANALYZE of the
+                                                       slowest queries of one request
+
+Settings come from the environment as for the server (DATABASE_URL, DJANGO_*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.db.models import Count  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
+
+from cases import selectors  # noqa: E402
+from cases.models import Case, CaseEvent, User  # noqa: E402
+from cases.workflow import Role, Status  # noqa: E402
+
+SEED_PREFIX = "hc1-"  # generate_cases --seed 1
+SUPERVISOR = "hc1-p-sup1"  # the provincial commission: sees every case
+READER = "bench-reader"  # an API client of the provincial commission (read-only)
+EXPORT_ROWS = 100_000
+LOAD_CLIENTS = 50
+POOL_SIZE = 30  # cases per load client, disjoint across clients
+# The move each load client makes from each state: a loop an inspector may run forever
+# without closing anything (open → in progress → escalated → in progress → …).
+NEXT_STATE = {
+    Status.OPEN.value: Status.IN_PROGRESS.value,
+    Status.IN_PROGRESS.value: Status.ESCALATED.value,
+    Status.ESCALATED.value: Status.IN_PROGRESS.value,
+}
+MOVABLE = list(NEXT_STATE)
+
+
+def token_of(user: User) -> str:
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def export_query(user: User) -> tuple[str, int]:
+    """A ledger filter selecting about EXPORT_ROWS cases (all of them when there are fewer):
+    the deadlines up to the EXPORT_ROWS-th one."""
+    cases = selectors.visible_cases(user)
+    total = cases.count()
+    if total <= EXPORT_ROWS:
+        return "", total
+    cutoff = cases.order_by("deadline").values_list("deadline", flat=True)[EXPORT_ROWS - 1]
+    query = f"deadline_before={cutoff.isoformat()}"
+    return query, cases.filter(deadline__lte=cutoff).count()
+
+
+def load_clients(rng: random.Random) -> list[dict[str, Any]]:
+    """Fifty API clients: the generated inspectors first (their own units' cases), then city
+    supervisors; each gets a token and its own pool of cases it may move."""
+    users = list(
+        User.objects.filter(username__startswith=SEED_PREFIX, role=Role.INSPECTOR)
+        .select_related("unit")
+        .order_by("username")
+    )[: LOAD_CLIENTS - 10]
+    users += list(
+        User.objects.filter(username__startswith=SEED_PREFIX + "c", role=Role.SUPERVISOR)
+        .select_related("unit")
+        .order_by("username")
+    )[: LOAD_CLIENTS - len(users)]
+    taken: set[int] = set()
+    clients = []
+    for index in range(LOAD_CLIENTS):
+        user = users[index % len(users)]
+        # No ORDER BY or LIMIT: one scan whatever the user's unit, sorted here.
+        candidates = sorted(
+            (pk, status)
+            for pk, status in selectors.visible_cases(user)
+            .filter(status__in=MOVABLE)
+            .order_by()
+            .values_list("id", "status")
+            if pk not in taken
+        )
+        pool = rng.sample(candidates, min(POOL_SIZE, len(candidates)))
+        taken.update(pk for pk, _status in pool)
+        clients.append(
+            {
+                "user": user.username,
+                "role": user.role,
+                "token": token_of(user),
+                "pool": [[pk, status] for pk, status in pool],
+            }
+        )
+    return clients
+
+
+def setup(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(1)  # noqa: S311 (sampling, not secrets)
+    supervisor = User.objects.select_related("unit").get(username=SUPERVISOR)
+    supervisor.set_password(args.password)
+    supervisor.save(update_fields=["password"])
+    reader, _created = User.objects.get_or_create(
+        username=READER,
+        defaults={"unit": supervisor.unit, "role": Role.API_READER, "full_name": "基准测试"},
+    )
+    visible = selectors.visible_cases(reader)
+    by_inspection = (
+        visible.order_by().values("inspection_id").annotate(n=Count("id")).filter(n__gt=0)
+    )
+    inspections = [row["inspection_id"] for row in by_inspection]
+    by_unit = visible.order_by().values("responsible_unit_id").annotate(n=Count("id"))
+    units = [row["responsible_unit_id"] for row in by_unit.filter(n__gte=5)]
+    regions = list(
+        visible.order_by()
+        .filter(region__isnull=False)
+        .values_list("region_id", flat=True)
+        .distinct()
+    )
+    bounds = Case.objects.order_by("id").values_list("id", flat=True)
+    low, high = bounds.first() or 0, bounds.last() or 0
+    candidates = rng.sample(range(low, high + 1), min(3000, high - low + 1))
+    detail_ids = list(visible.filter(id__in=candidates).values_list("id", flat=True)[:1000])
+    rng.shuffle(detail_ids)
+    query, rows = export_query(supervisor)
+    today = timezone.localdate()
+    return {
+        "cases": Case.objects.count(),
+        "events": CaseEvent.objects.count(),
+        "today": today.isoformat(),
+        "as_of": [(today - timedelta(days=days)).isoformat() for days in range(30, 391, 30)],
+        "supervisor": SUPERVISOR,
+        "supervisor_token": token_of(supervisor),
+        "reader_token": token_of(reader),
+        "inspections": rng.sample(inspections, min(100, len(inspections))),
+        "units": rng.sample(units, min(200, len(units))),
+        "regions": rng.sample(regions, min(100, len(regions))),
+        "detail_ids": detail_ids,
+        "export_query": query,
+        "export_rows": rows,
+        "load_clients": load_clients(rng),
+    }
+
+
+def export(args: argparse.Namespace) -> dict[str, Any]:
+    """What the worker does for a large export: claim the job, write the workbook, store it."""
+    from ledgers.models import ExportJob, Job
+    from ledgers.services import export_filename, export_job_run
+
+    owner = User.objects.get(username=SUPERVISOR)
+    job = ExportJob.objects.create(
+        owner=owner,
+        status=Job.Status.QUEUED,
+        query=args.query,
+        total=0,
+        language="zh-hans",
+        filename=export_filename(),
+    )
+    started = time.perf_counter()
+    export_job_run(job_id=job.pk)
+    seconds = time.perf_counter() - started
+    job.refresh_from_db()
+    size = job.file.size if job.file else 0
+    result = {
+        "status": job.status,
+        "rows": job.processed,
+        "seconds": seconds,
+        "bytes": size,
+        "error": job.error,
+    }
+    if job.file:
+        job.file.delete(save=False)
+    job.delete()
+    return result
+
+
+def queries(args: argparse.Namespace) -> dict[str, Any]:
+    """Run each request once in this process (after one warm-up request per kind of client)
+    and count its SQL queries."""
+    requests = json.loads(Path(args.requests).read_text(encoding="utf-8"))
+    session = Client(raise_request_exception=False)
+    session.force_login(User.objects.get(username=SUPERVISOR))
+    token_clients: dict[str, Client] = {}
+
+    def client_for(auth: str) -> Client:
+        if auth == "session":
+            return session
+        if auth not in token_clients:
+            token_clients[auth] = Client(
+                raise_request_exception=False, HTTP_AUTHORIZATION=f"Token {auth}"
+            )
+        return token_clients[auth]
+
+    warmed: set[str] = set()
+    out: dict[str, Any] = {}
+    for key, spec in requests.items():
+        client = client_for(spec["auth"])
+        if spec["auth"] not in warmed:
+            warmed.add(spec["auth"])
+            client.get("/api/v1/units/?page_size=1" if spec["auth"] != "session" else "/cases/")
+        body = spec.get("body")
+        if body and body.get("to") == "@next":
+            case_id = int(spec["path"].rstrip("/").split("/")[-2])
+            status = Case.objects.values_list("status", flat=True).get(pk=case_id)
+            body = {**body, "to": NEXT_STATE.get(status, Status.IN_PROGRESS.value)}
+        with CaptureQueriesContext(connection) as captured:
+            if spec["method"] == "POST":
+                response = client.post(spec["path"], body, content_type="application/json")
+            else:
+                response = client.get(spec["path"])
+        out[key] = {"queries": len(captured.captured_queries), "status": response.status_code}
+    return out
+
+
+def explain(args: argparse.Namespace) -> dict[str, Any]:
+    """One request (GET, with a signed-in session or a token; the supervisor's and the
+    reader's by default), then EXPLAIN ANALYZE of its slowest queries: what is slow."""
+    if args.auth == "session":
+        client = Client(raise_request_exception=False)
+        client.force_login(User.objects.get(username=args.user or SUPERVISOR))
+    else:
+        token = token_of(User.objects.get(username=args.user or READER))
+        client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Token {token}")
+    client.get(args.path)  # warm-up
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(args.path)
+    slowest = sorted(captured.captured_queries, key=lambda q: -float(q["time"]))[: args.top]
+    plans = []
+    with connection.cursor() as cursor:
+        for query in slowest:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + query["sql"])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            plans.append({"seconds": float(query["time"]), "sql": query["sql"], "plan": plan})
+    return {
+        "status": response.status_code,
+        "queries": len(captured.captured_queries),
+        "seconds": sum(float(q["time"]) for q in captured.captured_queries),
+        "slowest": plans,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    setup_parser = commands.add_parser("setup")
+    setup_parser.add_argument("--password", required=True)
+    export_parser = commands.add_parser("export")
+    export_parser.add_argument("--query", default="")
+    queries_parser = commands.add_parser("queries")
+    queries_parser.add_argument("--requests", required=True)
+    explain_parser = commands.add_parser("explain")
+    explain_parser.add_argument("path")
+    explain_parser.add_argument("--auth", choices=["session", "token"], default="token")
+    explain_parser.add_argument("--user", help=f"default: {SUPERVISOR} (session), {READER}")
+    explain_parser.add_argument("--top", type=int, default=3)
+    explain_parser.add_argument("--text", action="store_true", help="plans as text, not JSON")
+    args = parser.parse_args()
+    handler = {"setup": setup, "export": export, "queries": queries, "explain": explain}
+    result = handler[args.command](args)
+    if args.command == "explain" and args.text:
+        print(f"{args.path}: {result['status']}, {result['queries']} queries, "
+              f"{result['seconds']:.3f} s in SQL")  # fmt: skip
+        for item in result["slowest"]:
+            print(f"\n--- {item['seconds']:.3f} s\n{item['sql']}\n\n{item['plan']}")
+        return
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

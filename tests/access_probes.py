@@ -1,0 +1,421 @@
+"""The access contract, written out by hand: every URL and API operation, for each role, on
+objects in each relation to the caller (used by tests/test_access_sweep.py).
+
+Nothing here is derived from the code under test. The rules, from the issue and the scoping
+rules in cases/selectors.py's docstring:
+
+- anonymous: pages send to the login page, the API answers 401 (except asking for a token);
+- a case, unit, inspection, job or notification the caller may not see is answered exactly as
+  a missing id: 404 with the same body (and a write to it changes nothing);
+- api_reader reads its jurisdiction (never restricted ledgers) and every API write is 403; the
+  pages answer a write it may not make with the form's error (400) and store nothing;
+- inspectors record rectification, evidence and moves on their unit's cases (and below);
+  deadlines, reassignment, follow-ups, imports and case creation are for supervisors;
+- a supervisor sees the jurisdiction of its commission, restricted ledgers included.
+
+Roles and the users acting them (tests/factories.py's world):
+
+    anonymous          nobody
+    no_unit            no_unit             a user without a unit or role
+    api_reader         api_reader          晋城市纪委监委 (the city's commission), read-only
+    inspector          inspector_a         甲县局
+    county_supervisor  county_a_supervisor 甲县纪委监委: oversees 甲县
+    supervisor         supervisor          晋城市纪委监委: oversees 晋城市
+
+The scene's cases, one per place in the tree (plus a case on the restricted clue ledger):
+
+    某省 ─┬─ province       某省: on the province's own inspection
+          ├─ 另一市 ── other_city
+          └─ 晋城市 ── city  (晋城市 itself)
+                 ├─ 市局 ── city_dept
+                 ├─ 甲县 ── county_a
+                 │    ├─ 甲县局 ── unit_a, restricted (clue ledger)
+                 │    │    └─ 甲县局股室 ── unit_a_child
+                 │    └─ 甲县二局 ── a_sibling
+                 └─ 乙县 ── 乙县局 ── unit_b (on 乙县纪委监委's inspection)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLES = ("anonymous", "no_unit", "api_reader", "inspector", "county_supervisor", "supervisor")
+ROLE_USERS = {
+    "no_unit": "no_unit",
+    "api_reader": "api_reader",
+    "inspector": "inspector_a",
+    "county_supervisor": "county_a_supervisor",
+    "supervisor": "supervisor",
+}
+
+# --- Objects, by their relation to the caller -----------------------------------------------
+
+# Relation → the scene's case in that relation to the role's user (anonymous and no_unit use
+# the inspector's objects: they may see none of them).
+_INSPECTOR_CASES = {
+    "own": "unit_a",
+    "sibling": "a_sibling",
+    "parent": "county_a",
+    "child": "unit_a_child",
+    "restricted": "restricted",
+}
+_CITY_CASES = {
+    "own": "city",
+    "sibling": "other_city",
+    "parent": "province",
+    "child": "county_a",
+    "restricted": "restricted",
+}
+CASE_RELATIONS: dict[str, dict[str, str]] = {
+    "anonymous": _INSPECTOR_CASES,
+    "no_unit": _INSPECTOR_CASES,
+    "inspector": _INSPECTOR_CASES,
+    "county_supervisor": {
+        "own": "county_a",
+        "sibling": "unit_b",
+        "parent": "city",
+        "child": "unit_a",
+        "restricted": "restricted",
+    },
+    "supervisor": _CITY_CASES,
+    "api_reader": _CITY_CASES,
+}
+
+# The same for units (by name).
+_INSPECTOR_UNITS = {"own": "甲县局", "sibling": "甲县二局", "parent": "甲县", "child": "甲县局股室"}
+_CITY_UNITS = {"own": "晋城市", "sibling": "另一市", "parent": "某省", "child": "甲县"}
+UNIT_RELATIONS: dict[str, dict[str, str]] = {
+    "anonymous": _INSPECTOR_UNITS,
+    "no_unit": _INSPECTOR_UNITS,
+    "inspector": _INSPECTOR_UNITS,
+    "county_supervisor": {"own": "甲县", "sibling": "乙县", "parent": "晋城市", "child": "甲县局"},
+    "supervisor": _CITY_UNITS,
+    "api_reader": _CITY_UNITS,
+}
+
+# Inspections: the city commission's, its restricted clue ledger, 乙县纪委监委's (a county's
+# own) and the province's.
+INSPECTIONS = ("inspection", "restricted", "county_b", "province")
+
+# --- What each role may see ------------------------------------------------------------------
+
+CITY_CASES = {"city", "city_dept", "county_a", "unit_a", "a_sibling", "unit_a_child", "unit_b"}
+CASES_SEEN: dict[str, set[str]] = {
+    "anonymous": set(),
+    "no_unit": set(),
+    "api_reader": CITY_CASES,
+    # Their unit's cases and below; never the restricted ledger.
+    "inspector": {"unit_a", "unit_a_child"},
+    "county_supervisor": {"county_a", "unit_a", "a_sibling", "unit_a_child", "restricted"},
+    "supervisor": CITY_CASES | {"restricted"},
+}
+
+CITY_UNITS = {
+    "晋城市",
+    "晋城市纪委监委",
+    "市局",
+    "市局分局",
+    "甲县",
+    "甲县纪委监委",
+    "甲县局",
+    "甲县局股室",
+    "甲县二局",
+    "乙县",
+    "乙县纪委监委",
+    "乙县局",
+}
+UNITS_SEEN: dict[str, set[str]] = {
+    "anonymous": set(),
+    "no_unit": set(),
+    "api_reader": CITY_UNITS,
+    "inspector": {"甲县局", "甲县局股室"},
+    "county_supervisor": {"甲县", "甲县纪委监委", "甲县局", "甲县局股室", "甲县二局"},
+    "supervisor": CITY_UNITS,
+}
+
+INSPECTIONS_SEEN: dict[str, set[str]] = {
+    "anonymous": set(),
+    "no_unit": set(),
+    "api_reader": {"inspection", "county_b"},
+    "inspector": {"inspection"},
+    "county_supervisor": {"inspection", "restricted"},
+    "supervisor": {"inspection", "restricted", "county_b"},
+}
+
+# --- The probes ------------------------------------------------------------------------------
+
+LOGIN = "login"  # 302 to the login page, with ?next= the page asked for
+
+
+def row(
+    anonymous: int | str | None,
+    no_unit: int | str | None,
+    api_reader: int | str | None,
+    inspector: int | str | None,
+    county_supervisor: int | str | None,
+    supervisor: int | str | None,
+) -> dict[str, int | str | None]:
+    """Answers in ROLES order. None: the role never reaches the case (no object it sees)."""
+    return dict(
+        zip(
+            ROLES,
+            (anonymous, no_unit, api_reader, inspector, county_supervisor, supervisor),
+            strict=True,
+        )
+    )
+
+
+def every(answer: int | str) -> dict[str, int | str | None]:
+    return dict.fromkeys(ROLES, answer)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One URL or API operation.
+
+    `path` may hold {case}, {evidence}, {unit}, {inspection}, {job} or {notification}; `target`
+    says which kind of object they refer to ("case", "unit", "inspection", "export_job",
+    "import_job", "notification"), None for a URL without an object. `seen` is the answer per
+    role for an object the role may see (for a URL without an object: the answer); `hidden`
+    overrides the answer for an object it may not see or that does not exist (default: 404,
+    and for anonymous callers the same as `seen`). `data` names the payload sent. A write
+    answered with success changes the case it targets, unless the role is not among
+    `writers` (when given): the bulk actions answer every role with the list, and do nothing
+    for a role that may not.
+    """
+
+    method: str
+    path: str
+    seen: dict[str, int | str | None]
+    target: str | None = None
+    hidden: dict[str, int | str | None] = field(default_factory=dict)
+    data: str | None = None
+    writers: frozenset[str] | None = None
+
+
+# Pages, keyed by URL name. Every pattern under admin/ is probed by the admin sweep instead
+# (test_the_admin_is_for_staff_only: every admin URL, each role).
+ADMIN_PREFIX = "admin/"
+
+WEB_PROBES: dict[str, Probe] = {
+    "cases:home": Probe("get", "/", row(LOGIN, 302, 302, 302, 302, 302)),
+    "cases:healthz": Probe("get", "/healthz", every(200)),
+    "cases:dashboard": Probe("get", "/dashboard/", row(LOGIN, 200, 200, 200, 200, 200)),
+    "cases:report": Probe("get", "/reports/progress/", row(LOGIN, 200, 200, 200, 200, 200)),
+    "cases:list": Probe("get", "/cases/", row(LOGIN, 200, 200, 200, 200, 200)),
+    # A bulk action goes back to the list: on cases out of scope it does nothing.
+    "cases:bulk": Probe(
+        "post",
+        "/cases/bulk/",
+        row(LOGIN, None, 302, 302, 302, 302),
+        "case",
+        hidden=row(LOGIN, 302, 302, 302, 302, 302),
+        data="bulk_follow_up",
+        writers=frozenset({"county_supervisor", "supervisor"}),
+    ),
+    "cases:detail": Probe("get", "/cases/{case}/", row(LOGIN, None, 200, 200, 200, 200), "case"),
+    # Writes: 302 back to the case when done; a refused role sees the form's error (400).
+    "cases:transition": Probe(
+        "post",
+        "/cases/{case}/transition/",
+        row(LOGIN, None, 400, 302, 302, 302),
+        "case",
+        data="start",
+    ),
+    "cases:rectification": Probe(
+        "post",
+        "/cases/{case}/rectification/",
+        row(LOGIN, None, 400, 302, 302, 302),
+        "case",
+        data="rectify",
+    ),
+    "cases:evidence": Probe(
+        "post",
+        "/cases/{case}/evidence/",
+        row(LOGIN, None, 400, 302, 302, 302),
+        "case",
+        data="upload",
+    ),
+    "cases:deadline": Probe(
+        "post",
+        "/cases/{case}/deadline/",
+        row(LOGIN, None, 400, 400, 302, 302),
+        "case",
+        data="deadline",
+    ),
+    "cases:assign": Probe(
+        "post",
+        "/cases/{case}/assign/",
+        row(LOGIN, None, 400, 400, 302, 302),
+        "case",
+        data="assign",
+    ),
+    "cases:follow-up": Probe(
+        "post",
+        "/cases/{case}/follow-up/",
+        row(LOGIN, None, 400, 400, 302, 302),
+        "case",
+        data="follow_up",
+    ),
+    "cases:evidence-download": Probe(
+        "get", "/cases/{case}/evidence/{evidence}/", row(LOGIN, None, 200, 200, 200, 200), "case"
+    ),
+    "reminders:notifications": Probe("get", "/notifications/", row(LOGIN, 200, 200, 200, 200, 200)),
+    "reminders:read-all": Probe(
+        "post", "/notifications/read-all/", row(LOGIN, 302, 302, 302, 302, 302)
+    ),
+    "reminders:read": Probe(
+        "post",
+        "/notifications/{notification}/read/",
+        row(LOGIN, 302, 302, 302, 302, 302),
+        "notification",
+    ),
+    # Small exports are built in the request: the file itself.
+    "ledgers:export": Probe(
+        "post", "/ledgers/export/", row(LOGIN, 200, 200, 200, 200, 200), data="export"
+    ),
+    "ledgers:export-job": Probe(
+        "get", "/ledgers/exports/{job}/", row(LOGIN, 200, 200, 200, 200, 200), "export_job"
+    ),
+    "ledgers:export-status": Probe(
+        "get", "/ledgers/exports/{job}/status/", row(LOGIN, 200, 200, 200, 200, 200), "export_job"
+    ),
+    "ledgers:export-download": Probe(
+        "get",
+        "/ledgers/exports/{job}/download/",
+        row(LOGIN, 200, 200, 200, 200, 200),
+        "export_job",
+    ),
+    "ledgers:import": Probe("get", "/ledgers/import/", row(LOGIN, 403, 403, 403, 200, 200)),
+    "ledgers:import-template": Probe(
+        "get", "/ledgers/import/template/", row(LOGIN, 403, 403, 403, 200, 200)
+    ),
+    "ledgers:import-job": Probe(
+        "get", "/ledgers/imports/{job}/", row(LOGIN, 200, 200, 200, 200, 200), "import_job"
+    ),
+    "ledgers:import-status": Probe(
+        "get", "/ledgers/imports/{job}/status/", row(LOGIN, 200, 200, 200, 200, 200), "import_job"
+    ),
+    # The own job is already done: confirming again is refused with a message, back to it.
+    "ledgers:import-confirm": Probe(
+        "post",
+        "/ledgers/imports/{job}/confirm/",
+        row(LOGIN, 403, 403, 403, 302, 302),
+        "import_job",
+    ),
+    "login": Probe("get", "/accounts/login/", every(200)),
+    "logout": Probe("post", "/accounts/logout/", every(302)),
+    "password_change": Probe(
+        "get", "/accounts/password_change/", row(LOGIN, 200, 200, 200, 200, 200)
+    ),
+    "password_change_done": Probe(
+        "get", "/accounts/password_change/done/", row(LOGIN, 200, 200, 200, 200, 200)
+    ),
+    "password_reset": Probe("get", "/accounts/password_reset/", every(200)),
+    "password_reset_done": Probe("get", "/accounts/password_reset/done/", every(200)),
+    # A made-up link: the "invalid link" page, for everybody.
+    "password_reset_confirm": Probe("get", "/accounts/reset/MQ/abc-def/", every(200)),
+    "password_reset_complete": Probe("get", "/accounts/reset/done/", every(200)),
+    "set_language": Probe("post", "/i18n/setlang/", every(302), data="language"),
+    "api:api-root": Probe("get", "/api/v1/", row(401, 200, 200, 200, 200, 200)),
+    "schema": Probe("get", "/api/schema/", every(200)),
+    "api-docs": Probe("get", "/api/docs/", every(200)),
+}
+
+# API operations, keyed by (METHOD, path) as the OpenAPI schema lists them. `path` is what is
+# requested (with a query string where the operation needs one).
+_API_READ_ONLY_WRITE = {"api_reader": 403}  # the read-only role is refused before any lookup
+
+API_PROBES: dict[tuple[str, str], Probe] = {
+    ("POST", "/api/v1/auth/token/"): Probe(
+        # Anonymous callers send a wrong password: 400, the same for unknown users.
+        "post",
+        "/api/v1/auth/token/",
+        row(400, 200, 200, 200, 200, 200),
+        data="credentials",
+    ),
+    ("DELETE", "/api/v1/auth/token/"): Probe(
+        "delete", "/api/v1/auth/token/", row(401, 204, 204, 204, 204, 204)
+    ),
+    ("GET", "/api/v1/units/"): Probe("get", "/api/v1/units/", row(401, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/units/{id}/"): Probe(
+        "get", "/api/v1/units/{unit}/", row(401, None, 200, 200, 200, 200), "unit"
+    ),
+    ("GET", "/api/v1/inspections/"): Probe(
+        "get", "/api/v1/inspections/", row(401, 200, 200, 200, 200, 200)
+    ),
+    ("GET", "/api/v1/inspections/{id}/"): Probe(
+        "get",
+        "/api/v1/inspections/{inspection}/",
+        row(401, None, 200, 200, 200, 200),
+        "inspection",
+    ),
+    ("GET", "/api/v1/cases/"): Probe("get", "/api/v1/cases/", row(401, 200, 200, 200, 200, 200)),
+    # Registering a case for a unit: only supervisors; a unit outside the jurisdiction (or a
+    # missing one) does not resolve: 400 on the field, the same message.
+    ("POST", "/api/v1/cases/"): Probe(
+        "post",
+        "/api/v1/cases/",
+        row(401, 403, 403, 403, 201, 201),
+        "unit",
+        hidden=row(401, 403, 403, 403, 400, 400),
+        data="create",
+    ),
+    ("GET", "/api/v1/cases/{id}/"): Probe(
+        "get", "/api/v1/cases/{case}/", row(401, None, 200, 200, 200, 200), "case"
+    ),
+    ("PATCH", "/api/v1/cases/{id}/"): Probe(
+        "patch",
+        "/api/v1/cases/{case}/",
+        row(401, None, 403, 200, 200, 200),
+        "case",
+        hidden=_API_READ_ONLY_WRITE,
+        data="progress",
+    ),
+    ("GET", "/api/v1/cases/{id}/history/"): Probe(
+        "get", "/api/v1/cases/{case}/history/", row(401, None, 200, 200, 200, 200), "case"
+    ),
+    ("GET", "/api/v1/cases/{id}/evidence/"): Probe(
+        "get", "/api/v1/cases/{case}/evidence/", row(401, None, 200, 200, 200, 200), "case"
+    ),
+    ("POST", "/api/v1/cases/{id}/evidence/"): Probe(
+        "post",
+        "/api/v1/cases/{case}/evidence/",
+        row(401, None, 403, 201, 201, 201),
+        "case",
+        hidden=_API_READ_ONLY_WRITE,
+        data="upload_api",
+    ),
+    ("GET", "/api/v1/cases/{case_id}/evidence/{evidence_id}/download/"): Probe(
+        "get",
+        "/api/v1/cases/{case}/evidence/{evidence}/download/",
+        row(401, None, 200, 200, 200, 200),
+        "case",
+    ),
+    ("POST", "/api/v1/cases/{id}/transitions/"): Probe(
+        "post",
+        "/api/v1/cases/{case}/transitions/",
+        row(401, None, 403, 200, 200, 200),
+        "case",
+        hidden=_API_READ_ONLY_WRITE,
+        data="start_api",
+    ),
+    ("POST", "/api/v1/cases/{id}/follow-up/"): Probe(
+        "post",
+        "/api/v1/cases/{case}/follow-up/",
+        row(401, None, 403, 403, 201, 201),
+        "case",
+        hidden=_API_READ_ONLY_WRITE,
+        data="follow_up_api",
+    ),
+    ("GET", "/api/v1/cases/export/"): Probe(
+        "get", "/api/v1/cases/export/", row(401, 200, 200, 200, 200, 200)
+    ),
+    # With `case`, one case's reminders: a case out of scope answers as a missing one.
+    ("GET", "/api/v1/reminders/"): Probe(
+        "get", "/api/v1/reminders/?case={case}", row(401, None, 200, 200, 200, 200), "case"
+    ),
+    ("GET", "/api/v1/stats/completion/"): Probe(
+        "get", "/api/v1/stats/completion/?group_by=unit", row(401, 200, 200, 200, 200, 200)
+    ),
+}
