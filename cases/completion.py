@@ -306,7 +306,13 @@ def light_counts(
 
 
 def completion_trend(
-    source: Source, *, days: list[date], level: str = "problem"
+    source: Source, *, days: list[date], level: str = "problem", build: bool = True
 ) -> list[tuple[date, CompletionRow]]:
-    """Completion as it stood at the end of each day: one query a point, whatever the cases."""
+    """Completion as it stood at the end of each day: one query a point, whatever the cases.
+
+    With `build=False` a past day whose roll-up snapshot is not built yet is left out (the
+    caller has it built in the background) instead of being built now.
+    """
+    if not build and isinstance(source, Selection) and tally.available():
+        days = [day for day in days if day >= timezone.localdate() or tally.has_snapshot(day)]
     return [(day, completion_total(source, level=level, as_of=day)) for day in days]

@@ -11,6 +11,8 @@ from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from tracker.celery import publish
+
 from . import selectors
 from .completion import (
     CompletionRow,
@@ -65,7 +67,7 @@ class Scope:
         return "&".join(params)
 
 
-def _month_ends(last: date, count: int) -> list[date]:
+def month_ends(last: date, count: int) -> list[date]:
     """`count` days ending with `last`: the last day of each earlier month, then `last`."""
     days = [last]
     cursor = last.replace(day=1) - timedelta(days=1)
@@ -98,6 +100,15 @@ def dashboard_figures(user: Any, scope: Scope) -> dict[str, Any]:
     league = sorted(units, key=lambda row: (-row.rate, -row.total, row.name))
     today = timezone.localdate()
     list_url = reverse("cases:list")
+    trend_days = month_ends(scope.as_of or today, TREND_POINTS)
+    # Past days not rolled up yet are built in the background (seconds each at a million
+    # cases), not in this request; the page says the trend is being completed.
+    trend = completion_trend(cases, days=trend_days, level=scope.level, build=False)
+    if len(trend) < len(trend_days):
+        from .tasks import build_snapshots
+
+        shown = {day for day, _row in trend}
+        publish(build_snapshots, [day.isoformat() for day in trend_days if day not in shown])
     return {
         "total": completion_total(cases, **options).as_dict(),
         "by_inspection": _rows(completion_rows(cases, group_by="inspection", **options),
@@ -114,12 +125,8 @@ def dashboard_figures(user: Any, scope: Scope) -> dict[str, Any]:
              "url": f"{list_url}?{base}{'&' if base else ''}light={light}"}
             for light, count in light_counts(cases, **options).items()
         ],
-        "trend": [
-            {"day": day.isoformat(), **row.as_dict()}
-            for day, row in completion_trend(
-                cases, days=_month_ends(scope.as_of or today, TREND_POINTS), level=scope.level
-            )
-        ],
+        "trend": [{"day": day.isoformat(), **row.as_dict()} for day, row in trend],
+        "trend_pending": len(trend) < len(trend_days),
     }  # fmt: skip
 
 

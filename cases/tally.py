@@ -182,6 +182,12 @@ def current_day() -> date | None:
     return row["day"]
 
 
+def ensure_built() -> None:
+    """Build the tally if it never was (its deltas flow from then on, whatever the day)."""
+    if not TallyDay.objects.filter(pk=1).exists():
+        refresh(only_if_stale=True)
+
+
 def ensure_current(today: date | None = None) -> date:
     """Rebuild the tally if it is not today's; returns today."""
     today = today or timezone.localdate()
@@ -231,6 +237,10 @@ def compact() -> None:
             f"INSERT INTO cases_completiontally ({dims}, {columns}) "
             f"SELECT {dims}, {sums} FROM gone GROUP BY {dims} HAVING {nonzero}"
         )
+
+
+def has_snapshot(day: date) -> bool:
+    return CompletionSnapshot.objects.filter(day=day).exists()
 
 
 def ensure_snapshot(day: date) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from celery import shared_task
 from django.utils import timezone
@@ -18,5 +18,28 @@ def maintain_tally() -> str:
         return "skipped"
     today = tally.ensure_current()
     tally.compact()
-    tally.ensure_snapshot(today - timedelta(days=1))
-    return f"tally {today.isoformat()} ({timezone.now().isoformat()})"
+    # Yesterday, and the month ends the dashboard's trend shows.
+    days = trend_days(today)
+    for day in days:
+        tally.ensure_snapshot(day)
+    return f"tally {today.isoformat()}, {len(days)} snapshots ({timezone.now().isoformat()})"
+
+
+def trend_days(today: date) -> list[date]:
+    from .dashboard import TREND_POINTS, month_ends
+
+    yesterday = today - timedelta(days=1)
+    return sorted({yesterday, *(d for d in month_ends(today, TREND_POINTS) if d < today)})
+
+
+@shared_task(name="cases.build_snapshots")
+def build_snapshots(days: list[str]) -> int:
+    """Build the roll-up snapshots of past days a page asked for (ISO dates)."""
+    if not tally.available():
+        return 0
+    today = timezone.localdate()
+    wanted = [date.fromisoformat(day) for day in days]
+    for day in wanted:
+        if day < today:
+            tally.ensure_snapshot(day)
+    return len(wanted)

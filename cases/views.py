@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -53,6 +52,7 @@ from .forms import (
     attach_error,
 )
 from .models import Case, Evidence, Unit
+from .pagination import CappedPaginator, count_cap
 from .permissions import Action, allowed_actions, may
 from .workflow import Role, Status
 
@@ -167,7 +167,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
         query["ordering"] = "deadline"
     case_filter = CaseFilter(query, queryset=selectors.case_list(request.user))
     cases = case_filter.qs if case_filter.is_valid() else Case.objects.none()
-    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(cases, PAGE_SIZE, cap=count_cap(request.GET))
+    page = paginator.get_page(request.GET.get("page"))
     params = {k: v for k, v in request.GET.lists() if k != "page"}
     context = {
         "filter": case_filter,

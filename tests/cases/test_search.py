@@ -44,9 +44,31 @@ def test_search_stays_in_scope(world):
 def test_the_search_expression_is_the_indexed_one(world):
     world.case(title="林业局审批事项超时")
     cases = CaseFilter({"search": "审批事项"}, queryset=selectors.visible_cases(world.admin)).qs
-    sql, params = cases.query.sql_with_params()
+    sql, params = cases.order_by().query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")  # not the deadline index either
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "case_search_trgm" in plan
+
+
+def test_a_search_counts_matches_up_to_a_cap(world, client, monkeypatch):
+    from rest_framework.test import APIClient
+
+    monkeypatch.setattr("cases.pagination.SEARCH_COUNT_CAP", 3)
+    for i in range(4):
+        world.case(title=f"林业问题{i}")
+    api = APIClient()
+    api.force_authenticate(world.supervisor)
+    capped = api.get("/api/v1/cases/", {"search": "林业"}).json()
+    assert (capped["count"], capped["count_exact"], len(capped["results"])) == (3, False, 3)
+    exact = api.get("/api/v1/cases/", {"search": "林业问题1"}).json()
+    assert (exact["count"], exact["count_exact"]) == (1, True)
+    unfiltered = api.get("/api/v1/cases/").json()  # no search: counted exactly, uncapped
+    assert (unfiltered["count"], unfiltered["count_exact"]) == (4, True)
+
+    client.force_login(world.supervisor)
+    page = client.get("/cases/", {"search": "林业"}).content.decode()
+    assert "超过 3 个问题" in page
+    assert "共 1 个问题" in client.get("/cases/", {"search": "林业问题2"}).content.decode()
