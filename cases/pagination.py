@@ -26,7 +26,7 @@ class CappedPaginator(Paginator):
     def count(self) -> int:
         if self.cap is None:
             return super().count
-        counted = self.object_list[: self.cap + 1].count()
+        counted = self.object_list[: self.cap + 1].count()  # type: ignore[attr-defined]
         self.count_exact = counted <= self.cap
         return min(counted, self.cap)
 

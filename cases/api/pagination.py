@@ -1,3 +1,4 @@
+from functools import partial
 from typing import Any
 
 from rest_framework import pagination
@@ -16,18 +17,16 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
-    cap: int | None = None
-
-    def django_paginator_class(self, *args: Any, **kwargs: Any) -> CappedPaginator:
-        return CappedPaginator(*args, cap=self.cap, **kwargs)
 
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
-        self.cap = count_cap(request.query_params)
+        cap = count_cap(request.query_params)
+        self.django_paginator_class = partial(CappedPaginator, cap=cap)  # type: ignore[assignment]
         return super().paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data: Any) -> Response:
         response = super().get_paginated_response(data)
-        response.data["count_exact"] = self.page.paginator.count_exact
+        paginator = getattr(self.page, "paginator", None)
+        response.data["count_exact"] = getattr(paginator, "count_exact", True)
         return response
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
