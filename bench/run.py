@@ -605,8 +605,11 @@ def load_test(port: int, clients: list[dict[str, Any]], opts: argparse.Namespace
 
 def environment(url: str, exports: Path) -> dict[str, str]:
     """Production settings (debug off) on the bench database, for the server and every step."""
+    # Not make's own variables: `make bench DATABASE_URL=…` passes them to the `make serve`
+    # started here, where they would override this size's database.
+    inherited = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")}
     env = {
-        **os.environ,
+        **inherited,
         "DATABASE_URL": url,
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
