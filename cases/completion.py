@@ -256,6 +256,19 @@ def completion_rows(
 
     One aggregate query whatever the number of cases or groups.
     """
+    return completion_report(source, group_by=group_by, level=level, as_of=as_of, today=today)[0]
+
+
+def completion_report(
+    source: Source,
+    *,
+    group_by: str,
+    level: str = "problem",
+    as_of: date | None = None,
+    today: date | None = None,
+) -> tuple[list[CompletionRow], CompletionRow, Figures]:
+    """The rows grouped one way, their total and the total's every figure (statuses, lights),
+    from one count: every case is in exactly one group (cases without a region in None's)."""
     if group_by not in GROUP_FIELDS:
         raise InvalidInput(
             _("group_by 只能是 inspection、unit 或 region。"), fields={"group_by": [group_by]}
@@ -263,9 +276,11 @@ def completion_rows(
     groups = figures(source, group_by=group_by, level=level, as_of=as_of, today=today)
     city_level = _("市本级")
     rows = [_row(key, name or city_level, counts) for key, (name, counts) in groups.items()]
-    return sorted(
+    rows = sorted(
         (row for row in rows if row.total > 0), key=lambda row: (row.key is None, row.key or 0)
     )
+    summed = {name: sum(counts[name] for _name, counts in groups.values()) for name in FIGURE_NAMES}
+    return rows, _row(None, _("合计"), summed), summed
 
 
 def completion_total(
@@ -280,6 +295,14 @@ def completion_total(
     return _row(None, _("合计"), counts)
 
 
+def statuses_of(counts: Figures) -> dict[str, int]:
+    return {status: counts[status] for status in Status.values}
+
+
+def lights_of(counts: Figures) -> dict[str, int]:
+    return {light: counts[light] for light in ("red", "yellow", "green")}
+
+
 def status_counts(
     source: Source,
     *,
@@ -288,8 +311,7 @@ def status_counts(
     today: date | None = None,
 ) -> dict[str, int]:
     """How many cases are in each workflow state (every state present, zeros included)."""
-    counts = figures(source, level=level, as_of=as_of, today=today)[None][1]
-    return {status: counts[status] for status in Status.values}
+    return statuses_of(figures(source, level=level, as_of=as_of, today=today)[None][1])
 
 
 def light_counts(
@@ -301,18 +323,46 @@ def light_counts(
 ) -> dict[str, int]:
     """Red (overdue), yellow (due within DUE_SOON_DAYS) and green (on track or done) counts:
     the same rule as each case's light and the list's `light` filter."""
-    counts = figures(source, level=level, as_of=as_of, today=today)[None][1]
-    return {light: counts[light] for light in ("red", "yellow", "green")}
+    return lights_of(figures(source, level=level, as_of=as_of, today=today)[None][1])
 
 
 def completion_trend(
     source: Source, *, days: list[date], level: str = "problem", build: bool = True
 ) -> list[tuple[date, CompletionRow]]:
-    """Completion as it stood at the end of each day: one query a point, whatever the cases.
+    """Completion as it stood at the end of each day, whatever the number of cases.
 
     With `build=False` a past day whose roll-up snapshot is not built yet is left out (the
     caller has it built in the background) instead of being built now.
     """
-    if not build and isinstance(source, Selection) and tally.available():
-        days = [day for day in days if day >= timezone.localdate() or tally.has_snapshot(day)]
-    return [(day, completion_total(source, level=level, as_of=day)) for day in days]
+    today = timezone.localdate()
+    if not (isinstance(source, Selection) and tally.available()):
+        return [(day, completion_total(source, level=level, as_of=day)) for day in days]
+    past = [day for day in days if day < today]
+    built = tally.built_days(past)
+    if build:
+        for day in past:
+            if day not in built:
+                tally.ensure_snapshot(day)
+        built = set(past)
+    # Every past day in one query over the snapshots.
+    rows = selectors.visible_tally(source.user, CompletionSnapshot.objects.filter(day__in=built))
+    sums = {name: Sum(f"{level[0]}_{name}") for name in FIGURE_NAMES}
+    by_day = {
+        row["day"]: {name: row[name] or 0 for name in FIGURE_NAMES}
+        for row in source.narrow(rows).order_by().values("day").annotate(**sums)
+    }
+    extra = source.narrow(selectors.owned_outside_scope(source.user))
+    has_extra = extra.exists()  # an inspector's own cases outside their unit: counted
+    points = []
+    for day in days:
+        if day >= today:
+            points.append((day, completion_total(source, level=level, as_of=day)))
+            continue
+        if day not in built:
+            continue
+        counts = by_day.get(day, dict.fromkeys(FIGURE_NAMES, 0))
+        if has_extra:
+            more = _live_figures(extra, group_by=None, level=level, as_of=day, today=today)
+            counts = {n: counts[n] + more[None][1][n] for n in FIGURE_NAMES}
+        points.append((day, _row(None, _("合计"), counts)))
+    return points

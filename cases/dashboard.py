@@ -17,11 +17,11 @@ from . import selectors
 from .completion import (
     CompletionRow,
     Selection,
+    completion_report,
     completion_rows,
-    completion_total,
     completion_trend,
-    light_counts,
-    status_counts,
+    lights_of,
+    statuses_of,
 )
 from .completion import light_q as light_filter
 from .models import Case, CaseEvent, Inspection, Unit
@@ -96,7 +96,7 @@ def dashboard_figures(user: Any, scope: Scope) -> dict[str, Any]:
     cases = scope.selection(user)
     options: dict[str, Any] = {"level": scope.level, "as_of": scope.as_of}
     base = scope.list_params()
-    units = completion_rows(cases, group_by="unit", **options)
+    units, total, counts = completion_report(cases, group_by="unit", **options)
     league = sorted(units, key=lambda row: (-row.rate, -row.total, row.name))
     today = timezone.localdate()
     list_url = reverse("cases:list")
@@ -110,7 +110,7 @@ def dashboard_figures(user: Any, scope: Scope) -> dict[str, Any]:
         shown = {day for day, _row in trend}
         publish(build_snapshots, [day.isoformat() for day in trend_days if day not in shown])
     return {
-        "total": completion_total(cases, **options).as_dict(),
+        "total": total.as_dict(),
         "by_inspection": _rows(completion_rows(cases, group_by="inspection", **options),
                                "inspection", base),
         "by_region": _rows(completion_rows(cases, group_by="region", **options), "region", base),
@@ -118,12 +118,12 @@ def dashboard_figures(user: Any, scope: Scope) -> dict[str, Any]:
         "statuses": [
             {"status": status, "name": str(Status(status).label), "count": count,
              "url": f"{list_url}?{base}{'&' if base else ''}status={status}"}
-            for status, count in status_counts(cases, **options).items()
+            for status, count in statuses_of(counts).items()
         ],
         "lights": [
             {"light": light, "count": count,
              "url": f"{list_url}?{base}{'&' if base else ''}light={light}"}
-            for light, count in light_counts(cases, **options).items()
+            for light, count in lights_of(counts).items()
         ],
         "trend": [{"day": day.isoformat(), **row.as_dict()} for day, row in trend],
         "trend_pending": len(trend) < len(trend_days),

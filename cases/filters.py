@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .completion import at_level, light_q
 from .models import Case, Unit
+from .selectors import in_unit_subtree
 from .workflow import Status
 
 LIGHTS = [("red", _("红灯（逾期）")), ("yellow", _("黄灯（临期）")), ("green", _("绿灯"))]
@@ -124,10 +125,10 @@ class CaseFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_unit_subtree(self, queryset: QuerySet[Case], name: str, value: int):
-        path = Unit.objects.filter(pk=value).values_list("path", flat=True).first()
-        if path is None:
+        unit = Unit.objects.filter(pk=value).first()
+        if unit is None:
             return queryset.none()
-        return queryset.filter(responsible_unit__path__startswith=path)
+        return queryset.filter(in_unit_subtree(unit, "responsible_unit_id"))
 
     def filter_level(self, queryset: QuerySet[Case], name: str, value: str):
         # The completion module's levels, so a dashboard figure and its list agree.

@@ -26,7 +26,8 @@ class CappedPaginator(Paginator):
     def count(self) -> int:
         if self.cap is None:
             return super().count
-        counted = self.object_list[: self.cap + 1].count()  # type: ignore[attr-defined]
+        # Unordered: any cap + 1 matches will do, found the cheapest way.
+        counted = self.object_list.order_by()[: self.cap + 1].count()  # type: ignore[attr-defined]
         self.count_exact = counted <= self.cap
         return min(counted, self.cap)
 

@@ -79,10 +79,13 @@ def _subtree(unit: Unit, prefix: str = "") -> Q:
     return Q(**{f"{prefix}path__startswith": unit.path})
 
 
-def _in_subtree(unit: Unit, field: str) -> Q:
-    """`field` (a unit foreign key) points into `unit`'s subtree: the subtree's ids first, so
-    that a million cases are reached through their (unit, status) index, not a join."""
-    return Q(**{f"{field}__in": Unit.objects.filter(_subtree(unit)).values("id")})
+def in_unit_subtree(unit: Unit, field: str) -> Q:
+    """`field` (a unit foreign key) points into `unit`'s subtree, as a list of ids read first:
+    with the ids in hand the planner sees how few cases they hold and reaches them through the
+    (unit, status) index, where a join on the path, or a subquery OR-ed with another
+    condition, made it read them all."""
+    ids = list(Unit.objects.filter(_subtree(unit)).values_list("id", flat=True))
+    return Q(**{f"{field}__in": ids})
 
 
 def visible_units(user: Any) -> QuerySet[Unit]:
@@ -95,21 +98,32 @@ def visible_units(user: Any) -> QuerySet[Unit]:
     return units.filter(_subtree(root))
 
 
-def visible_cases(user: Any) -> QuerySet[Case]:
+def visible_cases(user: Any, *, one: bool = False) -> QuerySet[Case]:
+    """The cases `user` may see. For lists the unit scope is a list of unit ids read first (see
+    `in_unit_subtree`); `one=True`, for reading cases by id, joins on the unit paths instead and
+    saves those lookups."""
     cases = Case.objects.all()
     if sees_everything(user):
         return cases
     root = scope_root(user)
     if root is None:
         return cases.none()
-    if user_role(user) == Role.INSPECTOR:
-        # Their unit's cases and below, and any case they were made owner of.
-        scope = _in_subtree(root, "responsible_unit_id") | Q(owner_id=user.pk)
+    inspector = user_role(user) == Role.INSPECTOR
+    ids: list[int] | None = None
+    if one:
+        responsible = _subtree(root, "responsible_unit__")
+        supervising = _subtree(root, "supervising_unit__")
     else:
-        # A commission also follows what it supervises elsewhere (a city commission's case
+        ids = list(Unit.objects.filter(_subtree(root)).values_list("id", flat=True))
+        if len(ids) == Unit.objects.count():
+            ids = None  # the top of the only tree: every unit is in scope
+        responsible = Q(responsible_unit_id__in=ids)
+        supervising = Q(supervising_unit_id__in=ids)
+    if one or ids is not None:
+        # An inspector: their unit's cases and below, and any case they were made owner of. A
+        # commission also follows what it supervises elsewhere (a city commission's case
         # handed to a provincial body stays on its books).
-        scope = _in_subtree(root, "responsible_unit_id") | _in_subtree(root, "supervising_unit_id")
-    cases = cases.filter(scope)
+        cases = cases.filter(responsible | (Q(owner_id=user.pk) if inspector else supervising))
     if not sees_restricted(user):
         cases = cases.filter(inspection__restricted=False)
     return cases
@@ -123,10 +137,11 @@ def visible_tally(user: Any, rows: QuerySet) -> QuerySet:
     root = scope_root(user)
     if root is None:
         return rows.none()
-    scope = _subtree(root, "responsible_unit__")
-    if user_role(user) != Role.INSPECTOR:
-        scope |= _subtree(root, "supervising_unit__")
-    rows = rows.filter(scope)
+    if Unit.objects.exclude(_subtree(root)).exists():  # else every unit is in scope
+        scope = _subtree(root, "responsible_unit__")
+        if user_role(user) != Role.INSPECTOR:
+            scope |= _subtree(root, "supervising_unit__")
+        rows = rows.filter(scope)
     if not sees_restricted(user):
         rows = rows.filter(inspection__restricted=False)
     return rows
@@ -178,9 +193,9 @@ def visible_inspections(user: Any) -> QuerySet[Inspection]:
     return inspections
 
 
-def case_list(user: Any) -> QuerySet[Case]:
+def case_list(user: Any, *, one: bool = False) -> QuerySet[Case]:
     """The cases a user may see, with what a list row shows, in one query."""
-    return visible_cases(user).select_related(
+    return visible_cases(user, one=one).select_related(
         "inspection", "responsible_unit", "supervising_unit", "region", "owner"
     )
 
@@ -188,7 +203,7 @@ def case_list(user: Any) -> QuerySet[Case]:
 def case_get(user: Any, case_id: Any) -> Case:
     """One visible case; a missing id and an out-of-scope one both raise NotFound."""
     try:
-        return case_list(user).get(pk=case_id)
+        return case_list(user, one=True).get(pk=case_id)
     except (Case.DoesNotExist, ValueError, TypeError):
         raise NotFound(_not_found_message()) from None
 
@@ -196,7 +211,7 @@ def case_get(user: Any, case_id: Any) -> Case:
 def case_get_for_update(user: Any, case_id: Any) -> Case:
     """The visible case, locked until the end of the transaction (only its own row)."""
     try:
-        return visible_cases(user).select_for_update(of=("self",)).get(pk=case_id)
+        return visible_cases(user, one=True).select_for_update(of=("self",)).get(pk=case_id)
     except (Case.DoesNotExist, ValueError, TypeError):
         raise NotFound(_not_found_message()) from None
 

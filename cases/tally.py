@@ -243,6 +243,15 @@ def has_snapshot(day: date) -> bool:
     return CompletionSnapshot.objects.filter(day=day).exists()
 
 
+def built_days(days: list[date]) -> set[date]:
+    """Which of `days` have their snapshot built: one query."""
+    if not days:
+        return set()
+    return set(
+        CompletionSnapshot.objects.filter(day__in=days).values_list("day", flat=True).distinct()
+    )
+
+
 def ensure_snapshot(day: date) -> None:
     """Build the figures as of the end of `day` (a past day) from the history, once."""
     if day >= timezone.localdate():

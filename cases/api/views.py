@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from tracker.db_router import read_from_replica
 
 from .. import accounts, selectors, services
-from ..completion import Selection, completion_rows, completion_total
+from ..completion import Selection, completion_report, completion_rows
 from ..errors import DomainError, InvalidInput
 from ..filters import CaseFilter, UnitFilter
 from ..models import Case, User
@@ -353,14 +353,14 @@ class CompletionView(APIView):
             region_id=query.get("region"),
         )
         options = {"level": query["level"], "as_of": query.get("as_of")}
-        rows = completion_rows(cases, group_by=query["group_by"], **options)
+        rows, total, _counts = completion_report(cases, group_by=query["group_by"], **options)
         return Response(
             {
                 "group_by": query["group_by"],
                 "level": query["level"],
                 "as_of": query.get("as_of"),
                 "rows": [row.as_dict() for row in rows],
-                "total": completion_total(cases, **options).as_dict(),
+                "total": total.as_dict(),
             }
         )
 

@@ -113,7 +113,7 @@ def test_it_lists_cases_with_the_documented_fields(world, sup):
     item = world.case(world.unit_a, parent=problem)
     drive_to(item, "completed", world.supervisor)
     body = sup.get("/api/v1/cases/", {"parent": "", "ordering": "id"}).json()
-    assert set(body) == {"count", "next", "previous", "results"}
+    assert set(body) == {"count", "count_exact", "next", "previous", "results"}
     row = next(r for r in body["results"] if r["id"] == problem.pk)
     assert row["status"] == "open" and row["status_display"] == "待整改"
     assert row["items"] == {"total": 1, "done": 1}
