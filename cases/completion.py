@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any, Literal
 
 from django.conf import settings
@@ -150,6 +151,20 @@ class Selection:
 
     def cases(self) -> QuerySet[Case]:
         return self.narrow(selectors.visible_cases(self.user))
+
+    # Read once per selection (one page or request), however many figures it draws.
+    @cached_property
+    def tally_day(self) -> date:
+        return tally.ensure_current()
+
+    @cached_property
+    def _tally_scope(self) -> Q | None:
+        return selectors.tally_scope(self.user)
+
+    def tally_rows(self, rows: QuerySet) -> QuerySet:
+        """Roll-up rows of this selection (`selectors.visible_tally`, narrowed)."""
+        scope = self._tally_scope
+        return rows.none() if scope is None else self.narrow(rows.filter(scope))
 
 
 Source = QuerySet[Case] | Selection
@@ -345,11 +360,11 @@ def completion_trend(
                 tally.ensure_snapshot(day)
         built = set(past)
     # Every past day in one query over the snapshots.
-    rows = selectors.visible_tally(source.user, CompletionSnapshot.objects.filter(day__in=built))
+    rows = source.tally_rows(CompletionSnapshot.objects.filter(day__in=built))
     sums = {name: Sum(f"{level[0]}_{name}") for name in FIGURE_NAMES}
     by_day = {
         row["day"]: {name: row[name] or 0 for name in FIGURE_NAMES}
-        for row in source.narrow(rows).order_by().values("day").annotate(**sums)
+        for row in rows.order_by().values("day").annotate(**sums)
     }
     extra = source.narrow(selectors.owned_outside_scope(source.user))
     has_extra = extra.exists()  # an inspector's own cases outside their unit: counted

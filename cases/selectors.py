@@ -132,19 +132,25 @@ def visible_cases(user: Any, *, one: bool = False) -> QuerySet[Case]:
 def visible_tally(user: Any, rows: QuerySet) -> QuerySet:
     """Roll-up rows (`cases.tally`) of the cases `visible_cases` gives, but for the cases an
     inspector owns outside their unit (`owned_outside_scope`)."""
+    scope = tally_scope(user)
+    return rows.none() if scope is None else rows.filter(scope)
+
+
+def tally_scope(user: Any) -> Q | None:
+    """`visible_tally`'s filter (None: nothing), for callers that apply it to several queries."""
     if sees_everything(user):
-        return rows
+        return Q()
     root = scope_root(user)
     if root is None:
-        return rows.none()
+        return None
+    scope = Q()
     if Unit.objects.exclude(_subtree(root)).exists():  # else every unit is in scope
         scope = _subtree(root, "responsible_unit__")
         if user_role(user) != Role.INSPECTOR:
             scope |= _subtree(root, "supervising_unit__")
-        rows = rows.filter(scope)
     if not sees_restricted(user):
-        rows = rows.filter(inspection__restricted=False)
-    return rows
+        scope &= Q(inspection__restricted=False)
+    return scope
 
 
 def owned_outside_scope(user: Any) -> QuerySet[Case]:
