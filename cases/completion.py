@@ -161,6 +161,12 @@ class Selection:
     def _tally_scope(self) -> Q | None:
         return selectors.tally_scope(self.user)
 
+    @cached_property
+    def owned_elsewhere(self) -> QuerySet[Case] | None:
+        """The cases the roll-ups leave out (`selectors.owned_outside_scope`), None if none."""
+        extra = self.narrow(selectors.owned_outside_scope(self.user))
+        return extra if extra.exists() else None
+
     def tally_rows(self, rows: QuerySet) -> QuerySet:
         """Roll-up rows of this selection (`selectors.visible_tally`, narrowed)."""
         scope = self._tally_scope
@@ -194,12 +200,13 @@ def _tallied_figures(
 ) -> dict[Any, tuple[str, Figures]]:
     """The same figures summed from the roll-ups: a few thousand rows whatever the cases."""
     if as_of is None or as_of >= today:
-        tally.ensure_current(today)
-        rows = selectors.visible_tally(selection.user, CompletionTally.objects.all())
+        if selection.tally_day != today:  # the day turned during this request
+            tally.ensure_current(today)
+        rows = selection.tally_rows(CompletionTally.objects.all())
     else:
         tally.ensure_snapshot(as_of)
-        rows = selectors.visible_tally(selection.user, CompletionSnapshot.objects.filter(day=as_of))
-    rows = selection.narrow(rows).order_by()
+        rows = selection.tally_rows(CompletionSnapshot.objects.filter(day=as_of))
+    rows = rows.order_by()
     sums = {name: Sum(f"{level[0]}_{name}") for name in FIGURE_NAMES}
     if group_by is None:
         figures = rows.aggregate(**sums)
@@ -209,8 +216,8 @@ def _tallied_figures(
         grouped = rows.values(key=F(key_field), name=F(name_field)).annotate(**sums)
         result = {row["key"]: (row["name"], {n: row[n] for n in FIGURE_NAMES}) for row in grouped}
     # Cases an inspector was made owner of outside their unit: too few to tally, counted.
-    extra = selection.narrow(selectors.owned_outside_scope(selection.user))
-    if extra.exists():
+    if selection.owned_elsewhere is not None:
+        extra = selection.owned_elsewhere
         more = _live_figures(extra, group_by=group_by, level=level, as_of=as_of, today=today)
         for key, (name, figures) in more.items():
             base = result.get(key, (name, dict.fromkeys(FIGURE_NAMES, 0)))[1]
@@ -366,8 +373,7 @@ def completion_trend(
         row["day"]: {name: row[name] or 0 for name in FIGURE_NAMES}
         for row in rows.order_by().values("day").annotate(**sums)
     }
-    extra = source.narrow(selectors.owned_outside_scope(source.user))
-    has_extra = extra.exists()  # an inspector's own cases outside their unit: counted
+    extra = source.owned_elsewhere  # an inspector's own cases outside their unit: counted
     points = []
     for day in days:
         if day >= today:
@@ -376,7 +382,7 @@ def completion_trend(
         if day not in built:
             continue
         counts = by_day.get(day, dict.fromkeys(FIGURE_NAMES, 0))
-        if has_extra:
+        if extra is not None:
             more = _live_figures(extra, group_by=None, level=level, as_of=day, today=today)
             counts = {n: counts[n] + more[None][1][n] for n in FIGURE_NAMES}
         points.append((day, _row(None, _("合计"), counts)))

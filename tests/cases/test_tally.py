@@ -178,14 +178,18 @@ def test_back_dated_history_and_reassignment_drop_the_snapshots_they_change(worl
 
 
 def test_the_figures_cost_a_fixed_number_of_queries(world, ledger):
-    selection = Selection(world.supervisor)
     tally.ensure_current()
     tally.ensure_snapshot(timezone.localdate() - timedelta(days=2))
 
     def count(**options):
+        selection = Selection(world.supervisor)  # one a request
         with CaptureQueriesContext(connection) as queries:
             figures(selection, **options)
-        return len(queries)
+            first = len(queries)
+            figures(selection, **options)  # the day and the scope are read once a selection:
+            # again only the sums (and whether an as-of day is built)
+        assert len(queries) - first <= 2, [q["sql"][:90] for q in queries.captured_queries[first:]]
+        return first
 
     now, past = count(group_by="unit"), count(group_by="unit", as_of=days(-2))
     for i in range(5):

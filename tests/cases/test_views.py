@@ -488,3 +488,16 @@ def test_it_speaks_english_when_asked(client, world):
     response = client.get(reverse("cases:list"), HTTP_ACCEPT_LANGUAGE="en")
     assert response["Content-Language"] == "en"
     assert "My rectification tasks" in response.content.decode()
+
+
+def test_unit_and_inspection_choices_mark_the_selection_and_escape_names(client, world):
+    services.unit_update(
+        unit=world.unit_b, name="乙县<局>", is_supervising_body=False, is_responsible_unit=True
+    )
+    login(client, world.supervisor)
+    page = client.get(reverse("cases:list"), {"responsible_unit": world.unit_a.pk}).content
+    page = page.decode()
+    assert f'<option value="{world.unit_a.pk}" selected>甲县局</option>' in page
+    assert f'<option value="{world.unit_b.pk}">乙县&lt;局&gt;</option>' in page
+    dashboard = client.get(reverse("cases:dashboard"), {"inspection": world.inspection.pk})
+    assert f'<option value="{world.inspection.pk}" selected>' in dashboard.content.decode()
