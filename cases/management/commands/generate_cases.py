@@ -1376,7 +1376,7 @@ class CopyWriter:
         self.thread.join()
         if self.error is not None:
             raise self.error
-        if self.indexes or self.foreign_keys:
+        if self.rebuild:
             started = time.monotonic()
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
@@ -1384,6 +1384,11 @@ class CopyWriter:
                     cursor.execute(definition)
                 for table, name, definition in self.foreign_keys:
                     cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+                for table, trigger in LOAD_TRIGGERS:
+                    cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
+                # What the history trigger would have done: the new history is dated in the
+                # past, so any snapshot may have changed.
+                cursor.execute("DELETE FROM cases_completionsnapshot")
                 # Back to Django's default: foreign keys checked at commit.
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
                 cursor.execute("RESET maintenance_work_mem")
@@ -1420,6 +1425,10 @@ class CopyWriter:
             cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
         for name, _definition in indexes:
             cursor.execute(f"DROP INDEX {name}")
+        # The roll-ups are recounted once at the end (tally.refresh) and every snapshot is
+        # dropped then: their triggers would only copy each batch into a transition table.
+        for table, trigger in LOAD_TRIGGERS:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
 
     def write(self, chunk: list[CaseRec]) -> None:
         self._put(chunk)
@@ -1485,6 +1494,12 @@ class CopyWriter:
             if piece:
                 copy.write("".join(piece))
 
+
+# Statement triggers off during a rebuilding load (cases.tally installs them).
+LOAD_TRIGGERS = [
+    ("cases_case", "cases_tally_insert"),
+    ("cases_caseevent", "cases_snapshot_history"),
+]
 
 # Below this many cases, keeping indexes and foreign keys in place costs less than rebuilding.
 REBUILD_FROM = 50_000
