@@ -11,13 +11,12 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db import connection
-from django.db.models import Func, Q, QuerySet, TextField, Value
-from django.db.models.functions import Upper
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from .completion import at_level, light_q
 from .models import Case, Unit
+from .search import Search
 from .selectors import in_unit_subtree
 from .workflow import Status
 
@@ -124,6 +123,8 @@ class CaseFilter(django_filters.FilterSet):
         model = Case
         fields: list[str] = []
 
+    search_plan: Search | None = None  # set by filter_queryset when the list is searched
+
     def filter_unit_subtree(self, queryset: QuerySet[Case], name: str, value: int):
         unit = Unit.objects.filter(pk=value).first()
         if unit is None:
@@ -143,16 +144,15 @@ class CaseFilter(django_filters.FilterSet):
         return queryset.filter(light_q(value)) if value else queryset
 
     def filter_search(self, queryset: QuerySet[Case], name: str, value: str):
-        value = value.strip()[:100]
-        if not value:
+        # Applied last, by filter_queryset, once the rest of the list is filtered and sorted.
+        return queryset
+
+    def filter_queryset(self, queryset: QuerySet[Case]) -> QuerySet[Case]:
+        """The filters and the order, then the search: its pages are read by `self.search_plan`
+        (cases.search), which needs the list without it."""
+        queryset = super().filter_queryset(queryset)
+        term = (self.form.cleaned_data.get("search") or "").strip()[:100]
+        if not term:
             return queryset
-        if connection.vendor == "postgresql":
-            # The expression of the trigram index (migration cases 0006).
-            text = Func("code", "title", "description", function="case_search_text",
-                        output_field=TextField())  # fmt: skip
-            return queryset.alias(search_text=text).filter(
-                search_text__contains=Upper(Value(value))
-            )
-        return queryset.filter(
-            Q(code__icontains=value) | Q(title__icontains=value) | Q(description__icontains=value)
-        )
+        self.search_plan = Search(base=queryset, term=term)
+        return self.search_plan.matches

@@ -167,7 +167,9 @@ def case_list(request: HttpRequest) -> HttpResponse:
         query["ordering"] = "deadline"
     case_filter = CaseFilter(query, queryset=selectors.case_list(request.user))
     cases = case_filter.qs if case_filter.is_valid() else Case.objects.none()
-    paginator = CappedPaginator(cases, PAGE_SIZE, cap=count_cap(request.GET))
+    paginator = CappedPaginator(
+        cases, PAGE_SIZE, cap=count_cap(request.GET), search=case_filter.search_plan
+    )
     page = paginator.get_page(request.GET.get("page"))
     params = {k: v for k, v in request.GET.lists() if k != "page"}
     context = {

@@ -20,7 +20,9 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
         cap = count_cap(request.query_params)
-        self.django_paginator_class = partial(CappedPaginator, cap=cap)  # type: ignore[assignment]
+        self.django_paginator_class = partial(  # type: ignore[assignment]
+            CappedPaginator, cap=cap, search=getattr(view, "search_plan", None)
+        )
         return super().paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data: Any) -> Response:

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.http import FileResponse
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -150,6 +151,21 @@ class FollowUpSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000, help_text="督办意见")
 
 
+class CaseFilterBackend(DjangoFilterBackend):
+    """CaseFilter, and its search handed to the paginator (`view.search_plan`), which reads
+    a searched list's pages through it (cases.search)."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid() and self.raise_exception:
+            raise translate_validation(filterset.errors)
+        filtered = filterset.qs
+        view.search_plan = filterset.search_plan
+        return filtered
+
+
 class CaseViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -158,8 +174,9 @@ class CaseViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = s.CaseSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [CaseFilterBackend]
     filterset_class = CaseFilter
+    search_plan = None  # set by CaseFilterBackend
     # JSON only: form encodings read an absent boolean as False and would clear flags.
     parser_classes = [JSONParser]
     http_method_names = ["get", "post", "patch", "head", "options"]

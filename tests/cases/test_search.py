@@ -1,7 +1,10 @@
 """Chinese text search over code, title and description, served by the trigram index."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from cases import selectors
 from cases.filters import CaseFilter
@@ -72,3 +75,112 @@ def test_a_search_counts_matches_up_to_a_cap(world, client, monkeypatch):
     page = client.get("/cases/", {"search": "林业"}).content.decode()
     assert "超过 3 个问题" in page
     assert "共 1 个问题" in client.get("/cases/", {"search": "林业问题2"}).content.decode()
+
+
+# --- Pages of a search: every way of reading them gives the plain ordered query's rows -------
+
+
+def _spread(world, *, matches_late: bool) -> None:
+    """40 cases a day apart: 12 match "林业", either spread through the list or all at its
+    end (a term that belongs to one late inspection)."""
+    today = timezone.localdate()
+    for i in range(40):
+        hit = i >= 28 if matches_late else i % 3 == 0 and i < 36
+        world.case(
+            title=f"{'林业' if hit else '水利'}问题{i:02d}", deadline=today + timedelta(days=i)
+        )
+
+
+def _api_pages(world, params, pages):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(world.supervisor)
+    seen = []
+    for page in range(1, pages + 1):
+        body = api.get("/api/v1/cases/", {**params, "page": page, "page_size": 5}).json()
+        seen.append([row["title"] for row in body["results"]])
+    return seen
+
+
+def _expected(world, params, pages):
+    ordering = params.get("ordering", "deadline")
+    rows = (
+        selectors.visible_cases(world.supervisor)
+        .filter(title__contains=params["search"])
+        .order_by(ordering, "id")
+        .values_list("title", flat=True)
+    )
+    titles = list(rows)
+    return [titles[i * 5 : i * 5 + 5] for i in range(pages)]
+
+
+@pytest.mark.parametrize("matches_late", [False, True], ids=["spread", "gathered-late"])
+@pytest.mark.parametrize(
+    ("cap", "walk"),
+    [
+        (1000, 4000),  # every match counted: the page is read by id
+        (7, 4000),  # more than the cap; the walk covers the whole list
+        (7, 20),  # a short walk: spread matches fill it, gathered ones are sorted instead
+    ],
+)
+@pytest.mark.parametrize("ordering", ["deadline", "-deadline", "-updated_at", "created_at"])
+def test_search_pages_match_the_plain_ordered_query(
+    world, monkeypatch, matches_late, cap, walk, ordering
+):
+    monkeypatch.setattr("cases.pagination.SEARCH_COUNT_CAP", cap)
+    monkeypatch.setattr("cases.search.WALK_ROWS", walk)
+    _spread(world, matches_late=matches_late)
+    params = {"search": "林业", "ordering": ordering}
+    expected = _expected(world, params, 3)
+    if cap == 7:  # past the cap, pages stop at it: 5 rows, then 2
+        expected = [expected[0], expected[1][:2]]
+    assert _api_pages(world, params, len(expected)) == expected
+
+
+def test_a_gathered_term_falls_back_to_sorting_its_matches(world, monkeypatch):
+    from cases.search import Search
+
+    monkeypatch.setattr("cases.search.WALK_ROWS", 6)
+    _spread(world, matches_late=True)
+    base = selectors.visible_cases(world.supervisor).order_by("deadline", "id")
+    search = Search(base=base, term="林业")
+    order = search._order()
+    assert search._walk(order, 5) is None  # six rows read, no match among them
+    first = search.page(0, 5, None)
+    assert [case.title for case in first] == [f"林业问题{i}" for i in range(28, 33)]
+    first_deadline = first[0].deadline
+    later = Search(base=base.filter(deadline__gte=first_deadline), term="林业")
+    # From the first match on, every row matches: the walk finds two in its six rows.
+    assert later._walk(order, 2) is not None
+    assert [c.title for c in later.page(0, 2, None)] == ["林业问题28", "林业问题29"]
+
+
+def test_the_page_of_a_search_keeps_the_scope(world, monkeypatch):
+    monkeypatch.setattr("cases.pagination.SEARCH_COUNT_CAP", 1)
+    monkeypatch.setattr("cases.search.WALK_ROWS", 2)
+    for i in range(3):
+        world.case(unit=world.unit_b, title=f"乙县林业{i}")
+        world.case(title=f"甲县林业{i}")
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(world.inspector_a)
+    body = api.get("/api/v1/cases/", {"search": "林业"}).json()
+    titles = [row["title"] for row in body["results"]]
+    assert len(titles) == 1  # capped at 1: one page of one row, in scope
+    assert titles[0] in {f"甲县林业{i}" for i in range(3)}
+    api.force_authenticate(world.inspector_b)
+    body = api.get("/api/v1/cases/", {"search": "林业"}).json()
+    assert body["results"][0]["title"] in {f"乙县林业{i}" for i in range(3)}
+
+
+def test_the_web_list_pages_a_search_the_same_way(world, client, monkeypatch):
+    monkeypatch.setattr("cases.pagination.SEARCH_COUNT_CAP", 3)
+    monkeypatch.setattr("cases.search.WALK_ROWS", 6)
+    _spread(world, matches_late=True)
+    client.force_login(world.supervisor)
+    page = client.get("/cases/", {"search": "林业"}).content.decode()
+    shown = [f"林业问题{i}" for i in range(28, 40) if f"林业问题{i}" in page]
+    assert shown[:3] == ["林业问题28", "林业问题29", "林业问题30"]
+    assert "超过 3 个问题" in page
