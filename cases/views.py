@@ -149,10 +149,10 @@ def _filter_choices(user: Any) -> dict[str, Any]:
     units = selectors.visible_units(user)
     return {
         "inspections": selectors.visible_inspections(user)
-        .only("id", "name")
-        .order_by("-year", "code"),
-        "units": units.filter(is_responsible_unit=True).only("id", "name", "path"),
-        "regions": units.filter(level=Unit.Level.COUNTY).only("id", "name"),
+        .order_by("-year", "code")
+        .values_list("id", "name"),
+        "units": units.filter(is_responsible_unit=True).values_list("id", "name"),
+        "regions": units.filter(level=Unit.Level.COUNTY).values_list("id", "name"),
         "statuses": Status.choices,
         "lights": LIGHTS,
     }

@@ -18,7 +18,7 @@ def percent(rate: float | None) -> str:
 
 
 @register.simple_tag
-def options(items: Iterable[Any], selected: Any = "") -> str:
-    """The <option>s of units or inspections (value: pk, text: name), `selected` marked."""
+def options(items: Iterable[tuple[Any, Any]], selected: Any = "") -> str:
+    """The <option>s of (pk, name) rows of units or inspections, `selected` marked."""
     chosen = str(selected or "")
-    return render_options((item.pk, str(item.pk) == chosen, item.name) for item in items)
+    return render_options((pk, str(pk) == chosen, name) for pk, name in items)

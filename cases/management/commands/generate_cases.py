@@ -30,14 +30,19 @@ present is refused before anything is written.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import queue
+import multiprocessing
+import os
 import random
+import signal
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Generator as Gen
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -47,7 +52,8 @@ from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from cases import tally
@@ -274,7 +280,47 @@ class Feed:
     area: Area
     offset: int  # created_at, in seconds from the start of `today`
     count: int = 0  # cases to generate, items included
-    number: int = 0  # last top-level case number handed out
+    units: list[Unit] = field(default_factory=list)  # the units its cases are assigned to
+    cum: list[float] = field(default_factory=list)  # their cumulative weights
+
+
+# Problems per block. A block (with its problems' items) is drawn from a random stream of its
+# own, derived from (seed, inspection, block): blocks can be generated in any order and in any
+# process, and the content does not depend on how many processes do it. Changing this changes
+# the content of every seed.
+BLOCK = 500
+
+
+class Stream(random.Random):
+    """`random.Random` with a cheaper `choice` and `randint` (one draw of `random()` each,
+    rather than rejection sampling on bits): they are called for every case and event."""
+
+    def choice(self, seq: Any) -> Any:
+        return seq[int(self.random() * len(seq))]
+
+    def randint(self, a: int, b: int) -> int:
+        return a + int(self.random() * (b - a + 1))
+
+
+def stream(seed: int, *where: int) -> Stream:
+    """The random stream of one part of the content. A text seed is hashed (SHA-512) into the
+    generator's state: stable across runs, processes and platforms."""
+    return Stream(":".join(str(n) for n in (seed, *where)))
+
+
+@dataclass(slots=True)
+class Block:
+    """Problems `first + 1` .. `first + len(sizes)` of one inspection (`feed`, its index in
+    `Generator.feeds`), the `index`-th block of it: their sizes (1 + items) and creation
+    moments, and, when their ids are reserved in advance (COPY), the case ids as runs
+    (first, last) to give out in generation order."""
+
+    feed: int
+    index: int
+    first: int
+    sizes: list[int]
+    created: list[int]
+    ids: list[tuple[int, int]] = field(default_factory=list)
 
 
 # A history row: (kind, from_status, to_status, deadline ordinal | None, was_overdue,
@@ -421,8 +467,12 @@ def history(rec: CaseRec) -> Iterator[HistoryRow]:
 
 
 class Generator:
+    """Units, users and inspections are drawn from `random.Random(seed)`, in the command's
+    process; each inspection's cases then block by block (`BLOCK`), each from its own stream,
+    in the command's process or in worker processes (forked: they inherit the generator)."""
+
     def __init__(self, *, seed: int, today: date, cases: int, batch: int) -> None:
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # the stream in use (replaced block by block)
         self.seed = seed
         self.clock = Clock(today)
         self.today_ord = self.clock.today_ord
@@ -443,6 +493,7 @@ class Generator:
         }
         self.inspectors: dict[int, User] = {}  # by id() of the unit object
         self.cities: list[Area] = []
+        self.feeds: list[Feed] = []
         self._rect_changes: dict[tuple[str, str, str], str] = {}
 
     def person(self) -> str:
@@ -662,6 +713,13 @@ class Generator:
             f.count = int(self.total * weight / total_weight)
         for f in rng.choices(feeds, weights=weights, k=self.total - sum(f.count for f in feeds)):
             f.count += 1
+        for f in feeds:
+            f.units = f.area.responsible_units()
+            # County governments are responsible now and then, departments mostly.
+            f.cum = list(
+                accumulate(1.0 if u.level == Unit.Level.DEPARTMENT else 0.3 for u in f.units)
+            )
+        self.feeds = feeds
         return feeds
 
     # --- cases -------------------------------------------------------------------------
@@ -892,9 +950,9 @@ class Generator:
             checked=checked,
         )
 
-    def groups(self, count: int) -> list[int]:
+    @staticmethod
+    def groups(rng: random.Random, count: int) -> list[int]:
         """Sizes of an inspection's problems: 1 standalone, 1 + its items (~10% of them)."""
-        rng = self.rng
         sizes: list[int] = []
         left = count
         while left > 0:
@@ -903,24 +961,52 @@ class Generator:
             left -= size
         return sizes
 
-    def cases(self, feeds: list[Feed]) -> Iterator[list[CaseRec]]:
-        """The cases in batches of about `batch`, an inspection's problems numbered in the
-        order they were registered, each problem followed by its items."""
-        chunk: list[CaseRec] = []
-        for feed in feeds:
-            sizes = self.groups(feed.count)
+    def blocks(self, ids: CaseIds | None = None) -> Iterator[Block]:
+        """Every inspection's problems in blocks, in order. An inspection's plan (how many
+        problems, their sizes and when they were registered) is drawn from its own stream
+        first; `last_case_number` is set from it. With `ids`, each block gets its case ids."""
+        for index, feed in enumerate(self.feeds):
+            rng = stream(self.seed, index)
+            sizes = self.groups(rng, feed.count)
             lo = feed.offset + DAY
             hi = max(lo + 1, min(feed.offset + 240 * DAY, -DAY))
-            rnd = self.rng.random
+            rnd = rng.random
             created = sorted(lo + int(rnd() * (hi - lo + 1)) for _ in sizes)
-            units = feed.area.responsible_units()
-            # County governments are responsible now and then, departments mostly.
-            cum = list(accumulate(1.0 if u.level == Unit.Level.DEPARTMENT else 0.3 for u in units))
-            for size, at in zip(sizes, created, strict=True):
-                self.problem(chunk, feed, units, cum, size, at)
-                if len(chunk) >= self.batch:
-                    yield chunk
-                    chunk = []
+            feed.inspection.last_case_number = len(sizes)
+            for number, first in enumerate(range(0, len(sizes), BLOCK)):
+                part = sizes[first : first + BLOCK]
+                yield Block(
+                    feed=index,
+                    index=number,
+                    first=first,
+                    sizes=part,
+                    created=created[first : first + BLOCK],
+                    ids=ids.take(sum(part)) if ids is not None else [],
+                )
+
+    def block(self, block: Block) -> list[CaseRec]:
+        """The cases of a block, an inspection's problems numbered in the order they were
+        registered, each problem followed by its items. Touches no database."""
+        feed = self.feeds[block.feed]
+        self.rng = stream(self.seed, block.feed, block.index)
+        chunk: list[CaseRec] = []
+        for number, size, at in zip(
+            range(block.first + 1, block.first + 1 + len(block.sizes)),
+            block.sizes,
+            block.created,
+            strict=True,
+        ):
+            self.problem(chunk, feed, number, size, at)
+        return chunk
+
+    def chunks(self) -> Iterator[list[CaseRec]]:
+        """The cases in batches of at least `batch` (whole blocks), generated here."""
+        chunk: list[CaseRec] = []
+        for block in self.blocks():
+            chunk += self.block(block)
+            if len(chunk) >= self.batch:
+                yield chunk
+                chunk = []
         if chunk:
             yield chunk
 
@@ -967,20 +1053,13 @@ class Generator:
         )
 
     def problem(
-        self,
-        chunk: list[CaseRec],
-        feed: Feed,
-        units: list[Unit],
-        cum: list[float],
-        size: int,
-        created: int,
+        self, chunk: list[CaseRec], feed: Feed, number: int, size: int, created: int
     ) -> None:
         rng = self.rng
         day_of = self.clock.day_of
         inspection = feed.inspection
-        feed.number += 1
-        inspection.last_case_number = feed.number
-        code = f"{inspection.code}-{feed.number:03d}"
+        units, cum = feed.units, feed.cum
+        code = f"{inspection.code}-{number:03d}"
         unit = self.pick_unit(units, cum)
         yesterday = day_of(-1)
         n_items = size - 1
@@ -1172,7 +1251,7 @@ def case_lines(clock: Clock, chunk: list[CaseRec]) -> Iterator[str]:
 
 
 # The history's hash chain (cases.history_chain), from memoised fragments of the fixed
-# vocabulary: bounded memory, shared by both writers (only one writes at a time).
+# vocabulary: bounded memory; one per process.
 CHAIN = FastChain()
 
 
@@ -1341,22 +1420,171 @@ class BulkWriter:
         CheckPoint.objects.bulk_create(points, batch_size=5000)
 
 
-class CopyWriter:
-    """PostgreSQL: COPY from a writer thread on the command's connection (and transaction),
-    while the main thread generates the next batch and touches no database. Case ids are
-    reserved from the table's sequence; history and checklist ids come from their defaults,
-    in order."""
+class CaseIds:
+    """Case ids reserved from the table's sequence, as runs (first, last), given out in
+    order."""
 
-    def __init__(self, clock: Clock, *, rebuild: bool, log: Callable[[str], Any]) -> None:
-        self.clock = clock
+    def __init__(self, runs: Iterable[tuple[int, int]]) -> None:
+        self.runs = deque(runs)
+
+    def take(self, count: int) -> list[tuple[int, int]]:
+        taken: list[tuple[int, int]] = []
+        while count:
+            first, last = self.runs[0]
+            size = min(count, last - first + 1)
+            taken.append((first, first + size - 1))
+            if first + size > last:
+                self.runs.popleft()
+            else:
+                self.runs[0] = (first + size, last)
+            count -= size
+        return taken
+
+
+@dataclass(slots=True)
+class BlockText:
+    """A block as COPY text (UTF-8), ready to be sent, and what it holds."""
+
+    cases: bytes
+    events: bytes
+    points: bytes
+    case_count: int
+    event_count: int
+    point_count: int
+
+
+def copy_block(gen: Generator, block: Block) -> BlockText:
+    """Generate a block and format it for COPY: its cases get the reserved ids, their history
+    its hash chain. Touches no database."""
+    clock = gen.clock
+    chunk = gen.block(block)
+    ids = (case_id for first, last in block.ids for case_id in range(first, last + 1))
+    for rec, case_id in zip(chunk, ids, strict=True):
+        rec.id = case_id
+    events = history_lines(clock, chunk)  # sets the cases' heads
+    points = list(checklist_lines(clock, chunk))
+    return BlockText(
+        cases="".join(case_lines(clock, chunk)).encode(),
+        events="".join(events).encode(),
+        points="".join(points).encode(),
+        case_count=len(chunk),
+        event_count=len(events),
+        point_count=len(points),
+    )
+
+
+# --- worker processes ------------------------------------------------------------------------
+# Forked from the command's process once the units, users and inspections are written: they
+# inherit the generator (`_WORKER_GENERATOR`) and are sent blocks (a few numbers each); they
+# send back COPY text. They never use a database: the command's connection, inherited with
+# the fork, must not be used (nor closed: that would end the command's session), so its socket
+# is replaced by /dev/null in them, and opening another connection raises.
+
+_WORKER_GENERATOR: Generator | None = None
+
+
+def _no_database(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("generate_cases: a worker process must not use the database.")
+
+
+def _start_worker(sockets: tuple[int, ...]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command's process handles Ctrl-C
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in sockets:
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    BaseDatabaseWrapper.ensure_connection = _no_database  # type: ignore[method-assign]
+    # A worker whose command was killed (not interrupted) must not wait for blocks forever.
+    parent = os.getppid()
+
+    def orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=orphaned, name="generate_cases-orphan", daemon=True).start()
+
+
+def _work(block: Block) -> BlockText:
+    if _WORKER_GENERATOR is None:  # set before the fork
+        raise RuntimeError("generate_cases: a worker process without its generator.")
+    return copy_block(_WORKER_GENERATOR, block)
+
+
+def _database_sockets() -> tuple[int, ...]:
+    sockets = []
+    for conn in connections.all(initialized_only=True):
+        raw = conn.connection
+        if raw is not None and hasattr(raw, "fileno"):
+            sockets.append(raw.fileno())
+    return tuple(sockets)
+
+
+def formatted_in_workers(gen: Generator, blocks: Iterator[Block], jobs: int) -> Gen[BlockText]:
+    """The blocks formatted by `jobs` worker processes, in order. In flight: enough for the
+    workers to go on while the command sends the batches before (about two batches, at least
+    two blocks per worker), and no more: memory stays bounded. A worker's failure stops
+    everything with a CommandError."""
+    global _WORKER_GENERATOR
+    _WORKER_GENERATOR = gen
+    executor = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(_database_sockets(),),
+    )
+    window: deque[tuple[Block, Future[BlockText]]] = deque()
+    in_flight = 0  # cases
+
+    def fill() -> None:
+        nonlocal in_flight
+        while in_flight < 2 * gen.batch or len(window) < 2 * jobs:
+            block = next(blocks, None)
+            if block is None:
+                return
+            window.append((block, executor.submit(_work, block)))
+            in_flight += sum(block.sizes)
+
+    try:
+        fill()
+        while window:
+            block, future = window.popleft()
+            in_flight -= sum(block.sizes)
+            try:
+                text = future.result()
+            except BrokenProcessPool as error:
+                raise CommandError(
+                    "A worker process generating the cases died unexpectedly (killed, out of "
+                    "memory?). Nothing was written."
+                ) from error
+            except Exception as error:
+                code = gen.feeds[block.feed].inspection.code
+                raise CommandError(
+                    f"Generating the cases of {code} failed in a worker process: "
+                    f"{type(error).__name__}: {error}. Nothing was written."
+                ) from error
+            fill()
+            yield text
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        _WORKER_GENERATOR = None
+
+
+class CopyWriter:
+    """PostgreSQL: the case ids are reserved from the table's sequence up front; the blocks are
+    generated and formatted as COPY text in worker processes (or here, with one job) and sent,
+    in order, by COPY on the command's connection and transaction. History and checklist ids
+    come from their defaults, in order."""
+
+    def __init__(
+        self, gen: Generator, *, rebuild: bool, jobs: int, log: Callable[[str], Any]
+    ) -> None:
+        self.gen = gen
         self.rebuild = rebuild
+        self.jobs = jobs
         self.log = log
-        self.queue: queue.Queue[list[CaseRec] | None] = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-        self.stopping = False
         self.foreign_keys: list[tuple[str, str, str]] = []
         self.indexes: list[str] = []
-        self.thread = threading.Thread(target=self._run, name="generate_cases-copy", daemon=True)
 
     def __enter__(self) -> CopyWriter:
         with connection.cursor() as cursor:
@@ -1364,18 +1592,11 @@ class CopyWriter:
             self.sequence = cursor.fetchone()[0]
             if self.rebuild:
                 self._drop_constraints(cursor)
-        self.raw = connection.connection
-        self.thread.start()
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None:
-            self._abort()
-            return
-        self._put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
+            return  # the transaction is rolled back: constraints and triggers with it
         if self.rebuild:
             started = time.monotonic()
             with connection.cursor() as cursor:
@@ -1430,69 +1651,65 @@ class CopyWriter:
         for table, trigger in LOAD_TRIGGERS:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
 
-    def write(self, chunk: list[CaseRec]) -> None:
-        self._put(chunk)
-
-    def _put(self, item: list[CaseRec] | None) -> None:
-        while True:
-            if self.error is not None:
-                raise self.error
-            if not self.thread.is_alive():
-                raise CommandError("The writer thread stopped unexpectedly.")
-            try:
-                self.queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def _abort(self) -> None:
-        self.stopping = True
-        while True:
-            try:
-                self.queue.get_nowait()
-            except queue.Empty:
-                break
-        with contextlib.suppress(queue.Full):  # just drained: cannot be full
-            self.queue.put_nowait(None)
-        self.thread.join()
-
-    def _run(self) -> None:
-        try:
-            while True:
-                chunk = self.queue.get()
-                if chunk is None or self.stopping:
-                    return
-                self._write(chunk)
-        except BaseException as error:  # handed to the main thread
-            self.error = error
-
-    def _write(self, chunk: list[CaseRec]) -> None:
-        with self.raw.cursor() as cursor:
+    def _reserve(self, count: int) -> CaseIds:
+        """`count` case ids from the sequence, in one statement. They are consecutive unless
+        another session draws from the sequence meanwhile: hence runs."""
+        with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-                [self.sequence, len(chunk)],
+                "SELECT min(id), max(id) FROM ("
+                "  SELECT id, id - row_number() OVER (ORDER BY id) AS run FROM ("
+                "    SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)"
+                "  ) AS reserved"
+                ") AS numbered GROUP BY run ORDER BY 1",
+                [self.sequence, count],
             )
-            for rec, (case_id,) in zip(chunk, cursor.fetchall(), strict=True):
-                rec.id = case_id
-            events = history_lines(self.clock, chunk)  # sets the cases' heads
-            self._copy(cursor, Case, CASE_COLUMNS, case_lines(self.clock, chunk))
-            self._copy(cursor, CaseEvent, EVENT_COLUMNS, iter(events))
-            if any(rec.checklist for rec in chunk):
-                self._copy(cursor, CheckPoint, POINT_COLUMNS, checklist_lines(self.clock, chunk))
+            return CaseIds(cursor.fetchall())
+
+    def load(self, progress: Callable[[], Any]) -> None:
+        """Generate and COPY every block; `progress()` after each batch of `batch` cases or
+        more. With one job the blocks are generated here, one after the other."""
+        gen = self.gen
+        blocks = gen.blocks(self._reserve(gen.total))
+        texts: Gen[BlockText] = (
+            formatted_in_workers(gen, blocks, self.jobs)
+            if self.jobs > 1
+            else (copy_block(gen, block) for block in blocks)
+        )
+        batch: list[BlockText] = []
+        size = 0
+        try:
+            for text in texts:
+                batch.append(text)
+                size += text.case_count
+                if size >= gen.batch:
+                    self._send(batch)
+                    progress()
+                    batch, size = [], 0
+            if batch:
+                self._send(batch)
+                progress()
+        finally:
+            texts.close()  # stops the workers, also on failure
+
+    def _send(self, batch: list[BlockText]) -> None:
+        counts = self.gen.counts
+        with connection.connection.cursor() as cursor:
+            self._copy(cursor, Case, CASE_COLUMNS, [text.cases for text in batch])
+            self._copy(cursor, CaseEvent, EVENT_COLUMNS, [text.events for text in batch])
+            points = [text.points for text in batch if text.points]
+            if points:
+                self._copy(cursor, CheckPoint, POINT_COLUMNS, points)
+        for text in batch:
+            counts["cases"] += text.case_count
+            counts["events"] += text.event_count
+            counts["checkpoints"] += text.point_count
 
     @staticmethod
-    def _copy(cursor: Any, model: Any, columns: list[str], lines: Iterator[str]) -> None:
-        """Stream the lines in slices: the server stores a slice while the next is formatted."""
+    def _copy(cursor: Any, model: Any, columns: list[str], parts: list[bytes]) -> None:
         sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
         with cursor.copy(sql) as copy:
-            piece: list[str] = []
-            for line in lines:
-                piece.append(line)
-                if len(piece) == 2000:
-                    copy.write("".join(piece))
-                    piece.clear()
-            if piece:
-                copy.write("".join(piece))
+            for part in parts:
+                copy.write(part)
 
 
 # Statement triggers off during a rebuilding load (cases.tally installs them).
@@ -1503,6 +1720,18 @@ LOAD_TRIGGERS = [
 
 # Below this many cases, keeping indexes and foreign keys in place costs less than rebuilding.
 REBUILD_FROM = 50_000
+# Below this many cases, generating in the command's process costs less than starting workers.
+WORKERS_FROM = 20_000
+MAX_JOBS = 8
+
+
+def default_jobs() -> int:
+    """One worker per CPU this process may run on, at most MAX_JOBS."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_JOBS))
 
 
 class Command(BaseCommand):
@@ -1549,12 +1778,23 @@ class Command(BaseCommand):
             "the tables), or keep them in place (keep); auto (default) rebuilds when loading "
             f"at least {REBUILD_FROM} cases and at least as many as the table holds.",
         )
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=None,
+            help="PostgreSQL (COPY): worker processes generating the cases while the command "
+            "writes them; 1 generates them in the command's process. Default: one per CPU "
+            f"(at most {MAX_JOBS}) from {WORKERS_FROM} cases, 1 below. The content does not "
+            "depend on it.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["cases"] < 0:
             raise CommandError("--cases must not be negative.")
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be positive.")
+        if options["jobs"] is not None and options["jobs"] < 1:
+            raise CommandError("--jobs must be positive.")
         started = time.monotonic()
         gen = Generator(
             seed=options["seed"],
@@ -1563,32 +1803,36 @@ class Command(BaseCommand):
             batch=options["batch_size"],
         )
         log = self.stdout.write
+        counts = gen.counts
+
+        def progress() -> None:
+            log(
+                f"  {counts['cases']:>9} / {gen.total} cases, {counts['events']:>10} "
+                f"events ({time.monotonic() - started:.1f} s)"
+            )
+
         with transaction.atomic():
             gen.refuse_if_present()
             province = gen.build_units()
             gen.build_users(province)
             feeds = gen.build_inspections(province)
-            writer: BulkWriter | CopyWriter
             if connection.vendor == "postgresql" and not options["portable"]:
                 rebuild = options["constraints"] == "rebuild" or (
                     options["constraints"] == "auto"
                     and gen.total >= max(REBUILD_FROM, Case.objects.count())
                 )
-                writer = CopyWriter(gen.clock, rebuild=rebuild, log=log)
+                jobs = options["jobs"] or (default_jobs() if gen.total >= WORKERS_FROM else 1)
+                with CopyWriter(gen, rebuild=rebuild, jobs=jobs, log=log) as copy_writer:
+                    copy_writer.load(progress)
             else:
-                writer = BulkWriter(gen.clock)
-            counts = gen.counts
-            with writer:
-                for chunk in gen.cases(feeds):
-                    writer.write(chunk)
-                    counts["cases"] += len(chunk)
-                    for rec in chunk:
-                        counts["events"] += 1 + len(rec.story.rows)
-                        counts["checkpoints"] += len(rec.checklist)
-                    log(
-                        f"  {counts['cases']:>9} / {gen.total} cases, {counts['events']:>10} "
-                        f"events ({time.monotonic() - started:.1f} s)"
-                    )
+                with BulkWriter(gen.clock) as writer:
+                    for chunk in gen.chunks():
+                        writer.write(chunk)
+                        counts["cases"] += len(chunk)
+                        for rec in chunk:
+                            counts["events"] += 1 + len(rec.story.rows)
+                            counts["checkpoints"] += len(rec.checklist)
+                        progress()
             Inspection.objects.bulk_update(
                 [feed.inspection for feed in feeds], ["last_case_number"], batch_size=1000
             )
