@@ -190,11 +190,12 @@ def visible_inspections(user: Any) -> QuerySet[Inspection]:
         return inspections.none()
     with_cases = _has_visible_cases(user)
     if user_role(user) == Role.INSPECTOR:
-        scope = with_cases
+        inspections = inspections.filter(with_cases)
     else:
         # The cheap path tests first: OR stops at the first true one, before the subquery.
-        scope = _subtree(root, "supervising_unit__") | _subtree(root, "issuing_unit__") | with_cases
-    inspections = inspections.filter(scope)
+        inspections = inspections.filter(
+            _subtree(root, "supervising_unit__") | _subtree(root, "issuing_unit__") | with_cases
+        )
     if not sees_restricted(user):
         inspections = inspections.filter(restricted=False)
     return inspections

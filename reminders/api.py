@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 
-from cases.api.serializers import UnitRefSerializer, UserRefSerializer
+from cases.api.serializers import Called, UnitRefSerializer, UserRefSerializer
 
 from . import selectors
 from .models import Channel, DeliveryStatus, Reminder
@@ -16,9 +16,9 @@ from .models import Channel, DeliveryStatus, Reminder
 
 class ReminderSerializer(serializers.ModelSerializer):
     case = serializers.IntegerField(source="case_id")
-    kind_display = serializers.CharField(source="get_kind_display")
-    channel_display = serializers.CharField(source="get_channel_display")
-    status_display = serializers.CharField(source="get_status_display")
+    kind_display = Called(source="get_kind_display")
+    channel_display = Called(source="get_channel_display")
+    status_display = Called(source="get_status_display")
     recipient = UserRefSerializer(
         allow_null=True,
         help_text="the person (email, in-app); null for a group bot, and for a person outside "

@@ -17,6 +17,15 @@ from ..models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit
 from ..workflow import Status
 
 
+class Called(serializers.CharField):
+    """A string from a method of the object without arguments (`source`), called
+    directly: for a callable source DRF inspects its signature on every row, a fifth of a
+    50-case page's time."""
+
+    def get_attribute(self, instance: Any) -> Any:
+        return getattr(instance, str(self.source))()
+
+
 class UnitRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -25,13 +34,13 @@ class UnitRefSerializer(serializers.Serializer):
 class UserRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    name = serializers.CharField(source="get_full_name")
+    name = Called(source="get_full_name")
 
 
 class UnitSerializer(serializers.ModelSerializer):
     parent = serializers.IntegerField(source="parent_id", allow_null=True)  # type: ignore[assignment]
     region = serializers.IntegerField(source="region_id", allow_null=True)  # type: ignore[assignment]
-    level_display = serializers.CharField(source="get_level_display")
+    level_display = Called(source="get_level_display")
     depth = serializers.IntegerField()
 
     class Meta:
@@ -43,7 +52,7 @@ class UnitSerializer(serializers.ModelSerializer):
 
 
 class InspectionSerializer(serializers.ModelSerializer):
-    kind_display = serializers.CharField(source="get_kind_display")
+    kind_display = Called(source="get_kind_display")
     issuing_unit = UnitRefSerializer()
     supervising_unit = UnitRefSerializer()
     total = serializers.IntegerField()
@@ -76,9 +85,9 @@ class ItemsProgressSerializer(serializers.Serializer):
 
 class CaseSerializer(serializers.ModelSerializer):
     inspection = UnitRefSerializer(help_text="{id, name} of the inspection")
-    status_display = serializers.CharField(source="get_status_display")
-    source_display = serializers.CharField(source="get_source_display")
-    method_display = serializers.CharField(source="get_method_display")
+    status_display = Called(source="get_status_display")
+    source_display = Called(source="get_source_display")
+    method_display = Called(source="get_method_display")
     responsible_unit = UnitRefSerializer()
     supervising_unit = UnitRefSerializer()
     region = UnitRefSerializer(allow_null=True)
@@ -185,7 +194,7 @@ class TransitionSerializer(serializers.Serializer):
 class ActorSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    name = serializers.CharField(source="get_full_name")
+    name = Called(source="get_full_name")
 
 
 class EvidenceSerializer(serializers.ModelSerializer):
@@ -207,7 +216,7 @@ class EvidenceSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    kind_display = serializers.CharField(source="get_kind_display")
+    kind_display = Called(source="get_kind_display")
     actor = ActorSerializer(allow_null=True)
     actor_unit = UnitRefSerializer(allow_null=True)
     time = serializers.DateTimeField(source="created_at")

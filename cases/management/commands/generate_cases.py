@@ -1839,9 +1839,11 @@ class Command(BaseCommand):
         if connection.vendor == "postgresql":
             # The completion roll-ups, counted once over everything rather than kept up batch by
             # batch, and fresh planner statistics for tables that just grew.
+            phase = time.monotonic()
             tally.refresh()
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE cases_case, cases_caseevent, cases_checkpoint")
+            log(f"  roll-ups recounted, statistics updated ({time.monotonic() - phase:.1f} s)")
         seconds = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
