@@ -294,16 +294,19 @@ class Case(models.Model):
         return not self.is_done and self.deadline < today
 
     def light(self, today: date | None = None) -> str:
-        """Red: overdue; yellow: due within DUE_SOON_DAYS; green: on track or done."""
-        today = today or timezone.localdate()
-        if self.is_done:
-            return "green"
-        days_left = (self.deadline - today).days
-        if days_left < 0:
-            return "red"
-        if days_left <= settings.DUE_SOON_DAYS:
-            return "yellow"
+        return light_of(self.status, self.deadline, today or timezone.localdate())
+
+
+def light_of(status: str, deadline: date, today: date) -> str:
+    """Red: overdue; yellow: due within DUE_SOON_DAYS; green: on track or done."""
+    if status in DONE_STATES:
         return "green"
+    days_left = (deadline - today).days
+    if days_left < 0:
+        return "red"
+    if days_left <= settings.DUE_SOON_DAYS:
+        return "yellow"
+    return "green"
 
 
 class CheckPoint(models.Model):
