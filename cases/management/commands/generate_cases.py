@@ -1,27 +1,36 @@
 """Synthetic scale data: a province of units, its inspections, N cases and their history.
 
-    python manage.py generate_cases --cases 1000000 --seed 1 [--today 2025-06-30]
+    python manage.py generate_cases --cases 1000000 --seed 1 [--today 2025-06-30] [--jobs N]
 
 A loader, not an interactive write: no service is called per row. Units, users and inspections
 (about a thousand rows) go in with `bulk_create`; cases, their history and checklists are
-generated in batches and written
+generated in blocks of an inspection's problems (`BLOCK`) and written
 
-- on PostgreSQL with COPY, by a writer thread on the command's own connection and transaction
-  while the main thread generates the next batch (case ids are reserved from the table's
-  sequence). For a large load (`--constraints auto`: at least 50000 cases and at least as
-  many as the table holds; `rebuild` forces it) the foreign keys and secondary indexes of
-  the three tables COPY writes to are dropped for the load and created again at the end, in
-  the same transaction: an index built once costs a fraction of one maintained row by row,
-  and adding a foreign key checks all rows in one query instead of a trigger per row. That
-  locks the case tables (and those they refer to) until the commit: it is for scale and
-  staging databases. `--constraints keep` leaves them in place (no exclusive locks; a
-  million cases take about twice as long);
-- elsewhere (SQLite), or with `--portable`, with `bulk_create` in batches.
+- on PostgreSQL with COPY, on the command's own connection and transaction. All case ids are
+  reserved from the table's sequence first; then `--jobs` worker processes (forked; by
+  default one per CPU from 20000 cases, none below) generate the blocks, hash-chain their
+  history and format them as COPY text, while the command sends the finished ones, in order,
+  a batch (`--batch-size` cases or more) at a time. The workers never touch the database;
+  a worker's failure stops the run with an error and nothing is written. For a large load
+  (`--constraints auto`: at least 50000 cases and at least as many as the table holds;
+  `rebuild` forces it) the foreign keys and secondary indexes of the three tables COPY
+  writes to are dropped for the load and the roll-up triggers (`LOAD_TRIGGERS`) disabled;
+  all are created or enabled again at the end, in the same transaction: an index built
+  once costs a fraction of one maintained row by row, and adding a foreign key checks all
+  rows in one query instead of a trigger per row. That locks the case tables (and those
+  they refer to) until the commit: it is for scale and staging databases. `--constraints
+  keep` leaves them in place (no exclusive locks; a million cases take about twice as
+  long). The completion roll-ups are then recounted and the tables analysed;
+- elsewhere (SQLite), or with `--portable`, with `bulk_create` in batches, generated in the
+  command's process.
 
-Everything is drawn from `random.Random(seed)` and dated relative to `--today` (default: today),
-so one seed and one day give the same content (codes, titles, statuses, deadlines, unit names,
-histories) in any database and by either path; only the ids differ. Every moment lies before
-the start of `--today`. The whole run is one transaction: it loads everything or nothing.
+Units, users and inspections are drawn from `random.Random(seed)`; each block of cases from a
+stream of its own derived from (seed, inspection, block), so blocks can be generated in any
+process and in any order. Everything is dated relative to `--today` (default: today), so one
+seed and one day give the same content (codes, titles, statuses, deadlines, unit names,
+histories) in any database, by either path, with any `--jobs` and `--batch-size`; only the ids
+differ. Every moment lies before the start of `--today`. The whole load is one transaction: it
+writes everything or nothing.
 
 The province root is named "合成省（种子S）", every code starts with "HC<S>-" and every user
 name with "hc<S>-", so runs with different seeds live side by side. A run whose seed is already
@@ -48,7 +57,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -240,6 +249,9 @@ PLAN = Inspection.Kind.PLAN.value
 KEY_PROBLEMS = Inspection.Kind.KEY_PROBLEMS.value
 CLUE_LEDGER = Inspection.Kind.CLUE_LEDGER.value
 METHODS = list(Case.Method.values)
+SELF_FOUND = Case.Source.SELF_FOUND.value
+PROVINCE_FEEDBACK = Case.Source.PROVINCE_FEEDBACK.value
+CITY_FEEDBACK = Case.Source.CITY_FEEDBACK.value
 
 SUPERVISOR, INSPECTOR = "supervisor", "inspector"
 
@@ -252,6 +264,61 @@ def _json(value: Any) -> str:
 STATUS_CHANGES = {(a.value, b.value): _json({"status": [a.value, b.value]}) for a, b in MOVES}
 MOVE_NAMES = {(a.value, b.value): move.name for (a, b), move in MOVES.items()}
 NO_CHANGES = "{}"
+# A move's row, looked up once: (its possible notes, changes JSON, who makes it, whether it
+# goes into or out of a done state).
+MOVE_ROWS = {
+    move: (
+        NOTES[MOVE_NAMES[move]],
+        STATUS_CHANGES[move],
+        SUPERVISOR if move in SUPERVISOR_MOVES else INSPECTOR,
+        (move[0] in DONE) != (move[1] in DONE),
+    )
+    for move in STATUS_CHANGES
+}
+# A story's rows other than moves (moves are numbered from 0).
+RECTIFICATION, DEADLINE = -1, -2
+
+
+def _slot(extra: tuple[int, int]) -> int:
+    return extra[0]
+
+
+class Path(NamedTuple):
+    """The statuses a case goes through after `open`, with the index of its first done
+    status (its length if none) and of its first `in_progress` one."""
+
+    statuses: tuple[str, ...]
+    first_done: int
+    first_in_progress: int | None
+
+
+def _path(*statuses: str) -> Path:
+    first_done = next((i for i, s in enumerate(statuses) if s in DONE), len(statuses))
+    first_ip = next((i for i, s in enumerate(statuses) if s == IN_PROGRESS), None)
+    return Path(statuses, first_done, first_ip)
+
+
+PATHS = {
+    path.statuses: path
+    for path in (
+        _path(),
+        _path(ESCALATED, OPEN),
+        _path(IN_PROGRESS),
+        _path(IN_PROGRESS, SUBMITTED, IN_PROGRESS),
+        _path(IN_PROGRESS, ESCALATED, IN_PROGRESS),
+        _path(IN_PROGRESS, SUBMITTED),
+        _path(IN_PROGRESS, SUBMITTED, IN_PROGRESS, SUBMITTED),
+        _path(ESCALATED),
+        _path(IN_PROGRESS, ESCALATED),
+        _path(IN_PROGRESS, SUBMITTED, IN_PROGRESS, SUBMITTED, COMPLETED),
+        _path(IN_PROGRESS, SUBMITTED, COMPLETED, IN_PROGRESS, SUBMITTED, COMPLETED),
+        _path(IN_PROGRESS, SUBMITTED, COMPLETED),
+        _path(EXEMPTED),
+        _path(IN_PROGRESS, EXEMPTED),
+        _path(ESCALATED, EXEMPTED),
+        _path(IN_PROGRESS, SUBMITTED, EXEMPTED),
+    )
+}
 
 
 @dataclass
@@ -390,22 +457,34 @@ class Clock:
         self._utc_shift = (
             self.base_utc - datetime.combine(self.base_utc.date(), dtime.min)
         ).seconds
-        self._utc_days: dict[int, str] = {}
-        self._clock_texts = [
-            f"{h:02d}:{m:02d}:{s:02d}+00" for h in range(24) for m in range(60) for s in range(60)
+        self._utc_days: dict[int, tuple[str, str]] = {}
+        seconds = [
+            f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)
         ]
+        self._clock_texts = [f"{hms}+00" for hms in seconds]
+        self._chain_texts = [f"{hms}.000000Z" for hms in seconds]
 
     def at(self, offset: int) -> datetime:
         """The moment, in UTC (offsets count real seconds, as `utc_text` does)."""
         return (self.base_utc + timedelta(seconds=offset)).replace(tzinfo=UTC)
 
+    def _day_prefixes(self, day: int) -> tuple[str, str]:
+        iso = date.fromordinal(self._utc_day0 + day).isoformat()
+        prefixes = self._utc_days[day] = (f"{iso} ", f"{iso}T")
+        return prefixes
+
     def utc_text(self, offset: int) -> str:
         """The moment as PostgreSQL timestamptz text, in UTC ("2025-06-01 02:03:04+00")."""
         day, second = divmod(offset + self._utc_shift, DAY)
-        prefix = self._utc_days.get(day)
-        if prefix is None:
-            prefix = self._utc_days[day] = f"{date.fromordinal(self._utc_day0 + day)} "
-        return prefix + self._clock_texts[second]
+        prefixes = self._utc_days.get(day) or self._day_prefixes(day)
+        return prefixes[0] + self._clock_texts[second]
+
+    def moment_texts(self, offset: int) -> tuple[str, str]:
+        """The moment as `utc_text` gives it and as the history's hash chain takes it
+        (`history_chain.moment_text`: "2025-06-01T02:03:04.000000Z")."""
+        day, second = divmod(offset + self._utc_shift, DAY)
+        prefixes = self._utc_days.get(day) or self._day_prefixes(day)
+        return prefixes[0] + self._clock_texts[second], prefixes[1] + self._chain_texts[second]
 
     def day_of(self, offset: int) -> int:
         """The local date (ordinal) of a moment. `base` is a local midnight and no DST shift
@@ -740,37 +819,37 @@ class Generator:
             return SUBMITTED
         return ESCALATED
 
-    def path_to(self, status: str, simple: bool) -> list[str]:
+    def path_to(self, status: str, simple: bool) -> Path:
         """The statuses a case went through after `open` to reach `status`. A `simple` path
         is never reopened: its first done move is its last."""
         r = self.rng.random()
         if status == OPEN:
-            return [ESCALATED, OPEN] if r < 0.1 else []
+            return PATHS[ESCALATED, OPEN] if r < 0.1 else PATHS[()]
         if status == IN_PROGRESS:
             if r < 0.15:
-                return [IN_PROGRESS, SUBMITTED, IN_PROGRESS]
+                return PATHS[IN_PROGRESS, SUBMITTED, IN_PROGRESS]
             if r < 0.2:
-                return [IN_PROGRESS, ESCALATED, IN_PROGRESS]
-            return [IN_PROGRESS]
+                return PATHS[IN_PROGRESS, ESCALATED, IN_PROGRESS]
+            return PATHS[(IN_PROGRESS,)]
         if status == SUBMITTED:
             if r < 0.12:
-                return [IN_PROGRESS, SUBMITTED, IN_PROGRESS, SUBMITTED]
-            return [IN_PROGRESS, SUBMITTED]
+                return PATHS[IN_PROGRESS, SUBMITTED, IN_PROGRESS, SUBMITTED]
+            return PATHS[IN_PROGRESS, SUBMITTED]
         if status == ESCALATED:
-            return [ESCALATED] if r < 0.5 else [IN_PROGRESS, ESCALATED]
+            return PATHS[(ESCALATED,)] if r < 0.5 else PATHS[IN_PROGRESS, ESCALATED]
         if status == COMPLETED:
             if r < 0.15:
-                return [IN_PROGRESS, SUBMITTED, IN_PROGRESS, SUBMITTED, COMPLETED]
+                return PATHS[IN_PROGRESS, SUBMITTED, IN_PROGRESS, SUBMITTED, COMPLETED]
             if r < 0.18 and not simple:
-                return [IN_PROGRESS, SUBMITTED, COMPLETED, IN_PROGRESS, SUBMITTED, COMPLETED]
-            return [IN_PROGRESS, SUBMITTED, COMPLETED]
+                return PATHS[IN_PROGRESS, SUBMITTED, COMPLETED, IN_PROGRESS, SUBMITTED, COMPLETED]
+            return PATHS[IN_PROGRESS, SUBMITTED, COMPLETED]
         if r < 0.35:
-            return [EXEMPTED]
+            return PATHS[(EXEMPTED,)]
         if r < 0.65:
-            return [IN_PROGRESS, EXEMPTED]
+            return PATHS[IN_PROGRESS, EXEMPTED]
         if r < 0.8:
-            return [ESCALATED, EXEMPTED]
-        return [IN_PROGRESS, SUBMITTED, EXEMPTED]
+            return PATHS[ESCALATED, EXEMPTED]
+        return PATHS[IN_PROGRESS, SUBMITTED, EXEMPTED]
 
     def rect_changes(self, measures: str, old: str, new: str) -> str:
         key = (measures, old, new)
@@ -793,52 +872,62 @@ class Generator:
     ) -> Story:
         """The history of a case created at `created` with `deadline`, ending in `status`:
         every row strictly after `created` and at most at `limit`; a case ending done is
-        done no sooner than `min_done` seconds after its creation."""
+        done no sooner than `min_done` seconds after its creation. (Runs for every case:
+        written for speed, `rng.choice` and `rng.randint` inlined as `Stream` draws them.)"""
         rng = self.rng
         rnd = rng.random
-        clock = self.clock
-        path = self.path_to(status, simple=min_done > 0)
-        first_done = next((i for i, s in enumerate(path) if s in DONE), len(path))
-        first_ip = next((i for i, s in enumerate(path) if s == IN_PROGRESS), None)
+        today_ord = self.today_ord
+        iso = self.clock.iso
+        path, first_done, first_ip = self.path_to(status, simple=min_done > 0)
         # Rows between the moves (slot j: before move j), only while the case is not done:
-        # rectification once under way, deadline changes at any time.
-        slots: list[list[str]] = [[] for _ in range(len(path) + 1)]
+        # rectification once under way, deadline changes at any time. `order` lists the
+        # moves by their index in `path`, the other rows as RECTIFICATION or DEADLINE.
+        extra: list[tuple[int, int]] = []  # (slot, kind), in the order drawn
         if first_ip is not None and first_ip < first_done:
-            r = rng.random()
+            r = rnd()
+            low, slots = first_ip + 1, first_done - first_ip
             for _ in range(0 if r < 0.2 else 1 if r < 0.5 else 2 if r < 0.8 else 3):
-                slots[rng.randint(first_ip + 1, first_done)].append("rectification")
-        r = rng.random()
+                extra.append((low + int(rnd() * slots), RECTIFICATION))
+        r = rnd()
         n_deadline = 2 if r < 0.03 else 1 if r < 0.15 else 0
         # Most cases still open long after their deadline have had it extended (to about
         # now); the rest are the overdue ones.
-        catch_up = status not in DONE and deadline < self.today_ord - 30 and rng.random() < 0.7
+        catch_up = status not in DONE and deadline < today_ord - 30 and rnd() < 0.7
         if catch_up:
             n_deadline = max(n_deadline, 1)
         for _ in range(n_deadline):
-            slots[rng.randint(0, first_done)].append("deadline")
-        order: list[tuple[str, int]] = []
-        for j, extra in enumerate(slots):
-            order.extend((kind, -1) for kind in extra)
-            if j < len(path):
-                order.append(("transition", j))
+            extra.append((int(rnd() * (first_done + 1)), DEADLINE))
+        if extra:
+            extra.sort(key=_slot)  # stable: in a slot, in the order drawn
+            order: list[int] = []
+            k, n_extra = 0, len(extra)
+            for j in range(len(path) + 1):
+                while k < n_extra and extra[k][0] == j:
+                    order.append(extra[k][1])
+                    k += 1
+                if j < len(path):
+                    order.append(j)
+        else:
+            order = list(range(len(path)))
 
         # When: a done case finishes around its deadline (most in time, some late); the
         # others' history runs up to some time before `limit`.
         n = len(order)
         if status in DONE:
-            span = max(1, deadline - clock.day_of(created)) * DAY
-            finish = created + int(span * rng.uniform(0.35, 1.25))
+            span = max(1, deadline - (today_ord + created // DAY)) * DAY
+            finish = created + int(span * (0.35 + (1.25 - 0.35) * rnd()))  # uniform(0.35, 1.25)
             finish = min(max(finish, created + n + 1, created + min_done), limit)
             width = finish - created  # moments in created + 1 .. finish
-            times = sorted(created + 1 + int(rnd() * width) for _ in range(n - 1))
+            times = sorted([created + 1 + int(rnd() * width) for _ in range(n - 1)])
             times.append(finish)
         else:
             top = min(limit, created + DAY + int(rnd() * 399 * DAY))
             top = max(top, min(limit, created + n + 1))
             width = top - created
-            times = sorted(created + 1 + int(rnd() * width) for _ in range(n))
+            times = sorted([created + 1 + int(rnd() * width) for _ in range(n)])
 
         rows: list[Row] = []
+        append = rows.append
         current = OPEN
         current_deadline = deadline
         measures = progress = ""
@@ -847,43 +936,19 @@ class Generator:
         first_done_at: int | None = None
         checked: int | None = None
         done_changes: list[int] = []
-        for (kind, index), at in zip(order, times, strict=True):
-            if kind == "transition":
+        for index, at in zip(order, times, strict=True):
+            if index >= 0:
                 target = path[index]
-                late = current_deadline < clock.day_of(at)
+                late = current_deadline < today_ord + at // DAY
                 if checklist and target == COMPLETED and checked is None:
                     # Closing confirms the checklist first, at the same moment.
                     checked = at
-                    rows.append(
-                        (
-                            "checklist",
-                            "",
-                            "",
-                            None,
-                            False,
-                            _json({"confirmed": [None, checklist]}),
-                            "",
-                            SUPERVISOR,
-                            at,
-                        )
-                    )
-                notes = NOTES[MOVE_NAMES[(current, target)]]
-                note = notes[0] if len(notes) == 1 else rng.choice(notes)
-                role = SUPERVISOR if (current, target) in SUPERVISOR_MOVES else INSPECTOR
-                rows.append(
-                    (
-                        "transition",
-                        current,
-                        target,
-                        None,
-                        late,
-                        STATUS_CHANGES[(current, target)],
-                        note,
-                        role,
-                        at,
-                    )
-                )
-                if (current in DONE) != (target in DONE):
+                    changes = _json({"confirmed": [None, checklist]})
+                    append(("checklist", "", "", None, False, changes, "", SUPERVISOR, at))
+                notes, changes, role, crosses = MOVE_ROWS[current, target]
+                note = notes[0] if len(notes) == 1 else notes[int(rnd() * len(notes))]
+                append(("transition", current, target, None, late, changes, note, role, at))
+                if crosses:
                     done_changes.append(at)
                 if target in DONE:
                     closed, late_close = at, late
@@ -892,49 +957,24 @@ class Generator:
                 else:
                     closed, late_close = None, False
                 current = target
-            elif kind == "rectification":
+            elif index == RECTIFICATION:
                 first = not measures
                 if first:
-                    measures = rng.choice(MEASURES)
-                new = rng.choice(PROGRESS)
+                    measures = MEASURES[int(rnd() * len(MEASURES))]
+                new = PROGRESS[int(rnd() * len(PROGRESS))]
                 if new == progress:
                     new = PROGRESS[(PROGRESS.index(new) + 1) % len(PROGRESS)]
-                rows.append(
-                    (
-                        "rectification",
-                        "",
-                        "",
-                        None,
-                        False,
-                        self.rect_changes(measures if first else "", progress, new),
-                        "",
-                        INSPECTOR,
-                        at,
-                    )
-                )
+                changes = self.rect_changes(measures if first else "", progress, new)
+                append(("rectification", "", "", None, False, changes, "", INSPECTOR, at))
                 progress = new
             else:
-                new_deadline = current_deadline + rng.randint(30, 120)
+                new_deadline = current_deadline + 30 + int(rnd() * 91)
                 n_deadline -= 1
                 if catch_up and n_deadline == 0:
-                    new_deadline = max(new_deadline, self.today_ord + rng.randint(-45, 150))
-                changes = (
-                    f'{{"deadline": ["{clock.iso(current_deadline)}", '
-                    f'"{clock.iso(new_deadline)}"]}}'
-                )
-                rows.append(
-                    (
-                        "deadline",
-                        "",
-                        "",
-                        new_deadline,
-                        False,
-                        changes,
-                        rng.choice(DEADLINE_REASONS),
-                        SUPERVISOR,
-                        at,
-                    )
-                )
+                    new_deadline = max(new_deadline, today_ord - 45 + int(rnd() * 196))
+                changes = f'{{"deadline": ["{iso(current_deadline)}", "{iso(new_deadline)}"]}}'
+                reason = DEADLINE_REASONS[int(rnd() * len(DEADLINE_REASONS))]
+                append(("deadline", "", "", new_deadline, False, changes, reason, SUPERVISOR, at))
                 current_deadline = new_deadline
         return Story(
             status=status,
@@ -1022,27 +1062,27 @@ class Generator:
     def new_case(
         self, feed: Feed, *, code: str, title: str, unit: Unit, created: int, deadline: int
     ) -> CaseRec:
-        rng = self.rng
+        rnd = self.rng.random
         inspection = feed.inspection
-        if inspection.kind == CLUE_LEDGER or rng.random() < 0.08:
-            source = Case.Source.SELF_FOUND.value
+        if inspection.kind == CLUE_LEDGER or rnd() < 0.08:
+            source = SELF_FOUND
         elif feed.area.unit.level == Unit.Level.PROVINCE:
-            source = Case.Source.PROVINCE_FEEDBACK.value
+            source = PROVINCE_FEEDBACK
         else:
-            source = Case.Source.CITY_FEEDBACK.value
+            source = CITY_FEEDBACK
         inspector = self.inspectors.get(id(unit))
-        owner = inspector.pk if inspector is not None and rng.random() < 0.7 else None
+        owner = inspector.id if inspector is not None and rnd() < 0.7 else None
         amount = None
-        if rng.random() < 0.15:
-            cents = rng.randint(100_00, 5_000_000_00)
+        if rnd() < 0.15:
+            cents = 100_00 + int(rnd() * (5_000_000_00 - 100_00 + 1))  # randint
             amount = f"{cents // 100}.{cents % 100:02d}"
         return CaseRec(
             code=code,
             title=title,
             description=f"{inspection.name}：{title}。",
-            inspection_id=inspection.pk,
+            inspection_id=inspection.id,
             source=source,
-            responsible_unit_id=unit.pk,
+            responsible_unit_id=unit.id,
             owner_id=owner,
             supervising_unit_id=inspection.supervising_unit_id,
             region_id=unit.region_id,
@@ -1259,12 +1299,12 @@ def chained_history(clock: Clock, rec: CaseRec) -> Iterator[tuple[HistoryRow, st
     """The case's history rows (ids assigned) with their place in its hash chain: (row, its
     moment as `Clock.utc_text`, seq, prev_hash, hash). Records the chain's head on `rec` once
     all are read."""
-    ts, iso, digest = clock.utc_text, clock.iso, CHAIN.digest
+    moments, iso, digest = clock.moment_texts, clock.iso, CHAIN.digest
     case_id, prev, seq = rec.id, "", 0
     for row in history(rec):
         kind, from_s, to_s, deadline, late, changes, note, actor, unit, at = row
         seq += 1
-        moment = ts(at)  # "2025-06-01 02:03:04+00" -> "2025-06-01T02:03:04.000000Z"
+        moment, chain_moment = moments(at)
         digest_ = digest(
             case_id,
             seq,
@@ -1277,7 +1317,7 @@ def chained_history(clock: Clock, rec: CaseRec) -> Iterator[tuple[HistoryRow, st
             note,
             actor,
             unit,
-            f"{moment[:10]}T{moment[11:19]}.000000Z",
+            chain_moment,
             changes,
         )
         yield row, moment, seq, prev, digest_
@@ -1286,21 +1326,74 @@ def chained_history(clock: Clock, rec: CaseRec) -> Iterator[tuple[HistoryRow, st
 
 
 def history_lines(clock: Clock, chunk: list[CaseRec]) -> list[str]:
-    """COPY text lines of the history, in EVENT_COLUMNS order. Built before the cases' lines:
-    they carry the head of each case's chain."""
-    iso = clock.iso
+    """COPY text lines of the history, in EVENT_COLUMNS order, and the cases' heads. Built
+    before the cases' lines: they carry the head of each case's chain.
+
+    The rows and hashes of `chained_history`, in one loop: this runs for every event (the
+    test of the generated chains checks both writers' hashes)."""
+    iso, digest = clock.iso, CHAIN.digest
+    # `Clock.moment_texts`, inlined.
+    shift, days, copy_texts, chain_texts = (
+        clock._utc_shift,
+        clock._utc_days,
+        clock._clock_texts,
+        clock._chain_texts,
+    )
     lines: list[str] = []
+    append = lines.append
     for rec in chunk:
-        case_id = str(rec.id)
-        for row, moment, seq, prev, digest in chained_history(clock, rec):
-            kind, from_s, to_s, deadline, late, changes, note, actor, unit, _at = row
-            lines.append(
-                f"{case_id}\t{kind}\t{from_s}\t{to_s}\t"
-                f"{iso(deadline) if deadline is not None else NULL}\t"
-                f"{'t' if late else 'f'}\t{changes}\t{note}\t"
-                f"{actor if actor is not None else NULL}\t"
-                f"{unit if unit is not None else NULL}\t{moment}\t{seq}\t{prev}\t{digest}\n"
+        case_id = rec.id
+        sup, supervising = rec.supervisor_id, rec.supervising_unit_id
+        owner, unit = rec.owner_id, rec.responsible_unit_id
+        # Who makes a row (see `history`): as the hash takes them, and as COPY text.
+        by_supervisor = (sup, supervising, f"{sup}\t{supervising}")
+        by_unit = (owner, unit, f"{owner if owner is not None else NULL}\t{unit}")
+        created = (
+            "created",
+            "",
+            OPEN,
+            rec.original_deadline,
+            False,
+            _json({"checklist": [None, rec.checklist]}) if rec.checklist else NO_CHANGES,
+            "",
+            SUPERVISOR,
+            rec.created,
+        )
+        prefix = f"{case_id}\t"
+        prev, seq = "", 0
+        for kind, from_s, to_s, deadline, late, changes, note, role, at in (
+            created,
+            *rec.story.rows,
+        ):
+            seq += 1
+            actor, actor_unit, actors = by_supervisor if role == SUPERVISOR else by_unit
+            day_number, second = divmod(at + shift, DAY)
+            prefixes = days.get(day_number) or clock._day_prefixes(day_number)
+            moment = prefixes[0] + copy_texts[second]
+            chain_moment = prefixes[1] + chain_texts[second]
+            day = iso(deadline) if deadline is not None else None
+            head = digest(
+                case_id,
+                seq,
+                prev,
+                kind,
+                from_s,
+                to_s,
+                day,
+                late,
+                note,
+                actor,
+                actor_unit,
+                chain_moment,
+                changes,
             )
+            append(
+                f"{prefix}{kind}\t{from_s}\t{to_s}\t{day if day is not None else NULL}\t"
+                f"{'t' if late else 'f'}\t{changes}\t{note}\t{actors}\t{moment}\t{seq}\t"
+                f"{prev}\t{head}\n"
+            )
+            prev = head
+        rec.head, rec.length = prev, seq
     return lines
 
 
@@ -1742,9 +1835,10 @@ class Command(BaseCommand):
         "every workflow state with their history. Deterministic for --seed and --today. "
         "Refuses, writing nothing, if the seed's province (or its codes or user names) "
         "already exists: use another --seed. On PostgreSQL the case tables are written with "
-        "COPY; for a large load their foreign keys and secondary indexes are dropped and "
-        "rebuilt within the transaction, which locks them until the commit (see "
-        "--constraints): use it on scale or staging databases."
+        "COPY, the cases generated by worker processes (see --jobs); for a large load "
+        "their foreign keys and secondary indexes are dropped and rebuilt within the "
+        "transaction, which locks them until the commit (see --constraints): use it on "
+        "scale or staging databases."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -1762,7 +1856,11 @@ class Command(BaseCommand):
             help="The day YYYY-MM-DD every date derives from (default today).",
         )
         parser.add_argument(
-            "--batch-size", type=int, default=5000, help="Cases per batch (default 5000)."
+            "--batch-size",
+            type=int,
+            default=5000,
+            help="Cases per batch written (default 5000; COPY sends whole blocks, so a batch "
+            "may hold more).",
         )
         parser.add_argument(
             "--portable",
@@ -1782,8 +1880,9 @@ class Command(BaseCommand):
             "--jobs",
             type=int,
             default=None,
-            help="PostgreSQL (COPY): worker processes generating the cases while the command "
-            "writes them; 1 generates them in the command's process. Default: one per CPU "
+            help="PostgreSQL (COPY; not with --portable): worker processes generating the cases "
+            "while the command writes them; 1 generates them in the command's process. "
+            "Default: one per CPU "
             f"(at most {MAX_JOBS}) from {WORKERS_FROM} cases, 1 below. The content does not "
             "depend on it.",
         )
