@@ -251,7 +251,7 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
     context: dict[str, Any] = {
         "case": case,
         "max_mb": settings.EVIDENCE_MAX_BYTES // (1024 * 1024),
-        "items": selectors.case_list(user).filter(parent=case).order_by("code"),
+        "items": selectors.case_list(user, one=True).filter(parent=case).order_by("code"),
         "checklist": case.checklist.select_related("confirmed_by"),
         "events": selectors.case_history(user, case.pk),
         "evidence": case.evidence.select_related("uploaded_by").order_by("created_at", "id"),

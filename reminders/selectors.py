@@ -17,11 +17,13 @@ from .models import Notification, Reminder
 from .rules import describe_window
 
 
-def visible_reminders(user: Any) -> QuerySet[Reminder]:
+def visible_reminders(user: Any, *, one: bool = False) -> QuerySet[Reminder]:
     """The reminders of the cases the user may see. `recipient_visible` says whether the user
     may see who received it: an escalation also reaches supervisors above the user's unit,
-    whose names are not the user's to know."""
-    return Reminder.objects.filter(case__in=case_selectors.visible_cases(user)).annotate(
+    whose names are not the user's to know. `one`: for one case's reminders (see
+    `visible_cases`)."""
+    cases = case_selectors.visible_cases(user, one=one)
+    return Reminder.objects.filter(case__in=cases).annotate(
         recipient_visible=Exists(
             case_selectors.visible_users(user).filter(pk=OuterRef("recipient_id"))
         )
@@ -33,7 +35,7 @@ def case_reminders(user: Any, case_id: Any) -> QuerySet[Reminder]:
     (the same answer as for a missing one)."""
     case = case_selectors.case_get(user, case_id)
     return (
-        visible_reminders(user)
+        visible_reminders(user, one=True)
         .filter(case=case)
         .select_related("recipient", "unit")
         .order_by("-created_at", "-id")
@@ -60,7 +62,7 @@ def case_reminder_timeline(user: Any, case_id: Any, *, limit: int = 300) -> list
 
     One query; the case's visibility is part of it, so an out-of-scope case shows nothing."""
     rows = (
-        visible_reminders(user)
+        visible_reminders(user, one=True)
         .filter(case_id=case_id)
         .select_related("recipient", "unit")
         .order_by("-created_at", "-id")[:limit]
