@@ -151,6 +151,10 @@ class CaseFilter(django_filters.FilterSet):
         """The filters and the order, then the search: its pages are read by `self.search_plan`
         (cases.search), which needs the list without it."""
         queryset = super().filter_queryset(queryset)
+        order = list(queryset.query.order_by)
+        if order and not {"id", "-id", "pk", "-pk"} & {str(key) for key in order}:
+            # Ties broken by id, so that pages neither repeat nor skip a case.
+            queryset = queryset.order_by(*order, "id")
         term = (self.form.cleaned_data.get("search") or "").strip()[:100]
         if not term:
             return queryset

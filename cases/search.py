@@ -95,9 +95,7 @@ class Search:
                 return None
             order.append((column, descending))
         if not any(column == "id" for column, _ in order):
-            # Ties broken by id, so that pages neither repeat nor skip a case; in the first
-            # key's direction, which the (key, id) indexes serve either way.
-            order.append(("id", bool(order) and order[0][1]))
+            order.append(("id", False))  # ties broken by id, as CaseFilter orders
         return order
 
     @staticmethod

@@ -164,7 +164,11 @@ def _rows(cases: Any, today: Any) -> Iterator[list[Any]]:
          region, username, full_name, first_name, last_name, measures, deadline, method,
          progress, status, items_done, items_total, evidence_count, closed_at) = row  # fmt: skip
         # User.get_full_name, from its columns.
-        owner = (full_name or f"{first_name} {last_name}".strip() or username) if username else ""
+        owner = (
+            (full_name or f"{first_name} {last_name}".strip() or username)
+            if username is not None  # None: no owner (the outer join found none)
+            else ""
+        )
         yield [
             seq,
             code,

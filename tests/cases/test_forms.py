@@ -32,6 +32,21 @@ def test_a_model_select_lists_the_queryset_with_the_current_value_selected(world
     assert 'id="id_responsible_unit"' in html and "required" in html
 
 
+def test_without_a_value_the_empty_choice_is_selected_as_django_does(world):
+    options = _options(str(AssignForm(user=world.supervisor)["owner"]))
+    assert options[0][:2] == ("", " selected")
+    assert sum(1 for _value, selected, _label in options if selected) == 1
+
+
+def test_option_groups_are_listed_flat():
+    widget = FastSelect(choices=[("a", "甲"), ("组", [("b", "乙"), ("c", "丙")])])
+    assert _options(widget.render("x", "c")) == [
+        ("a", "", "甲"),
+        ("b", "", "乙"),
+        ("c", " selected", "丙"),
+    ]
+
+
 def test_a_bound_select_keeps_the_posted_value(world):
     form = AssignForm({"responsible_unit": str(world.unit_a.pk)}, user=world.supervisor)
     options = _options(str(form["responsible_unit"]))

@@ -20,7 +20,14 @@ from cases.models import Case, CaseEvent, CheckPoint, Inspection, Unit, User
 from cases.workflow import DONE_STATES, MOVES, Status
 from tests.factories import World
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    # Tests run beside pytest-xdist's threads; the command forks its workers, which only
+    # compute text (run as a command, it is single-threaded).
+    pytest.mark.filterwarnings(
+        "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"
+    ),
+]
 
 TODAY = "2025-06-15"
 
@@ -414,6 +421,42 @@ def test_it_puts_back_every_index_and_foreign_key_it_dropped():
     assert len(before) > 20
     run(9, 200, "--constraints", "rebuild")
     assert _schema() == before
+
+
+def _trigger_states() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN "
+            "('cases_case'::regclass, 'cases_caseevent'::regclass)"
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY path: PostgreSQL only")
+def test_it_leaves_each_trigger_as_it_found_it_and_the_roll_ups_counted():
+    before = _trigger_states()
+    assert before["cases_tally_insert"] == before["cases_snapshot_history"] == "O"
+    run(9, 200, "--constraints", "rebuild")
+    assert _trigger_states() == before
+    # One an operator turned off stays off.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE cases_caseevent DISABLE TRIGGER cases_snapshot_history")
+    run(10, 200, "--constraints", "rebuild")
+    assert _trigger_states() == {**before, "cases_snapshot_history": "D"}
+    # The roll-ups were recounted in the load's transaction: they hold every case.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT SUM(p_open + p_in_progress + p_submitted + p_completed + "
+            "p_escalated + p_exempted + i_open + i_in_progress + i_submitted + "
+            "i_completed + i_escalated + i_exempted) FROM cases_completiontally"
+        )
+        counted = cursor.fetchone()[0]
+    # Problems count at the problem level; items and problems without items at the other.
+    assert (
+        counted
+        == Case.objects.count() + Case.objects.filter(parent__isnull=True, items_total=0).count()
+    )
 
 
 # --- worker processes ------------------------------------------------------------------------

@@ -184,3 +184,33 @@ def test_the_web_list_pages_a_search_the_same_way(world, client, monkeypatch):
     shown = [f"林业问题{i}" for i in range(28, 40) if f"林业问题{i}" in page]
     assert shown[:3] == ["林业问题28", "林业问题29", "林业问题30"]
     assert "超过 3 个问题" in page
+
+
+@pytest.mark.parametrize(("cap", "walk"), [(1000, 4000), (7, 4000), (7, 3)])
+@pytest.mark.parametrize("ordering", ["deadline", "-deadline"])
+def test_pages_of_equal_deadlines_neither_repeat_nor_skip(world, monkeypatch, cap, walk, ordering):
+    monkeypatch.setattr("cases.pagination.SEARCH_COUNT_CAP", cap)
+    monkeypatch.setattr("cases.search.WALK_ROWS", walk)
+    same_day = timezone.localdate() + timedelta(days=9)
+    made = [world.case(title=f"林业问题{i:02d}", deadline=same_day) for i in range(12)]
+    params = {"search": "林业", "ordering": ordering}
+    pages = _api_pages(world, params, 3 if cap == 1000 else 2)
+    titles = [title for page in pages for title in page]
+    # Ties go by id: the order the cases were made in, across pages.
+    expected = [case.title for case in made][: len(titles)]
+    assert titles == expected
+    assert len(titles) == (12 if cap == 1000 else 7)
+
+
+def test_the_plain_list_breaks_ties_by_id_too(world):
+    from rest_framework.test import APIClient
+
+    same_day = timezone.localdate() + timedelta(days=9)
+    made = [world.case(title=f"问题{i:02d}", deadline=same_day) for i in range(7)]
+    api = APIClient()
+    api.force_authenticate(world.supervisor)
+    seen = []
+    for page in (1, 2):
+        body = api.get("/api/v1/cases/", {"ordering": "-deadline", "page_size": 4, "page": page})
+        seen += [row["title"] for row in body.json()["results"]]
+    assert seen == [case.title for case in made]

@@ -315,7 +315,7 @@ def test_it_orders_rows_totally(world):
     made = [world.case(world.unit_a, deadline=deadline) for _ in range(5)]
     assert codes(export_workbook(world.supervisor)) == [case.code for case in made]
     cases = selectors.ledger_cases(world.supervisor, QueryDict(""))
-    assert list(cases.query.order_by) == ["deadline", "pk"]
+    assert list(cases.query.order_by) == ["deadline", "id"]
 
 
 def test_it_keeps_a_formula_like_inspection_name_in_the_title_as_text(world):

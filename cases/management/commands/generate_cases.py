@@ -1678,6 +1678,7 @@ class CopyWriter:
         self.log = log
         self.foreign_keys: list[tuple[str, str, str]] = []
         self.indexes: list[str] = []
+        self.disabled_triggers: list[tuple[str, str]] = []
 
     def __enter__(self) -> CopyWriter:
         with connection.cursor() as cursor:
@@ -1698,7 +1699,7 @@ class CopyWriter:
                     cursor.execute(definition)
                 for table, name, definition in self.foreign_keys:
                     cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
-                for table, trigger in LOAD_TRIGGERS:
+                for table, trigger in self.disabled_triggers:
                     cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
                 # What the history trigger would have done: the new history is dated in the
                 # past, so any snapshot may have changed.
@@ -1741,7 +1742,16 @@ class CopyWriter:
             cursor.execute(f"DROP INDEX {name}")
         # The roll-ups are recounted once at the end (tally.refresh) and every snapshot is
         # dropped then: their triggers would only copy each batch into a transition table.
-        for table, trigger in LOAD_TRIGGERS:
+        # Only those enabled now, and only those are enabled again: one an operator turned
+        # off stays off.
+        cursor.execute(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgenabled <> 'D' AND t.tgname = ANY(%s)",
+            [[trigger for _table, trigger in LOAD_TRIGGERS]],
+        )
+        enabled = set(cursor.fetchall())
+        self.disabled_triggers = [pair for pair in LOAD_TRIGGERS if pair in enabled]
+        for table, trigger in self.disabled_triggers:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
 
     def _reserve(self, count: int) -> CaseIds:
@@ -1935,14 +1945,17 @@ class Command(BaseCommand):
             Inspection.objects.bulk_update(
                 [feed.inspection for feed in feeds], ["last_case_number"], batch_size=1000
             )
+            if connection.vendor == "postgresql":
+                # The completion roll-ups, counted once over everything rather than kept up
+                # batch by batch; in the load's transaction, so no one ever reads roll-ups
+                # without the new cases.
+                phase = time.monotonic()
+                tally.refresh()
+                log(f"  roll-ups recounted ({time.monotonic() - phase:.1f} s)")
         if connection.vendor == "postgresql":
-            # The completion roll-ups, counted once over everything rather than kept up batch by
-            # batch, and fresh planner statistics for tables that just grew.
-            phase = time.monotonic()
-            tally.refresh()
+            # Fresh planner statistics for tables that just grew.
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE cases_case, cases_caseevent, cases_checkpoint")
-            log(f"  roll-ups recounted, statistics updated ({time.monotonic() - phase:.1f} s)")
         seconds = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
