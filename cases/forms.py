@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from django import forms
+from django.db.models import Expression, F, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.forms.models import ModelChoiceIterator
 from django.forms.utils import flatatt
 from django.utils import timezone
@@ -41,20 +43,25 @@ def _escape(text: Any) -> str:
 
 class FastSelect(forms.Select):
     """A select whose options are rendered in Python (`render_options`), not through Django's
-    per-option widget templates. Of a model choice field, `label_field` (the field its
-    objects' `str` shows) is read with `values_list`: no model object per option."""
+    per-option widget templates. Of a model choice field, `label_field` (the field, or an
+    expression, giving what its objects' `str` shows) is read with `values_list`: no model
+    object per option."""
 
-    def __init__(self, *args: Any, label_field: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, label_field: str | Expression | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.label_field = label_field
 
     def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
         chosen = set(self.format_value(value))  # as Select marks them: None is ""
         rows: Iterable[tuple[Any, Any]]
-        if self.label_field and isinstance(self.choices, ModelChoiceIterator):
+        if self.label_field is not None and isinstance(self.choices, ModelChoiceIterator):
             field = self.choices.field
             empty = [("", field.empty_label)] if field.empty_label is not None else []
-            rows = [*empty, *field.queryset.values_list("pk", self.label_field)]  # type: ignore[union-attr]
+            label = F(self.label_field) if isinstance(self.label_field, str) else self.label_field
+            queryset = field.queryset.annotate(option_label=label)  # type: ignore[union-attr]
+            rows = [*empty, *queryset.values_list("pk", "option_label")]
         else:  # option groups flattened: their options, without the group
             rows = [
                 option
@@ -132,8 +139,10 @@ class AssignForm(forms.Form):
         widget=FastSelect(label_field="name"),
     )
     owner = forms.ModelChoiceField(
-        label=_("责任人"), queryset=User.objects.none(), required=False, widget=FastSelect
-    )
+        label=_("责任人"), queryset=User.objects.none(), required=False,
+        # User.__str__, in SQL.
+        widget=FastSelect(label_field=Coalesce(NullIf("full_name", Value("")), "username")),
+    )  # fmt: skip
     note = forms.CharField(label=_("说明"), required=False, max_length=2000)
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:

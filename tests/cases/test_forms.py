@@ -6,6 +6,7 @@ import re
 import pytest
 from django import forms
 from django.template import Context, Template
+from django.utils.html import escape
 
 from cases.forms import AssignForm, FastSelect
 from cases.models import Unit
@@ -73,3 +74,15 @@ def test_the_options_tag_marks_the_chosen_row_and_escapes(world):
     template = Template("{% load tracker %}{% options rows chosen %}")
     html = template.render(Context({"rows": [(1, "甲<县>"), (2, "乙县")], "chosen": "2"}))
     assert _options(html) == [("1", "", "甲&lt;县&gt;"), ("2", " selected", "乙县")]
+
+
+def test_user_options_show_what_str_shows(world):
+    world.inspector_a.full_name = "张<三>"  # the rest have only a user name
+    world.inspector_a.save()
+    form = AssignForm(user=world.supervisor)
+    shown = {value: label for value, _selected, label in _options(str(form["owner"]))}
+    users = list(form.fields["owner"].queryset)
+    assert world.inspector_a in users and world.inspector_b in users
+    expected = {str(user.pk): escape(str(user)) for user in users}
+    assert expected == {value: label for value, label in shown.items() if value}
+    assert shown[str(world.inspector_a.pk)] == "张&lt;三&gt;"
