@@ -184,11 +184,18 @@ class CaseViewSet(
     lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
+        # A list reads the user's unit ids first; one case is scoped by join (see
+        # selectors.visible_cases).
+        one = self.action != "list"
         return (
-            selectors.case_list(self.request.user)
+            selectors.case_list(self.request.user, one=one)
             .prefetch_related("checklist")
             .order_by("deadline", "id")
         )
+
+    def filter_queryset(self, queryset):
+        # The list's filters are for the list: one case is found by its id alone.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
 
     def _case(self, pk: int) -> Case:
         return self.get_queryset().get(pk=pk)
