@@ -58,6 +58,7 @@ if not DEBUG:
         for name, value in (
             ("DJANGO_SECRET_KEY", SECRET_KEY),
             ("DJANGO_ALLOWED_HOSTS", ALLOWED_HOSTS),
+            ("HISTORY_SEAL_KEY", os.environ.get("HISTORY_SEAL_KEY", "")),
         )
         if not value
     ]
@@ -71,6 +72,13 @@ if not DEBUG:
 else:
     SECRET_KEY = SECRET_KEY or "insecure-dev-key-only-for-debug-mode"
     ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]", "testserver"]
+
+# The key that seals the case history and the audit log (cases.sealing). It lives outside the
+# database, so someone with the database's credentials cannot forge a sealed row; in debug a
+# fixed, public development key stands in.
+HISTORY_SEAL_KEY = os.environ.get("HISTORY_SEAL_KEY", "") or (
+    "insecure-development-seal-key" if DEBUG else ""
+)
 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
