@@ -10,7 +10,7 @@ record when something really happened; it defaults to now.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
@@ -195,11 +195,14 @@ def _event(
     at: datetime,
     note: str = "",
     changes: dict[str, list[Any]] | None = None,
+    evidence: Sequence[str] = (),
     **values: Any,
 ) -> CaseEvent:
     """Append a history row: who (the actor and the unit they act for), when, what. Called
-    with the case row locked; the row is linked into the case's hash chain
-    (`cases.history_chain`) and the case's chain head moves to it."""
+    with the case row locked; the row is sealed into the case's chain (`cases.history_chain`)
+    together with `evidence`, the SHA-256 of the files that will point at it, and the case's
+    chain head moves to it."""
+    _require_after_history(case, at)
     event = CaseEvent(
         case=case,
         kind=kind,
@@ -211,7 +214,7 @@ def _event(
         **values,
     )
     prev_hash, seq = case.history_head, case.history_length + 1
-    history_chain.seal(event, prev_hash=prev_hash, seq=seq)
+    history_chain.seal(event, prev_hash=prev_hash, seq=seq, evidence=evidence)
     event.save(force_insert=True)
     # Guarded by the head read under the lock: a stale case object fails loudly rather than
     # forking the chain.
@@ -222,6 +225,26 @@ def _event(
         raise RuntimeError(f"case {case.pk}: history head moved under a locked write")
     case.history_head, case.history_length = event.hash, seq
     return event
+
+
+# A writer's clock may run slightly ahead of the others' (and of `verify_history`'s).
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _require_after_history(case: Case, at: datetime) -> None:
+    """A history is dated in the order it is written, and never ahead of now:
+    `verify_history` takes a back-dated or future row for a forgery, so none is written."""
+    if at > timezone.now() + _CLOCK_SKEW:
+        raise InvalidInput(_("记录时间不能晚于当前时间。"))
+    if not case.history_length:
+        return
+    last = (
+        CaseEvent.objects.filter(case_id=case.pk, seq=case.history_length)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if last is not None and at < last:
+        raise InvalidInput(_("记录时间早于该问题的最近一条记录，不能补录在其之前。"))
 
 
 def _json(value: Any) -> Any:
@@ -369,8 +392,8 @@ def case_transition(
     at = at or _now()
     _require_in_order(case, at)
     move = check_move(case.status, to, selectors.user_role(actor), note)
-    for upload in evidence:  # refuse a bad file before anything is written
-        inspect_upload(upload, size=getattr(upload, "size", None))
+    # Refuse a bad file before anything is written; the files' SHA-256 are sealed with the event.
+    inspected = [inspect_upload(upload, size=getattr(upload, "size", None)) for upload in evidence]
     was_done = case.status in DONE_STATES
     will_be_done = move.target in DONE_STATES
     if will_be_done and case.items_done < case.items_total:
@@ -423,9 +446,10 @@ def case_transition(
         to_status=move.target,
         was_overdue=late,
         changes={"status": [old_status, move.target]},
+        evidence=[sha256 for _type, sha256, _size in inspected],
     )
-    for upload in evidence:
-        _store_evidence(case, event=event, actor=actor, upload=upload, at=at)
+    for upload, found in zip(evidence, inspected, strict=True):
+        _store_evidence(case, event=event, actor=actor, upload=upload, inspected=found, at=at)
     if case.parent_id is not None and was_done != will_be_done:
         # The problem's "3 of 8": locked so two items finishing at once both count.
         Case.objects.select_for_update().filter(pk=case.parent_id).update(
@@ -675,18 +699,33 @@ def evidence_add(
     case = selectors.case_get_for_update(actor, case_id)
     at = at or _now()
     require(actor, Action.EVIDENCE)
-    inspect_upload(upload, size=getattr(upload, "size", None))  # refuse before writing
-    event = _event(case, actor=actor, kind=CaseEvent.Kind.EVIDENCE, at=at, note=note.strip())
-    evidence = _store_evidence(case, event=event, actor=actor, upload=upload, at=at)
+    found = inspect_upload(upload, size=getattr(upload, "size", None))  # refuse before writing
+    event = _event(
+        case,
+        actor=actor,
+        kind=CaseEvent.Kind.EVIDENCE,
+        at=at,
+        note=note.strip(),
+        evidence=[found[1]],
+    )
+    evidence = _store_evidence(case, event=event, actor=actor, upload=upload, inspected=found, at=at)
     case.updated_at = at
     case.save(update_fields=["updated_at"])
     return evidence
 
 
 def _store_evidence(
-    case: Case, *, event: CaseEvent, actor: Any, upload: IO[bytes], at: datetime
+    case: Case,
+    *,
+    event: CaseEvent,
+    actor: Any,
+    upload: IO[bytes],
+    inspected: tuple[str, str, int],
+    at: datetime,
 ) -> Evidence:
-    content_type, sha256, size = inspect_upload(upload, size=getattr(upload, "size", None))
+    """Store a file already inspected (`inspect_upload`: its type, SHA-256 and size, the
+    SHA-256 already sealed into `event`)."""
+    content_type, sha256, size = inspected
     original_name = clean_name(getattr(upload, "name", "") or "")
     evidence = Evidence(
         case=case,

@@ -43,3 +43,13 @@ def build_snapshots(days: list[str]) -> int:
         if day < today:
             tally.ensure_snapshot(day)
     return len(wanted)
+
+
+@shared_task(name="cases.checkpoint_history")
+def checkpoint_history() -> str:
+    """The daily signed checkpoint of the history's chain heads, outside the database."""
+    from .history_checkpoint import write_checkpoint
+    from .models import Case
+
+    path, count = write_checkpoint(Case)
+    return f"checkpoint of {count} cases: {path.name}"

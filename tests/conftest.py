@@ -17,6 +17,8 @@ def world(db) -> World:
 def _evidence_root(settings, tmp_path):
     # Uploaded evidence goes to a per-test folder, never to the developer's var/.
     settings.EVIDENCE_ROOT = tmp_path / "evidence"
+    # And history checkpoints too: a checkpoint of another test's database would be a rollback.
+    settings.HISTORY_CHECKPOINT_DIR = tmp_path / "checkpoints"
 
 
 @pytest.fixture(autouse=True)

@@ -80,6 +80,13 @@ HISTORY_SEAL_KEY = os.environ.get("HISTORY_SEAL_KEY", "") or (
     "insecure-development-seal-key" if DEBUG else ""
 )
 
+# Where `manage.py checkpoint_history` (beat, daily) writes the signed heads of every case's
+# history chain: outside the database (a volume, better another machine's or write-once
+# storage), so that a rollback done inside the database is caught by `verify_history`.
+HISTORY_CHECKPOINT_DIR = Path(
+    os.environ.get("HISTORY_CHECKPOINT_DIR", "") or VAR_DIR / "checkpoints"
+)
+
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -361,6 +368,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "cases.maintain_tally",
         "schedule": 600,
         "options": {"expires": 600},
+    },
+    # Signed chain heads of every case's history, outside the database (cases.history_checkpoint).
+    "cases-checkpoint-history": {
+        "task": "cases.checkpoint_history",
+        "schedule": 24 * 3600,
+        "options": {"expires": 3600},
     },
     "reminders-sweep": {
         "task": "reminders.send_due_reminders",

@@ -4,9 +4,18 @@ Adds `seq`, `prev_hash` and `hash` to the events and the chain's head to the cas
 chains the existing history of every case in its timeline order (created_at, id), in batches
 of cases, so that `manage.py verify_history` passes right after the upgrade. The append-only
 trigger is disabled for that one fill, within this migration's transaction.
+
+The hash is version 1 of the chain (unkeyed SHA-256), copied here so that this migration
+means the same thing forever; `manage.py seal_history` later verifies these chains and seals
+them with the key (version 2, `cases.history_chain`).
 """
 
+import hashlib
+import json
+from datetime import UTC, date, datetime
+
 from django.db import migrations, models
+from django.utils import timezone
 
 BATCH = 1000  # cases per batch
 
@@ -38,9 +47,54 @@ WHERE c.id = v.id
 """
 
 
-def chain_existing(apps, schema_editor):
-    from cases.history_chain import event_hash
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
 
+
+def _normal(value):
+    if isinstance(value, dict):
+        return {str(key): _normal(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normal(item) for item in value]
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _date_text(value):
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
+    if isinstance(value, datetime):
+        if timezone.is_aware(value):
+            value = timezone.localtime(value)
+        value = value.date()
+    return value.isoformat()
+
+
+def _moment_text(value):
+    offset = value.utcoffset()
+    if offset is None:
+        value = timezone.make_aware(value, timezone.get_default_timezone()).astimezone(UTC)
+    elif offset:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def event_hash(
+    *, case_id, seq, prev_hash, kind, from_status, to_status, deadline, was_overdue, note,
+    actor_id, actor_unit_id, created_at, changes,
+):  # fmt: skip
+    """Version 1: SHA-256 of [1, case_id, seq, prev_hash, kind, …, created_at, changes]."""
+    head = _encode(
+        [1, case_id, seq, prev_hash, kind, from_status, to_status, _date_text(deadline)]
+        + [bool(was_overdue), note, actor_id, actor_unit_id, _moment_text(created_at)]
+    )
+    body = _encode(_normal(changes if changes is not None else {}))
+    return hashlib.sha256(f"{head[:-1]},{body}]".encode()).hexdigest()
+
+
+def chain_existing(apps, schema_editor):
     Case = apps.get_model("cases", "Case")
     CaseEvent = apps.get_model("cases", "CaseEvent")
     db = schema_editor.connection.alias

@@ -101,7 +101,9 @@ def test_every_service_write_extends_its_cases_chain(world: World) -> None:
     for event in events:
         assert len(event.hash) == 64
         values = {name: getattr(event, name) for name in history_chain.EVENT_FIELDS}
-        assert event_hash(**values) == event.hash
+        files = [evidence.sha256 for evidence in event.evidence.all()]
+        assert event_hash(**values, evidence=files) == event.hash
+        assert (event.kind == "evidence") == bool(files)
     case.refresh_from_db()
     assert (case.history_head, case.history_length) == (events[-1].hash, len(events))
     assert f"History intact: 1 cases, {len(events)} events verified" in verify()
@@ -195,7 +197,7 @@ def test_it_detects_an_edited_row(story: Case) -> None:
         cursor.execute("UPDATE cases_caseevent SET note = %s WHERE id = %s", ["改过", third.pk])
     message, err = verify_fails()
     assert f"case {story.pk}: edited at event {third.pk}" in message
-    assert "#3 does not match its hash" in err
+    assert "#3 does not match its seal" in err
     assert "broken in 1 of 2 cases" in message
 
 
@@ -423,6 +425,10 @@ def test_the_migration_chains_history_written_before_it(world: World) -> None:
     verify_fails()
     with connection.schema_editor() as editor:
         migration.chain_existing(apps, editor)
+    # Chained in the unkeyed form of version 1: refused until the owner seals it.
+    message, _ = verify_fails()
+    assert f"case {first.pk}: unsealed at event" in message and "seal_history" in message
+    call_command("seal_history", stdout=StringIO())
     assert "2 cases, 6 events verified" in verify()
     assert [e.kind for e in events_of(first)] == ["created"] + ["transition"] * 3
     # The trigger is back on.
@@ -464,12 +470,15 @@ def test_concurrent_writers_keep_every_chain_intact(world: World) -> None:
     assert "2 cases, 26 events verified" in verify()
 
 
-def test_a_backdated_write_is_chained_after_the_head(world: World) -> None:
-    """The chain follows the order of writing, not the `at` a loader gives."""
+def test_a_write_dated_before_the_head_is_refused(world: World) -> None:
+    """Timestamps never go back along a chain (`verify_history` takes that for a forgery), so
+    a loader cannot slip a back-dated row after the head; nor date one in the future."""
     case = world.case(world.unit_a)
     earlier = timezone.now() - timedelta(days=3)
-    services.case_follow_up(actor=world.supervisor, case_id=case.pk, note="补录", at=earlier)
-    events = events_of(case)
-    assert [e.kind for e in events] == ["created", "follow_up"]
-    assert events[1].created_at < events[0].created_at
-    assert "2 events verified" in verify("--case", str(case.pk))
+    with pytest.raises(services.InvalidInput, match="早于该问题的最近一条记录"):
+        services.case_follow_up(actor=world.supervisor, case_id=case.pk, note="补录", at=earlier)
+    later = timezone.now() + timedelta(days=1)
+    with pytest.raises(services.InvalidInput, match="不能晚于当前时间"):
+        services.case_follow_up(actor=world.supervisor, case_id=case.pk, note="预录", at=later)
+    assert [e.kind for e in events_of(case)] == ["created"]
+    assert "1 events verified" in verify("--case", str(case.pk))
