@@ -26,7 +26,7 @@ RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only DJANGO_ALLOWED_HOSTS
 # The code stays owned by root; the app user may write only under /app/var (the evidence
 # volume is mounted at /app/var/evidence and inherits this ownership when first created).
 RUN useradd --create-home --uid 10001 --user-group tracker \
-    && mkdir -p /app/var/evidence /app/var/exports \
+    && mkdir -p /app/var/evidence /app/var/exports /app/var/checkpoints \
     && chown -R tracker:tracker /app/var
 USER tracker
 

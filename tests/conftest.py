@@ -42,5 +42,8 @@ def pytest_configure(config):
             r"/(\d+)$", lambda match: f"/{int(match.group(1)) - index}", cache["LOCATION"]
         )
 
+    # The runner empties SQLite tables with DELETE between tests (cases.history_guard).
+    settings.HISTORY_SQLITE_GUARD = False
+
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -127,9 +127,27 @@ def test_it_points_app_services_at_the_postgres_service(services, name):
     assert url.scheme in {"postgres", "postgresql"}
     assert url.hostname == "postgres"
     assert url.port == 5432
-    assert url.username == postgres_env["POSTGRES_USER"]
+    # The runtime role, never the owner nor the image's superuser (POSTGRES_USER).
+    assert url.username == "tracker_app" != postgres_env["POSTGRES_USER"]
     assert url.path.lstrip("/") == postgres_env["POSTGRES_DB"]
-    assert "${POSTGRES_PASSWORD" in environment(services[name])["DATABASE_URL"]
+    assert "${POSTGRES_APP_PASSWORD" in environment(services[name])["DATABASE_URL"]
+
+
+def test_it_migrates_and_grants_as_the_owner_and_no_role_is_a_superuser(services):
+    for name in ("migrate", "grant-runtime-role"):
+        url = urlsplit(without_interpolation(environment(services[name])["DATABASE_URL"]))
+        assert url.username == "tracker_owner", name
+    assert command(services["grant-runtime-role"])[-2:] == ["grant_runtime_role", "tracker_app"]
+    for name in APP_SERVICES:
+        assert (services[name]["depends_on"]["grant-runtime-role"]["condition"]) == (
+            "service_completed_successfully"
+        )
+    init = (ROOT / "scripts" / "postgres-init-roles.sh").read_text(encoding="utf-8")
+    mounts = " ".join(services["postgres"]["volumes"])
+    assert "postgres-init-roles.sh:/docker-entrypoint-initdb.d/" in mounts
+    for role in ("tracker_owner", "tracker_app"):
+        created = re.search(rf"CREATE ROLE {role} ([^;]*);", init)
+        assert created and "NOSUPERUSER" in created.group(1) and "NOCREATEROLE" in created.group(1)
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -215,12 +233,20 @@ def test_it_documents_no_variable_that_nothing_reads_in_env_example():
 def test_it_lists_in_env_example_what_compose_requires_from_env():
     # The app refuses to start without these when debug is off; Compose interpolates the password.
     active = active_env_example_assignments()
-    assert {"DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "POSTGRES_PASSWORD"} <= set(active)
+    required = {"DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "HISTORY_SEAL_KEY", "POSTGRES_PASSWORD"}
+    assert required | {"POSTGRES_OWNER_PASSWORD", "POSTGRES_APP_PASSWORD"} <= set(active)
 
 
 def test_it_ships_no_real_secret_in_env_example():
     active = active_env_example_assignments()
-    for name in ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "EMAIL_HOST_PASSWORD"):
+    for name in (
+        "DJANGO_SECRET_KEY",
+        "POSTGRES_PASSWORD",
+        "POSTGRES_OWNER_PASSWORD",
+        "POSTGRES_APP_PASSWORD",
+        "EMAIL_HOST_PASSWORD",
+        "HISTORY_SEAL_KEY",
+    ):
         assert active.get(name, "") in {"", "change-me"}, f"{name} has a value in .env.example"
 
 
@@ -378,7 +404,9 @@ def test_it_declares_every_volume_it_mounts_and_mounts_every_volume_it_declares(
 def test_it_gives_web_worker_and_beat_the_same_environment(services):
     web = environment(services["web"])
     assert environment(services["worker"]) == web == environment(services["beat"])
-    assert environment(services["migrate"]) == web
+    for owner in ("migrate", "grant-runtime-role"):
+        # The same, but as the tables' owner (test_it_migrates_and_grants_as_the_owner…).
+        assert {**environment(services[owner]), "DATABASE_URL": web["DATABASE_URL"]} == web
 
 
 def test_it_writes_no_secret_into_the_compose_file(services):
@@ -392,7 +420,9 @@ def test_it_writes_no_secret_into_the_compose_file(services):
         assert reference.startswith("${POSTGRES_PASSWORD:?"), reference
     for name in APP_SERVICES:
         url = environment(services[name])["DATABASE_URL"]
-        assert re.match(r"postgres://tracker:\$\{POSTGRES_PASSWORD:\?[^}]+\}@postgres:", url), url
+        assert re.match(
+            r"postgres://tracker_app:\$\{POSTGRES_APP_PASSWORD:\?[^}]+\}@postgres:", url
+        ), url
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)
@@ -438,6 +468,7 @@ def start_django(tmp_path: Path, **variables: str) -> subprocess.CompletedProces
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "DJANGO_DEBUG": "false",
         "TRACKER_VAR_DIR": str(tmp_path / "var"),
+        "HISTORY_SEAL_KEY": "k" * 64,  # required with debug off; these tests are about the others
         **variables,
     }
     code = (
@@ -508,6 +539,7 @@ def production_env(tmp_path: Path, **variables: str) -> dict[str, str]:
         "DJANGO_SECRET_KEY": "x" * 50,
         "DJANGO_ALLOWED_HOSTS": ".example.org,tracker.example.org",
         "TRACKER_VAR_DIR": str(tmp_path / "var"),
+        "HISTORY_SEAL_KEY": "k" * 64,
         **variables,
     }
 
