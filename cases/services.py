@@ -708,7 +708,9 @@ def evidence_add(
         note=note.strip(),
         evidence=[found[1]],
     )
-    evidence = _store_evidence(case, event=event, actor=actor, upload=upload, inspected=found, at=at)
+    evidence = _store_evidence(
+        case, event=event, actor=actor, upload=upload, inspected=found, at=at
+    )
     case.updated_at = at
     case.save(update_fields=["updated_at"])
     return evidence

@@ -114,7 +114,9 @@ def forger(how: str = "disable trigger") -> Iterator[Any]:
         # (The test's own writes are still in its transaction: a forger's session has none.)
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         if how == "disable trigger":
-            cursor.execute("ALTER TABLE cases_caseevent DISABLE TRIGGER cases_caseevent_append_only")
+            cursor.execute(
+                "ALTER TABLE cases_caseevent DISABLE TRIGGER cases_caseevent_append_only"
+            )
         else:
             cursor.execute("SET session_replication_role = replica")
         try:

@@ -49,5 +49,6 @@ def test_the_demo_database_gets_the_guard_after_migrate(tmp_path: Path) -> None:
     )
     (database,) = tmp_path.glob("*.sqlite3")
     with sqlite3.connect(database) as db:
-        names = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        found = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        names = {name for (name,) in found}
         assert {"cases_caseevent_no_update", "cases_caseevent_no_delete"} <= names

@@ -83,7 +83,8 @@ class Command(BaseCommand):
                 raise CommandError("Run this as the tables' owner, for another (runtime) role.")
             cursor.execute(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND pg_get_userbyid(c.relowner) = %s",
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') "
+                "AND pg_get_userbyid(c.relowner) = %s",
                 [schema, role],
             )
             owned = [name for (name,) in cursor.fetchall()]
