@@ -261,7 +261,8 @@ def test_it_sends_a_follow_up_through_the_case_service(people, clock):
 
 def test_it_records_a_follow_up_of_an_earlier_day_as_history_only(people, clock):
     world = people
-    case = world.case(world.unit_a, deadline=day(30))
+    # (Registered before it: a history is never back-dated before its last entry.)
+    case = world.case(world.unit_a, deadline=day(30), at=moment(day(-5)))
     case_services.case_follow_up(
         actor=world.supervisor, case_id=case.pk, note="补录", at=moment(day(-3))
     )
