@@ -46,9 +46,10 @@ def env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
-# A checkout with nothing configured is a developer's demo (as in healthchecks); every
-# deployment recipe we ship (docker-compose.yml, `make serve`) turns debug off.
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: a deployment that forgets the variable must not run with debug pages,
+# the public development keys and the demo's mail folder. Only `make demo` and `make test`
+# turn it on (README: "Running manage.py against the demo").
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
@@ -289,22 +290,27 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Email -------------------------------------------------------------------------------
-_email_host = os.environ.get("EMAIL_HOST", "")
-if _email_host or not DEBUG:
-    # Production without EMAIL_HOST hands mail to the machine's own MTA on port 25.
+_email_host = os.environ.get("EMAIL_HOST", "").strip()
+if _email_host:
     _mail_backend = "django.core.mail.backends.smtp.EmailBackend"
     _mail_options: dict[str, object] = {
-        "host": _email_host or "localhost",
-        "port": env_int("EMAIL_PORT", 587 if _email_host else 25),
+        "host": _email_host,
+        "port": env_int("EMAIL_PORT", 587),
         "username": os.environ.get("EMAIL_HOST_USER", ""),
         "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
-        "use_tls": env_bool("EMAIL_USE_TLS", bool(_email_host)),
+        "use_tls": env_bool("EMAIL_USE_TLS", True),
         "timeout": 10,
     }
-else:
+elif DEBUG:
     # The demo keeps mail as files so that reminders can be read without a mail server.
     _mail_backend = "django.core.mail.backends.filebased.EmailBackend"
     _mail_options = {"file_path": str(VAR_DIR / "mail")}
+else:
+    # Production without a relay: every send fails (and a reminder is retried, never marked
+    # sent) instead of going to a localhost:25 that is not there. The worker refuses to start
+    # in this state while email is a reminder channel (reminders.checks).
+    _mail_backend = "tracker.mail.NoRelayEmailBackend"
+    _mail_options = {}
 if django.VERSION >= (6, 1):
     MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
 else:  # Django 5.2 (Python 3.11) still reads the EMAIL_* settings.
