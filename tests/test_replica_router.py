@@ -289,6 +289,7 @@ def database_settings(**variables: str) -> dict:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "TRACKER_VAR_DIR": os.environ.get("TRACKER_VAR_DIR", str(ROOT / "var")),
+        "DJANGO_DEBUG": "true",  # debug is off unless set; these tests are about the databases
         "DATABASE_URL": "postgres://tracker:secret@primary.internal:5432/tracker",
         "DATABASE_CONN_MAX_AGE": "30",
         **variables,

@@ -69,6 +69,7 @@ if not DEBUG:
             + ", ".join(missing)
             + ". Example: DJANGO_SECRET_KEY=$(python -c 'import secrets; "
             "print(secrets.token_urlsafe(50))') DJANGO_ALLOWED_HOSTS=tracker.example.org"
+            " (For the local demo instead: DJANGO_DEBUG=true, as `make demo` sets it.)"
         )
 else:
     SECRET_KEY = SECRET_KEY or "insecure-dev-key-only-for-debug-mode"
