@@ -147,9 +147,8 @@ def audit_record(
     alias = router.db_for_write(AuditEntry)
     with transaction.atomic(using=alias):
         _lock_chain(alias)
-        head = (
-            AuditEntry.objects.using(alias).order_by("-seq").values_list("seq", "seal", "at").first()
-        )
+        chain = AuditEntry.objects.using(alias).order_by("-seq")
+        head = chain.values_list("seq", "seal", "at").first()
         seq, prev_seal, prev_at = head if head else (0, "", None)
         # Read under the lock, and never before the head: the chain's times only go forward
         # even when application servers' clocks differ a little.

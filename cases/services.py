@@ -33,7 +33,7 @@ from .errors import Conflict, Forbidden, InvalidInput, NotFound, Stale
 from .evidence import clean_name, inspect_upload
 from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
 from .permissions import Action, require
-from .workflow import DONE_STATES, Role, Status, check_move
+from .workflow import DONE_STATES, Status, check_move
 
 AuditAction = AuditEntry.Action
 

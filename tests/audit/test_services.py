@@ -12,6 +12,7 @@ from audit.integrity import verify_audit
 from audit.models import AuditEntry
 from audit.services import audit_record
 from cases import accounts, services
+from cases.errors import InvalidInput
 from cases.models import User
 from ledgers import services as ledger_services
 from reminders.models import UnitWebhook
@@ -98,7 +99,7 @@ def test_it_records_a_role_change_and_never_the_password(world):
 def test_it_refuses_a_role_without_a_unit_and_records_nothing(world):
     user = make_user(world.unit_a, "inspector", "wang")
     before = AuditEntry.objects.count()
-    with pytest.raises(services.InvalidInput):
+    with pytest.raises(InvalidInput):
         accounts.user_update(actor=world.admin, user_id=user.pk, unit=None)
     assert AuditEntry.objects.count() == before
     user.refresh_from_db()

@@ -187,7 +187,9 @@ def test_it_scopes_the_log_to_the_commissions_jurisdiction(world):
     to_mine = audit_record(actor=world.admin, action=Action.UNIT_UPDATE, target=world.unit_a)
     theirs = audit_record(actor=world.inspector_b, action=Action.UNIT_UPDATE, target=world.unit_b)
     city_case = world.case(world.city_dept)
-    hidden_case = audit_record(actor=world.inspector_a, action=Action.ACCESS_REFUSED, case=city_case)
+    hidden_case = audit_record(
+        actor=world.inspector_a, action=Action.ACCESS_REFUSED, case=city_case
+    )
     response = logged_in(county).get("/audit/")
     shown = {row["entry"].pk for row in response.context["rows"]}
     assert {mine.pk, to_mine.pk} <= shown
