@@ -11,6 +11,9 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import AuditEntry
+from audit.services import audit_record
+
 from . import accounts, services
 from .errors import DomainError
 from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
@@ -46,6 +49,8 @@ class UnitAdmin(admin.ModelAdmin):
                 name=obj.name,
                 is_supervising_body=obj.is_supervising_body,
                 is_responsible_unit=obj.is_responsible_unit,
+                actor=request.user,
+                request=request,
             )
         else:
             _adopt(
@@ -56,6 +61,8 @@ class UnitAdmin(admin.ModelAdmin):
                     parent=obj.parent,
                     is_supervising_body=obj.is_supervising_body,
                     is_responsible_unit=obj.is_responsible_unit,
+                    actor=request.user,
+                    request=request,
                 ),
             )
 
@@ -78,10 +85,64 @@ class UserAdmin(BaseUserAdmin):
         (_("单位与角色"), {"fields": ("full_name", "unit", "role")}),
     )
 
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> Any:
+        # Written by logins and sign-ups, not by an editor.
+        return ("last_login", "date_joined")
+
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if not obj.is_active:
-            accounts.user_disable(obj, actor=request.user)  # revokes its API tokens
+        """Through the accounts services: every change of a role, a unit or admin rights is
+        in the audit log, and a disabled user's tokens are revoked."""
+        data = form.cleaned_data
+        try:
+            if change:
+                values = {
+                    name: getattr(obj, name)
+                    for name in form.changed_data
+                    if name in accounts.USER_EDITABLE
+                }
+                _adopt(
+                    obj,
+                    accounts.user_update(
+                        actor=request.user, user_id=obj.pk, request=request, **values
+                    ),
+                )
+            else:
+                usable = data.get("usable_password", True) not in (False, "false")
+                _adopt(
+                    obj,
+                    services.user_create(
+                        username=obj.username,
+                        password=data.get("password1") if usable else None,
+                        unit=obj.unit,
+                        role=obj.role,
+                        full_name=obj.full_name,
+                        actor=request.user,
+                        request=request,
+                    ),
+                )
+        except DomainError as error:
+            messages.error(request, error.message)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Groups and permissions are rights too: their change is a role change."""
+        fields = [name for name in ("groups", "user_permissions") if name in form.changed_data]
+        before = {name: sorted(str(item) for item in form.initial.get(name, [])) for name in fields}
+        super().save_related(request, form, formsets, change)
+        if fields and change:
+            user = form.instance
+            after = {
+                "groups": sorted(str(group.pk) for group in user.groups.all()),
+                "user_permissions": sorted(
+                    str(permission.pk) for permission in user.user_permissions.all()
+                ),
+            }
+            audit_record(
+                actor=request.user,
+                action=AuditEntry.Action.ROLE_CHANGE,
+                target=user,
+                changes={name: [before[name], after[name]] for name in fields},
+                request=request,
+            )
 
 
 @admin.register(Inspection)
@@ -98,7 +159,10 @@ class InspectionAdmin(admin.ModelAdmin):
         try:
             if change:
                 services.inspection_update(
-                    inspection=obj, **{f: getattr(obj, f) for f in form.changed_data}
+                    inspection=obj,
+                    actor=request.user,
+                    request=request,
+                    **{f: getattr(obj, f) for f in form.changed_data},
                 )
             else:
                 _adopt(
@@ -111,6 +175,8 @@ class InspectionAdmin(admin.ModelAdmin):
                         issuing_unit=obj.issuing_unit,
                         supervising_unit=obj.supervising_unit,
                         restricted=obj.restricted,
+                        actor=request.user,
+                        request=request,
                     ),
                 )
         except DomainError as error:

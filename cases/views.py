@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.services import record_case_view, record_evidence_download
 from reminders import selectors as reminder_selectors
 from tracker.db_router import read_from_replica
 
@@ -282,6 +283,7 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
 @require_GET
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = _case_or_404(request.user, case_id)
+    record_case_view(request, case)  # a restricted case: who read it goes in the audit log
     return render(request, "cases/case_detail.html", _case_context(request, case))
 
 
@@ -395,12 +397,13 @@ def evidence_download(request: HttpRequest, case_id: int, evidence_id: int) -> F
         evidence = selectors.evidence_get(request.user, case_id, evidence_id)
     except NotFound as error:
         raise Http404(error.message) from None
-    return evidence_response(evidence)
+    return evidence_response(request, evidence)
 
 
-def evidence_response(evidence: Evidence) -> FileResponse:
-    """Evidence leaves only as an attachment, never rendered by the browser: the page and the
-    API both answer with this."""
+def evidence_response(request: Any, evidence: Evidence) -> FileResponse:
+    """Evidence leaves only as an attachment, never rendered by the browser, and every
+    download is in the audit log: the page and the API both answer with this."""
+    record_evidence_download(request, evidence)
     response = FileResponse(
         evidence.file.open("rb"),
         as_attachment=True,

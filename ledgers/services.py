@@ -21,6 +21,8 @@ from django.http import QueryDict
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from audit.models import AuditEntry
+from audit.services import audit_record
 from cases import selectors as case_selectors
 from cases.errors import Conflict, Forbidden
 from cases.filters import LIGHTS, CaseFilter
@@ -228,7 +230,24 @@ def export_write(
     )
 
 
-def export_job_create(*, actor: Any, query: str, total: int) -> ExportJob:
+def export_now(*, user: Any, query: str, out: IO[bytes] | str, request: Any = None) -> int:
+    """An export built within the request (`export_write`), recorded in the audit log."""
+    _record_export(user, query, request)
+    return export_write(user=user, query=query, out=out)
+
+
+def _record_export(actor: Any, query: str, request: Any, job: ExportJob | None = None) -> None:
+    changes: dict[str, Any] = {"query": query}
+    if job is not None:
+        changes["rows"] = job.total
+    audit_record(
+        actor=actor, action=AuditEntry.Action.EXPORT_LEDGER, target=job, changes=changes,
+        request=request,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def export_job_create(*, actor: Any, query: str, total: int, request: Any = None) -> ExportJob:
     """Queue a background export of `total` rows (the view counted them)."""
     jobs_purge_expired()
     job = ExportJob.objects.create(
@@ -239,6 +258,7 @@ def export_job_create(*, actor: Any, query: str, total: int) -> ExportJob:
         language=translation.get_language() or settings.LANGUAGE_CODE,
         filename=export_filename(),
     )
+    _record_export(actor, query, request, job)
     from .tasks import run_export_job
 
     _enqueue(run_export_job, job)
@@ -294,7 +314,7 @@ def import_job_create(*, actor: Any, upload: IO[bytes], name: str) -> ImportJob:
     )
 
 
-def import_job_confirm(*, actor: Any, job_id: int) -> ImportJob:
+def import_job_confirm(*, actor: Any, job_id: int, request: Any = None) -> ImportJob:
     """The owner confirms a preview without problems: import it, within this call when it is
     small, else by the worker."""
     job = selectors.import_job_get(actor, job_id)
@@ -306,6 +326,14 @@ def import_job_confirm(*, actor: Any, job_id: int) -> ImportJob:
         status=Job.Status.QUEUED
     ):
         raise Conflict(_("该导入已经确认过。"))
+    audit_record(
+        actor=actor,
+        action=AuditEntry.Action.IMPORT_LEDGER,
+        target=job,
+        changes={"file": job.original_name, "rows": job.total, "created": job.created,
+                 "updated": job.updated},
+        request=request,
+    )  # fmt: skip
     if job.total <= settings.LEDGER_IMPORT_INLINE_ROWS:
         import_job_run(job_id=job.pk)
     else:

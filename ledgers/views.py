@@ -76,10 +76,14 @@ def export(request: HttpRequest) -> HttpResponseBase:
         return redirect(_back(request))
     if total <= settings.LEDGER_EXPORT_INLINE_ROWS:
         return xlsx_response(
-            lambda out: services.export_write(user=request.user, query=query, out=out),
+            lambda out: services.export_now(
+                user=request.user, query=query, out=out, request=request
+            ),
             services.export_filename(),
         )
-    job = services.export_job_create(actor=request.user, query=query, total=total)
+    job = services.export_job_create(
+        actor=request.user, query=query, total=total, request=request
+    )
     return redirect("ledgers:export-job", job_id=job.pk)
 
 
@@ -180,7 +184,7 @@ def import_confirm(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _own(selectors.import_job_get, request, job_id)
     _require_import(request)
     try:
-        job = services.import_job_confirm(actor=request.user, job_id=job.pk)
+        job = services.import_job_confirm(actor=request.user, job_id=job.pk, request=request)
     except DomainError as error:
         messages.error(request, error.message)
     else:

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from . import services
+from . import services, webhooks
 from .models import CalendarDay, Delivery, Notification, Reminder, UnitWebhook
 
 
@@ -32,6 +32,17 @@ class UnitWebhookAdmin(admin.ModelAdmin):
     list_filter = ["flavour", "enabled"]
     search_fields = ["unit__name"]
     autocomplete_fields = ["unit"]
+
+    # Through reminders.webhooks: every change of a group bot is in the audit log.
+    def save_model(self, request: HttpRequest, obj: UnitWebhook, form: Any, change: bool) -> None:
+        webhooks.webhook_save(actor=request.user, webhook=obj, request=request)
+
+    def delete_model(self, request: HttpRequest, obj: UnitWebhook) -> None:
+        webhooks.webhook_delete(actor=request.user, webhook=obj, request=request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[UnitWebhook]) -> None:
+        for webhook in queryset:
+            webhooks.webhook_delete(actor=request.user, webhook=webhook, request=request)
 
 
 @admin.register(CalendarDay)

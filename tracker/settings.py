@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "cases",
     "reminders",
     "ledgers",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -110,6 +111,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Records every 403/404 a logged-in user gets from a view (audit/middleware.py).
+    "audit.middleware.RefusedAccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -399,6 +402,11 @@ LEDGER_IMPORT_INLINE_ROWS = 100
 # Jobs and their files are deleted this many days after they were created (checked whenever
 # a new job starts).
 LEDGER_KEEP_DAYS = env_int("LEDGER_KEEP_DAYS", 7)
+
+# --- Audit log (audit/) ----------------------------------------------------------------------
+# Entries older than this many days are deleted by `manage.py purge_audit` (run with the
+# owner's DATABASE_URL: the runtime role cannot delete from the log). Three years by default.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 1095)
 
 # --- Security -----------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

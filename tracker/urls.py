@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/docs/", api_docs, name="api-docs"),
     path("notifications/", include("reminders.urls")),
     path("ledgers/", include("ledgers.urls")),
+    path("audit/", include("audit.urls")),
     path("", include("cases.urls")),
 ]
 

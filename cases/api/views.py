@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import record_case_view
 from tracker.db_router import read_from_replica
 
 from .. import accounts, selectors, services
@@ -200,6 +201,11 @@ class CaseViewSet(
     def _case(self, pk: int) -> Case:
         return self.get_queryset().get(pk=pk)
 
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        case = self.get_object()
+        record_case_view(request, case)  # a restricted case: who read it goes in the audit log
+        return Response(self.get_serializer(case).data)
+
     @extend_schema(request=s.CaseCreateSerializer, responses={201: s.CaseSerializer, **ERRORS})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # The role first: the ids below must not tell a caller who may not create anything
@@ -307,6 +313,7 @@ class CaseViewSet(
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def history(self, request: Request, pk: str) -> Response:
         events = selectors.case_history(request.user, int(pk))
+        record_case_view(request, selectors.case_get(request.user, int(pk)))
         return Response(s.EventSerializer(events, many=True, context={"request": request}).data)
 
     @extend_schema(
@@ -354,7 +361,9 @@ class EvidenceDownloadView(APIView):
 
     @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY, 404: s.ErrorSerializer})
     def get(self, request: Request, case_id: int, evidence_id: int) -> FileResponse:
-        return evidence_response(selectors.evidence_get(request.user, case_id, evidence_id))
+        return evidence_response(
+            request, selectors.evidence_get(request.user, case_id, evidence_id)
+        )
 
 
 # --- Statistics -------------------------------------------------------------------------
