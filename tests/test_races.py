@@ -24,11 +24,10 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connection
 from django.test.testcases import LiveServerThread
-from rest_framework.authtoken.models import Token
 
 from cases.models import Case, CaseEvent
 from cases.workflow import Role
-from tests.factories import World, drive_to, make_user
+from tests.factories import World, api_key, drive_to, make_user
 
 pytestmark = [
     pytest.mark.postgres,
@@ -94,8 +93,7 @@ def server(transactional_db: None, settings: Any) -> Iterator[str]:
 
 @pytest.fixture
 def api(world: World, server: str) -> Api:
-    token = Token.objects.create(user=world.supervisor)
-    return Api(server, token.key)
+    return Api(server, api_key(world.supervisor))
 
 
 def at_once(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
@@ -220,7 +218,7 @@ def editors(world: World, server: str) -> list[Api]:
         make_user(world.commission, Role.SUPERVISOR, f"editor{n:02d}")
         for n in range(RETRYING_EDITORS)
     ]
-    return [Api(server, Token.objects.create(user=person).key) for person in people]
+    return [Api(server, api_key(person)) for person in people]
 
 
 def rectification_rows(case: Case) -> list[CaseEvent]:
