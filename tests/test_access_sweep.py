@@ -133,7 +133,7 @@ def test_every_url_and_operation_has_a_probe():
     assert not stale, f"probes of URLs that no longer exist: {stale}"
     # Each probe's path is the URL it is keyed by.
     for key, probe in WEB_PROBES.items():
-        path = probe.path.split("?")[0].format(case=1, evidence=1, job=1, notification=1)
+        path = probe.path.split("?")[0].format(case=1, evidence=1, job=1, notification=1, token=1)
         assert resolve(path).view_name == key, key
     for (method, path), probe in API_PROBES.items():
         assert probe.method.upper() == method
