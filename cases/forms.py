@@ -239,3 +239,11 @@ class DashboardForm(forms.Form):
 
 class ReportForm(DashboardForm):
     since = forms.DateField(label=_("变化起始日期"), required=False, widget=DateInput)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(
+        label=_("名称"),
+        max_length=50,
+        help_text=_("例如使用该令牌的程序：省级平台、大屏、报表生成。"),
+    )

@@ -109,6 +109,46 @@ class User(AbstractUser):
         return self.full_name or super().get_full_name() or self.username
 
 
+class ApiToken(models.Model):
+    """An API token (`Authorization: Token <key>`). Only the SHA-256 of the key is stored: the
+    key is shown once, when it is made, and a copy of the database authenticates nobody.
+
+    A token is usable while it is not revoked, not expired, its user is active and the user's
+    password is the one it was issued under (`password_fingerprint`, like Django's session
+    auth hash): a password set by any path (the page, the reset link, the admin, a shell)
+    ends every token issued before. Its status is computed by cases.tokens, never stored.
+    """
+
+    user = models.ForeignKey(
+        User, models.CASCADE, related_name="api_tokens", verbose_name=_("用户")
+    )
+    name = models.CharField(_("名称"), max_length=50)
+    # The key's first characters, to tell tokens apart in the list (not enough to guess it).
+    key_prefix = models.CharField(_("前缀"), max_length=8)
+    # Unique, hence indexed: the lookup of every token-authenticated request.
+    key_hash = models.CharField(max_length=64, unique=True)
+    password_fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    expires_at = models.DateTimeField(_("到期时间"))
+    revoked_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API 令牌")
+        verbose_name_plural = _("API 令牌")
+        constraints = [
+            # One unrevoked token per name and user: the database refuses a second one even
+            # if two requests race past the service's check.
+            models.UniqueConstraint(
+                fields=["user", "name"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="api_token_one_per_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+
 class Inspection(models.Model):
     """An inspection, plan or ledger that feeds back problems (专项检查, 巡视巡察, 整改方案…)."""
 

@@ -173,9 +173,9 @@ def every(answer: int | str) -> dict[str, int | str | None]:
 class Probe:
     """One URL or API operation.
 
-    `path` may hold {case}, {evidence}, {unit}, {inspection}, {job} or {notification}; `target`
-    says which kind of object they refer to ("case", "unit", "inspection", "export_job",
-    "import_job", "notification"), None for a URL without an object. `seen` is the answer per
+    `path` may hold {case}, {evidence}, {unit}, {inspection}, {job}, {notification} or {token};
+    `target` says which kind of object they refer to ("case", "unit", "inspection",
+    "export_job", "import_job", "notification", "api_token"), None for a URL without an object. `seen` is the answer per
     role for an object the role may see (for a URL without an object: the answer); `hidden`
     overrides the answer for an object it may not see or that does not exist (default: 404,
     and for anonymous callers the same as `seen`). `data` names the payload sent. A write
@@ -312,6 +312,14 @@ WEB_PROBES: dict[str, Probe] = {
     ),
     "password_change_done": Probe(
         "get", "/accounts/password_change/done/", row(LOGIN, 200, 200, 200, 200, 200)
+    ),
+    # One's own API tokens: another user's token is answered as a missing one.
+    "token_list": Probe("get", "/accounts/tokens/", row(LOGIN, 200, 200, 200, 200, 200)),
+    "token_revoke": Probe(
+        "post",
+        "/accounts/tokens/{token}/revoke/",
+        row(LOGIN, 302, 302, 302, 302, 302),
+        "api_token",
     ),
     "password_reset": Probe("get", "/accounts/password_reset/", every(200)),
     "password_reset_done": Probe("get", "/accounts/password_reset/done/", every(200)),

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from django.utils import timezone
 
-from cases import services
-from cases.models import Case, Inspection, Unit, User
+from cases import services, tokens
+from cases.models import ApiToken, Case, Inspection, Unit, User
 from cases.workflow import Role
 
 PASSWORD = "correct-horse-battery"
@@ -43,6 +44,21 @@ def make_superuser(username: str | None = None) -> User:
         role="",
         is_superuser=True,
     )
+
+
+def api_key(user: User, *, name: str | None = None, expires_in_days: int = 30) -> str:
+    """A usable API token of `user`; its key. Built as cases.tokens.token_issue builds one,
+    without its cap (tests give one user many clients)."""
+    key = secrets.token_hex(20)
+    ApiToken.objects.create(
+        user=user,
+        name=name or f"tests-{next(_sequence)}",
+        key_prefix=key[: tokens.PREFIX_LENGTH],
+        key_hash=tokens.hash_key(key),
+        password_fingerprint=tokens.password_fingerprint(user),
+        expires_at=timezone.now() + timedelta(days=expires_in_days),
+    )
+    return key
 
 
 def make_inspection(issuing_unit: Unit, **kwargs: Any) -> Inspection:

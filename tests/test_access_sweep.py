@@ -36,11 +36,10 @@ from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django_filters import FilterSet
 from openpyxl import load_workbook
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cases import services
-from cases.models import Case, CaseEvent, Evidence, Inspection, Unit, User
+from cases.models import ApiToken, Case, CaseEvent, Evidence, Inspection, Unit, User
 from ledgers import services as ledger_services
 from ledgers.models import ExportJob, ImportJob, Job
 from reminders import services as reminder_services
@@ -63,6 +62,7 @@ from tests.access_probes import (
 from tests.factories import (
     PASSWORD,
     World,
+    api_key,
     build_world,
     days,
     make_case,
@@ -133,7 +133,7 @@ def test_every_url_and_operation_has_a_probe():
     assert not stale, f"probes of URLs that no longer exist: {stale}"
     # Each probe's path is the URL it is keyed by.
     for key, probe in WEB_PROBES.items():
-        path = probe.path.split("?")[0].format(case=1, evidence=1, job=1, notification=1)
+        path = probe.path.split("?")[0].format(case=1, evidence=1, job=1, notification=1, token=1)
         assert resolve(path).view_name == key, key
     for (method, path), probe in API_PROBES.items():
         assert probe.method.upper() == method
@@ -155,6 +155,8 @@ class Scene:
     export_jobs: dict[str, ExportJob]  # role → the user's own; "foreign": inspector_b's
     import_jobs: dict[str, ImportJob]
     notifications: dict[str, Notification]
+    api_tokens: dict[str, ApiToken]  # role → one of the user's own; "foreign": inspector_b's
+    api_keys: dict[str, str]  # role → the key of that token
 
     def user(self, role: str) -> User | None:
         return self.users.get(role)
@@ -273,10 +275,20 @@ def build_scene(world: World) -> Scene:
         role: Notification.objects.create(user=user, title="探针通知")
         for role, user in owners.items()
     }
-    for user in owners.values():
-        Token.objects.get_or_create(user=user)
+    api_keys = {role: api_key(user, name="探针") for role, user in owners.items()}
+    api_tokens = {role: ApiToken.objects.get(user=user) for role, user in owners.items()}
     return Scene(
-        world, users, units, inspections, cases, evidence, export_jobs, import_jobs, notifications
+        world,
+        users,
+        units,
+        inspections,
+        cases,
+        evidence,
+        export_jobs,
+        import_jobs,
+        notifications,
+        api_tokens,
+        api_keys,
     )
 
 
@@ -295,7 +307,7 @@ def client_for(scene: Scene, role: str) -> APIClient:
     if user is None:
         return client
     if role == "api_reader":
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {scene.api_keys[role]}")
     client.force_login(user)
     return client
 
@@ -342,8 +354,9 @@ def targets(scene: Scene, role: str, probe: Probe) -> list[Target]:
             "export_job": scene.export_jobs,
             "import_job": scene.import_jobs,
             "notification": scene.notifications,
+            "api_token": scene.api_tokens,
         }[kind]
-        placeholder = "notification" if kind == "notification" else "job"
+        placeholder = {"notification": "notification", "api_token": "token"}.get(kind, "job")
         own = objects.get(role) or objects["inspector"]  # anonymous: somebody's
         found.append(Target("own", {placeholder: own.pk}, role in objects))
         found.append(Target("foreign", {placeholder: objects["foreign"].pk}, False))
@@ -463,7 +476,10 @@ def snapshot() -> dict[str, dict[Any, Any]]:
             pk: (user, read)
             for pk, user, read in Notification.objects.values_list("pk", "user_id", "read_at")
         },
-        "tokens": dict(Token.objects.values_list("user_id", "key")),
+        "tokens": {
+            pk: (user, revoked)
+            for pk, user, revoked in ApiToken.objects.values_list("pk", "user_id", "revoked_at")
+        },
         "export_jobs": {
             pk: rest
             for pk, *rest in ExportJob.objects.values_list("pk", "owner_id", "status", "processed")
@@ -503,7 +519,9 @@ def allowed_changes(
     if key == ("POST", "/api/v1/cases/"):
         return {"cases": "added"}
     if key in {("POST", "/api/v1/auth/token/"), ("DELETE", "/api/v1/auth/token/")}:
-        return {"tokens": {user.pk} if user else set()}
+        return {"tokens": "own"}
+    if key == "token_revoke":
+        return {"tokens": "own"}
     if key in {"reminders:read", "reminders:read-all"}:
         return {"notifications": "own"}
     return {}
@@ -562,7 +580,7 @@ class Allowed:
             return row.pk not in self.inspections
         if isinstance(row, User):
             return row.pk not in self.users
-        if isinstance(row, Notification):
+        if isinstance(row, Notification | ApiToken):
             return row.user_id != self.owner
         if isinstance(row, ExportJob | ImportJob):
             return row.owner_id != self.owner

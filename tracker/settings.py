@@ -93,7 +93,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -250,8 +249,19 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_CLIENT_IP_CALLABLE = "cases.accounts.client_address"
 # Reverse proxies in front that append the client's address to X-Forwarded-For (1 behind the
 # TLS proxy of docker-compose.yml); 0 takes REMOTE_ADDR. Too high lets clients pick their
-# address; too low makes the proxy the "address" of everybody.
+# address; too low makes the proxy the "address" of everybody. The one setting for the client's
+# address (cases.accounts.client_address): the lockout, the API's throttles and the password
+# reset's throttle all count by it.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Password reset requests (cases.accounts.password_reset_refusal): at most this many per
+# client address and per submitted email within the window, then 429 until it ends.
+PASSWORD_RESET_WINDOW_MINUTES = env_int("PASSWORD_RESET_WINDOW_MINUTES", 15)
+PASSWORD_RESET_PER_ADDRESS = env_int("PASSWORD_RESET_PER_ADDRESS", 5)
+PASSWORD_RESET_PER_EMAIL = env_int("PASSWORD_RESET_PER_EMAIL", 3)
+# API tokens (cases.tokens): stored hashed, valid this many days, at most this many usable
+# ones per user (one per name).
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30)
+API_TOKEN_MAX_PER_USER = env_int("API_TOKEN_MAX_PER_USER", 5)
 # Logged-in sessions end after SESSION_IDLE_MINUTES without a request and SESSION_MAX_HOURS
 # after login, whichever comes first (tracker/session_policy.py). The cookie and the session
 # row do not outlive the absolute lifetime either.
@@ -467,12 +477,16 @@ REST_FRAMEWORK = {
     },
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
+    # Our throttles read the address through cases.accounts.client_address; this keeps any
+    # other DRF throttle from trusting X-Forwarded-For beyond the same proxies.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "整改台账 API · Rectification tracker API",
     "DESCRIPTION": (
         "Cases, workflow, history, evidence and completion figures for discipline inspection "
-        "bodies. Authenticate with `Authorization: Token <token>` from `POST /api/v1/auth/token/`."
+        "bodies. Authenticate with `Authorization: Token <token>` from `POST /api/v1/auth/token/` "
+        "or the web page /accounts/tokens/ (shown once; valid API_TOKEN_TTL_DAYS days)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

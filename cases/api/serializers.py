@@ -269,10 +269,16 @@ class CompletionSerializer(serializers.Serializer):
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    # One token per name: asking again under the same name replaces (revokes) the old one.
+    name = serializers.CharField(max_length=50, required=False, default="api")
 
 
 class TokenSerializer(serializers.Serializer):
+    """The key is shown here once; the server keeps only its hash."""
+
     token = serializers.CharField()
+    name = serializers.CharField()
+    expires_at = serializers.DateTimeField()
 
 
 class ErrorSerializer(serializers.Serializer):

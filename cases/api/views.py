@@ -24,11 +24,11 @@ from rest_framework.views import APIView
 from audit.services import record_case_view
 from tracker.db_router import read_from_replica
 
-from .. import accounts, selectors, services
+from .. import accounts, selectors, services, tokens
 from ..completion import Selection, completion_report, completion_rows
 from ..errors import DomainError, InvalidInput
 from ..filters import CaseFilter, UnitFilter
-from ..models import Case, User
+from ..models import ApiToken, Case, User
 from ..permissions import Action, require
 from ..views import evidence_response
 from . import serializers as s
@@ -50,7 +50,9 @@ def _visible(queryset: Any, pk: Any, field: str) -> Any:
 
 
 class TokenView(APIView):
-    """Exchange a username and password for an API token; DELETE revokes it."""
+    """Exchange a username and password for a new API token (shown once, valid
+    API_TOKEN_TTL_DAYS days; a new token under the same `name` revokes the old one); DELETE
+    revokes the token the request is made with."""
 
     throttle_classes = [TokenRateThrottle]
     throttle_scope = "token"
@@ -80,11 +82,19 @@ class TokenView(APIView):
                 raise accounts.LockedOut(accounts.lockout_message())
             # The same answer for an unknown user and a wrong password.
             raise InvalidInput(_("用户名或密码错误。"))
-        return Response({"token": accounts.token_issue(user).key})
+        issued = tokens.token_issue(
+            user=cast(User, user), name=data.validated_data["name"], replace=True
+        )
+        token = issued.token
+        body = {"token": issued.key, "name": token.name, "expires_at": token.expires_at}
+        return Response(s.TokenSerializer(body).data)
 
     @extend_schema(responses={204: None}, operation_id="auth_token_destroy")
     def delete(self, request: Request) -> Response:
-        accounts.token_revoke(cast(User, request.user))
+        # A browser session holds no token: nothing to revoke (its tokens are revoked on
+        # /accounts/tokens/).
+        if isinstance(request.auth, ApiToken):
+            tokens.token_revoke(user=request.user, token_id=request.auth.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

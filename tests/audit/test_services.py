@@ -6,17 +6,16 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from audit.integrity import verify_audit
 from audit.models import AuditEntry
 from audit.services import audit_record
 from cases import accounts, services
 from cases.errors import InvalidInput
-from cases.models import User
+from cases.models import ApiToken, User
 from ledgers import services as ledger_services
 from reminders.models import UnitWebhook
-from tests.factories import PASSWORD, make_unit, make_user
+from tests.factories import PASSWORD, api_key, make_unit, make_user
 from tests.ledgers.helpers import preview, xlsx
 
 pytestmark = pytest.mark.django_db
@@ -107,12 +106,12 @@ def test_it_refuses_a_role_without_a_unit_and_records_nothing(world):
 
 
 def test_it_records_disabling_a_user_and_the_tokens_revoked(world):
-    Token.objects.create(user=world.inspector_a)
+    api_key(world.inspector_a)
     accounts.user_update(actor=world.admin, user_id=world.inspector_a.pk, is_active=False)
     entry = last(Action.USER_DISABLE)
     assert entry.actor == world.admin
     assert entry.changes == {"is_active": [True, False], "tokens_revoked": [1, 0]}
-    assert not Token.objects.filter(user=world.inspector_a).exists()
+    assert not ApiToken.objects.filter(user=world.inspector_a, revoked_at__isnull=True).exists()
 
 
 def test_it_records_inspection_create_and_update(world):

@@ -10,13 +10,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
 from audit.services import audit_record
 from cases import services
-from tests.factories import make_user
+from tests.factories import api_key, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +31,7 @@ def logged_in(user) -> Client:
 
 def token_client(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(user)}")
     return client
 
 

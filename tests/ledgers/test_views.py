@@ -8,13 +8,12 @@ import io
 import pytest
 from django.urls import reverse
 from openpyxl import load_workbook
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cases.models import Case, CaseEvent
 from ledgers.models import ExportJob, ImportJob, Job
 from ledgers.workbook import XLSX_CONTENT_TYPE
-from tests.factories import days
+from tests.factories import api_key, days
 from tests.ledgers.helpers import codes, csv_bytes, export_bytes, upload, xlsx
 
 pytestmark = pytest.mark.django_db
@@ -275,7 +274,7 @@ def test_it_confirms_an_import_with_nothing_to_change(client, world):
 def api(world):
     client = APIClient()
     client.credentials(
-        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=world.api_reader).key}"
+        HTTP_AUTHORIZATION=f"Token {api_key(world.api_reader)}"
     )
     return client
 
