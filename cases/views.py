@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -22,7 +23,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reminders import selectors as reminder_selectors
 from tracker.db_router import read_from_replica
@@ -46,8 +47,10 @@ from .forms import (
     DeadlineForm,
     EvidenceForm,
     FollowUpForm,
+    GrantForm,
     RectificationForm,
     ReportForm,
+    RevokeForm,
     WorkflowForm,
     attach_error,
 )
@@ -410,3 +413,56 @@ def evidence_response(evidence: Evidence) -> FileResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# --- Restricted ledgers: grants -------------------------------------------------------------
+
+
+def _require_commission(request: HttpRequest) -> None:
+    if not selectors.is_commission_supervisor(request.user):
+        raise PermissionDenied(_("只有纪委监委的监督人员可以管理限定台账的授权。"))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def restricted_grants(request: HttpRequest) -> HttpResponse:
+    """A commission's grants of its restricted ledgers: the list, and a form to grant."""
+    _require_commission(request)
+    form = GrantForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.restricted_grant_create(
+                actor=request.user,
+                inspection_id=data["inspection"].pk,
+                unit_id=data["unit"].pk,
+                reason=data["reason"],
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            messages.success(request, _("已授权。"))
+            return redirect("cases:grants")
+    grants = selectors.restricted_grants(request.user).select_related(
+        "granted_by__unit", "revoked_by__unit"
+    )
+    context = {"form": form, "grants": grants, "revoke_form": RevokeForm()}
+    return render(request, "cases/grants.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def restricted_grant_revoke(request: HttpRequest, grant_id: int) -> HttpResponse:
+    _require_commission(request)
+    form = RevokeForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        services.restricted_grant_revoke(actor=request.user, grant_id=grant_id, reason=reason)
+    except NotFound as error:
+        raise Http404(error.message) from None
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("授权已撤销。"))
+    return redirect("cases:grants")
+
