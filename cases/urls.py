@@ -19,6 +19,7 @@ urlpatterns = [
     path("cases/<int:case_id>/assign/", views.case_assign, name="assign"),
     path("cases/<int:case_id>/follow-up/", views.case_follow_up, name="follow-up"),
     path("restricted-grants/", views.restricted_grants, name="grants"),
+    path("restricted-grants/new/", views.restricted_grant_create, name="grant-create"),
     path(
         "restricted-grants/<int:grant_id>/revoke/",
         views.restricted_grant_revoke,

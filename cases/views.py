@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from reminders import selectors as reminder_selectors
 from tracker.db_router import read_from_replica
@@ -423,13 +423,28 @@ def _require_commission(request: HttpRequest) -> None:
         raise PermissionDenied(_("只有纪委监委的监督人员可以管理限定台账的授权。"))
 
 
+def _grants_page(request: HttpRequest, form: GrantForm) -> HttpResponse:
+    grants = selectors.restricted_grants(request.user).select_related(
+        "granted_by__unit", "revoked_by__unit"
+    )
+    context = {"form": form, "grants": grants, "revoke_form": RevokeForm()}
+    return render(request, "cases/grants.html", context, status=400 if form.errors else 200)
+
+
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_GET
 def restricted_grants(request: HttpRequest) -> HttpResponse:
-    """A commission's grants of its restricted ledgers: the list, and a form to grant."""
+    """A commission's grants of its restricted ledgers: the record, and a form to grant."""
     _require_commission(request)
-    form = GrantForm(request.POST or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
+    return _grants_page(request, GrantForm(user=request.user))
+
+
+@login_required
+@require_POST
+def restricted_grant_create(request: HttpRequest) -> HttpResponse:
+    _require_commission(request)
+    form = GrantForm(request.POST, user=request.user)
+    if form.is_valid():
         data = form.cleaned_data
         try:
             services.restricted_grant_create(
@@ -443,11 +458,7 @@ def restricted_grants(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("已授权。"))
             return redirect("cases:grants")
-    grants = selectors.restricted_grants(request.user).select_related(
-        "granted_by__unit", "revoked_by__unit"
-    )
-    context = {"form": form, "grants": grants, "revoke_form": RevokeForm()}
-    return render(request, "cases/grants.html", context, status=400 if form.errors else 200)
+    return _grants_page(request, form)
 
 
 @login_required
