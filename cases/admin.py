@@ -8,15 +8,30 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEntry
 from audit.services import audit_record
 
-from . import accounts, services
+from . import accounts, selectors, services
 from .errors import DomainError
-from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
+from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, RestrictedGrant, Unit, User
+
+
+def without_hidden_ledgers(user: Any, rows: QuerySet, case: str | None) -> QuerySet:
+    """Rows of restricted ledgers only where the one rule (`selectors.restricted_q`, through
+    the user's visible cases) shows them. The admin is for superusers; a staff user who is not
+    one reads no restricted case, history or reminder here that the pages would not show.
+    `case`: the path from the row to its case ("pk" for cases themselves)."""
+    if user.is_superuser:
+        return rows
+    visible = selectors.visible_cases(user).values("pk")
+    prefix = "" if case == "pk" else f"{case}__"
+    return rows.filter(
+        Q(**{f"{prefix}inspection__restricted": False}) | Q(**{f"{case}__in": visible})
+    )
 
 
 def _adopt(target: Any, created: Any) -> None:
@@ -152,8 +167,17 @@ class InspectionAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
     autocomplete_fields = ["issuing_unit", "supervising_unit"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Inspection]:
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        visible = selectors.visible_inspections(request.user).values("pk")
+        return rows.filter(Q(restricted=False) | Q(pk__in=visible))
+
     def get_readonly_fields(self, request: HttpRequest, obj: Inspection | None = None):
-        return ["code", "issuing_unit", "kind"] if obj else []
+        fixed = ["code", "issuing_unit", "kind"] if obj else []
+        # Lifting a ledger's restriction shows it to every unit: an operator's decision only.
+        return fixed if request.user.is_superuser else [*fixed, "restricted"]
 
     def save_model(self, request: HttpRequest, obj: Inspection, form: Any, change: bool) -> None:
         try:
@@ -265,7 +289,13 @@ class CaseAdmin(admin.ModelAdmin):
         "deadline",
         "is_key_problem",
     ]
-    list_filter = ["status", "is_key_problem", "source", "inspection"]
+    # Only the inspections of the rows shown: the plain filter would name every ledger.
+    list_filter = [
+        "status",
+        "is_key_problem",
+        "source",
+        ("inspection", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["code", "title"]
     list_select_related = ["responsible_unit", "region"]
     autocomplete_fields = [
@@ -278,6 +308,9 @@ class CaseAdmin(admin.ModelAdmin):
     ]
     inlines = [CheckPointInline, EvidenceInline, CaseEventInline]
     date_hierarchy = "deadline"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
+        return without_hidden_ledgers(request.user, super().get_queryset(request), "pk")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Case | None = None) -> list[str]:
         fixed = ["status", "items_total", "items_done", "closed_at", "overdue_at_close"]
@@ -364,6 +397,9 @@ class CaseEventAdmin(admin.ModelAdmin):
     search_fields = ["case__code", "note"]
     list_select_related = ["case", "actor"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseEvent]:
+        return without_hidden_ledgers(request.user, super().get_queryset(request), "case")
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -372,3 +408,40 @@ class CaseEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(RestrictedGrant)
+class RestrictedGrantAdmin(admin.ModelAdmin):
+    """Read-only: a grant is made and revoked by a commission on its page, through the
+    services, and its row is never deleted."""
+
+    list_display = ["inspection", "unit", "granted_by", "granted_at", "revoked_by", "revoked_at"]
+    list_filter = [("inspection", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["inspection__name", "unit__name", "reason"]
+    list_select_related = ["inspection", "unit", "granted_by", "revoked_by"]
+    readonly_fields = [
+        "inspection",
+        "unit",
+        "reason",
+        "granted_by",
+        "granted_at",
+        "revoked_by",
+        "revoked_at",
+        "revoke_reason",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RestrictedGrant]:
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        return rows.filter(inspection__in=selectors.visible_inspections(request.user).values("pk"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+

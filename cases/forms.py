@@ -247,3 +247,27 @@ class TokenForm(forms.Form):
         max_length=50,
         help_text=_("例如使用该令牌的程序：省级平台、大屏、报表生成。"),
     )
+class GrantForm(forms.Form):
+    """A commission grants one of its restricted ledgers to a unit of its jurisdiction."""
+
+    inspection = forms.ModelChoiceField(
+        label=_("限定台账"), queryset=Inspection.objects.none(),
+        widget=FastSelect(label_field="name"),
+    )  # fmt: skip
+    unit = forms.ModelChoiceField(
+        label=_("授权单位"), queryset=Unit.objects.none(), widget=FastSelect(label_field="name")
+    )
+    reason = forms.CharField(
+        label=_("授权理由"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(
+            forms.ModelChoiceField, self.fields["inspection"]
+        ).queryset = selectors.grantable_inspections(user).order_by("-year", "code")
+        cast(forms.ModelChoiceField, self.fields["unit"]).queryset = selectors.visible_units(user)
+
+
+class RevokeForm(forms.Form):
+    reason = forms.CharField(label=_("撤销理由"), required=False, max_length=2000)

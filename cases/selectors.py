@@ -1,11 +1,14 @@
 """Every read that serves a user, scoped to what the user's place in the unit tree allows.
 
 - superuser: everything;
-- supervisor: the jurisdiction of their unit (a commission sees the whole area it sits in),
-  restricted ledgers included;
-- api_reader: the same jurisdiction, read-only, without restricted ledgers;
-- inspector: cases whose responsible unit is their unit or under it, never restricted ledgers;
+- supervisor: the jurisdiction of their unit (a commission sees the whole area it sits in);
+- api_reader: the same jurisdiction, read-only;
+- inspector: cases whose responsible unit is their unit or under it;
 - anyone else (no unit, no role, anonymous): nothing.
+
+Restricted ledgers (问题线索台账) are further narrowed by one rule, `restricted_q`: within that
+scope only a commission's supervisors, and the units a commission granted the ledger to,
+read them; a government department's supervisor, an inspector and an API reader never do.
 
 Views, the API, exports and tasks build on these querysets, never on `Model.objects`.
 """
@@ -26,6 +29,7 @@ from .models import (
     CompletionTally,
     Evidence,
     Inspection,
+    RestrictedGrant,
     Unit,
     User,
 )
@@ -71,8 +75,41 @@ def scope_root(user: Any) -> Unit | None:
     return jurisdiction_of(user.unit)
 
 
-def sees_restricted(user: Any) -> bool:
-    return user_role(user) == Role.SUPERVISOR
+def is_commission_supervisor(user: Any) -> bool:
+    """A supervisor of a commission (纪委监委, 纪检监察机关) at any level: the one role that
+    reads the restricted ledgers of its jurisdiction, and grants them to other units."""
+    if user_role(user) != Role.SUPERVISOR or user.is_superuser or user.unit_id is None:
+        return False
+    return bool(user.unit.is_supervising_body)
+
+
+def restricted_q(user: Any, inspection: str = "inspection") -> Q:
+    """The one rule for restricted ledgers, as a filter on rows whose inspection is reached
+    through the foreign key `inspection` ("" for inspections themselves). Applied on top of
+    the user's scope, never instead of it, so it only ever narrows:
+
+    - superusers and commission supervisors: no narrowing (their scope is the commission's
+      jurisdiction);
+    - API readers: never a restricted ledger, even in the commission's own unit (a token is
+      the credential most easily lost, and a report generator has no need of clues);
+    - anyone else with a role (a government department's supervisor, an inspector): only the
+      restricted ledgers a commission has granted to their own unit (a live RestrictedGrant;
+      a grant to a unit does not reach its sub-units).
+
+    The grants are a subquery, not a list read first: every scoped read pays no extra round
+    trip, and the planner hashes the handful of rows once.
+    """
+    if sees_everything(user) or is_commission_supervisor(user):
+        return Q()
+    flag = f"{inspection}__restricted" if inspection else "restricted"
+    open_ledgers = Q(**{flag: False})
+    role = user_role(user)
+    if role is None or role == Role.API_READER:
+        return open_ledgers
+    granted = RestrictedGrant.objects.filter(
+        unit_id=user.unit_id, revoked_at__isnull=True
+    ).values("inspection_id")
+    return open_ledgers | Q(**{f"{inspection}_id__in" if inspection else "id__in": granted})
 
 
 def _subtree(unit: Unit, prefix: str = "") -> Q:
@@ -124,9 +161,7 @@ def visible_cases(user: Any, *, one: bool = False) -> QuerySet[Case]:
         # commission also follows what it supervises elsewhere (a city commission's case
         # handed to a provincial body stays on its books).
         cases = cases.filter(responsible | (Q(owner_id=user.pk) if inspector else supervising))
-    if not sees_restricted(user):
-        cases = cases.filter(inspection__restricted=False)
-    return cases
+    return cases.filter(restricted_q(user))
 
 
 def visible_tally(user: Any, rows: QuerySet) -> QuerySet:
@@ -148,9 +183,7 @@ def tally_scope(user: Any) -> Q | None:
         scope = _subtree(root, "responsible_unit__")
         if user_role(user) != Role.INSPECTOR:
             scope |= _subtree(root, "supervising_unit__")
-    if not sees_restricted(user):
-        scope &= Q(inspection__restricted=False)
-    return scope
+    return scope & restricted_q(user)
 
 
 def owned_outside_scope(user: Any) -> QuerySet[Case]:
@@ -196,9 +229,24 @@ def visible_inspections(user: Any) -> QuerySet[Inspection]:
         inspections = inspections.filter(
             _subtree(root, "supervising_unit__") | _subtree(root, "issuing_unit__") | with_cases
         )
-    if not sees_restricted(user):
-        inspections = inspections.filter(restricted=False)
-    return inspections
+    return inspections.filter(restricted_q(user, ""))
+
+
+def grantable_inspections(user: Any) -> QuerySet[Inspection]:
+    """The restricted ledgers a commission supervisor may grant to other units: those it sees."""
+    if not is_commission_supervisor(user):
+        return Inspection.objects.none()
+    return visible_inspections(user).filter(restricted=True)
+
+
+def restricted_grants(user: Any) -> QuerySet[RestrictedGrant]:
+    """The grants, live and revoked, that a commission supervisor may read and revoke: of the
+    ledgers it sees, to units of its jurisdiction."""
+    if not is_commission_supervisor(user):
+        return RestrictedGrant.objects.none()
+    return RestrictedGrant.objects.filter(
+        inspection__in=grantable_inspections(user), unit__in=visible_units(user)
+    ).select_related("inspection", "unit", "granted_by", "revoked_by")
 
 
 def case_list(user: Any, *, one: bool = False) -> QuerySet[Case]:

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -47,8 +48,10 @@ from .forms import (
     DeadlineForm,
     EvidenceForm,
     FollowUpForm,
+    GrantForm,
     RectificationForm,
     ReportForm,
+    RevokeForm,
     WorkflowForm,
     attach_error,
 )
@@ -413,3 +416,67 @@ def evidence_response(request: Any, evidence: Evidence) -> FileResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# --- Restricted ledgers: grants -------------------------------------------------------------
+
+
+def _require_commission(request: HttpRequest) -> None:
+    if not selectors.is_commission_supervisor(request.user):
+        raise PermissionDenied(_("只有纪委监委的监督人员可以管理限定台账的授权。"))
+
+
+def _grants_page(request: HttpRequest, form: GrantForm) -> HttpResponse:
+    grants = selectors.restricted_grants(request.user).select_related(
+        "granted_by__unit", "revoked_by__unit"
+    )
+    context = {"form": form, "grants": grants, "revoke_form": RevokeForm()}
+    return render(request, "cases/grants.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def restricted_grants(request: HttpRequest) -> HttpResponse:
+    """A commission's grants of its restricted ledgers: the record, and a form to grant."""
+    _require_commission(request)
+    return _grants_page(request, GrantForm(user=request.user))
+
+
+@login_required
+@require_POST
+def restricted_grant_create(request: HttpRequest) -> HttpResponse:
+    _require_commission(request)
+    form = GrantForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.restricted_grant_create(
+                actor=request.user,
+                inspection_id=data["inspection"].pk,
+                unit_id=data["unit"].pk,
+                reason=data["reason"],
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            messages.success(request, _("已授权。"))
+            return redirect("cases:grants")
+    return _grants_page(request, form)
+
+
+@login_required
+@require_POST
+def restricted_grant_revoke(request: HttpRequest, grant_id: int) -> HttpResponse:
+    _require_commission(request)
+    form = RevokeForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        services.restricted_grant_revoke(actor=request.user, grant_id=grant_id, reason=reason)
+    except NotFound as error:
+        raise Http404(error.message) from None
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("授权已撤销。"))
+    return redirect("cases:grants")
+

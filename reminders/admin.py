@@ -11,6 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from cases.admin import without_hidden_ledgers
+
 from . import services, webhooks
 from .models import CalendarDay, Delivery, Notification, Reminder, UnitWebhook
 
@@ -24,6 +26,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class SuperusersOnly(ReadOnlyAdmin):
+    """Messages and notifications carry the titles of the cases they are about, in JSON that
+    no scope can filter (a restricted ledger's among them): superusers only."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_view_permission(request, obj)
 
 
 @admin.register(UnitWebhook)
@@ -62,9 +72,12 @@ class ReminderAdmin(ReadOnlyAdmin):
     list_select_related = ["case", "recipient", "unit"]
     date_hierarchy = "created_at"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Reminder]:
+        return without_hidden_ledgers(request.user, super().get_queryset(request), "case")
+
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
+class DeliveryAdmin(SuperusersOnly):
     list_display = ["id", "channel", "recipient", "unit", "status", "attempts",
                     "next_attempt_at", "sent_at", "last_error"]  # fmt: skip
     list_filter = ["channel", "status"]
@@ -81,7 +94,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(SuperusersOnly):
     list_display = ["user", "title", "created_at", "read_at"]
     list_select_related = ["user"]
     search_fields = ["user__username", "title"]

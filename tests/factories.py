@@ -79,9 +79,14 @@ class World:
     """A city with its commission, a city department with a sub-unit, and two counties.
 
     晋城市 ─┬─ 晋城市纪委监委 (commission: supervisor, api_reader)
-           ├─ 市局 ── 市局分局 (child)
-           ├─ 甲县 ── 甲县局 (inspector_a) ── 甲县局股室 (child of the inspector's unit)
+           ├─ 市局 (city_dept_supervisor: a city bureau) ── 市局分局 (child)
+           ├─ 甲县 ─┬─ 甲县纪委监委 (county_a_supervisor: the county's commission)
+           │        └─ 甲县局 (inspector_a; dept_supervisor: a county government department)
+           │             └─ 甲县局股室 (child of the inspector's unit)
            └─ 乙县 ── 乙县局 (inspector_b: a sibling unit)
+
+    The two department supervisors are supervisors of units that are not commissions: they
+    never see a restricted ledger unless a commission grants it to their unit.
     """
 
     city: Unit
@@ -99,6 +104,8 @@ class World:
     inspector_a_child: User
     inspector_b: User
     county_a_supervisor: User
+    dept_supervisor: User
+    city_dept_supervisor: User
     no_unit: User
     admin: User
     inspection: Inspection
@@ -144,6 +151,8 @@ def build_world() -> World:
         inspector_a_child=make_user(unit_a_child, Role.INSPECTOR, "inspector_a_child"),
         inspector_b=make_user(unit_b, Role.INSPECTOR, "inspector_b"),
         county_a_supervisor=make_user(county_a_commission, Role.SUPERVISOR, "county_sup"),
+        dept_supervisor=make_user(unit_a, Role.SUPERVISOR, "dept_supervisor"),
+        city_dept_supervisor=make_user(city_dept, Role.SUPERVISOR, "city_dept_supervisor"),
         no_unit=make_user(None, "", "no_unit"),
         admin=make_superuser("admin"),
         inspection=make_inspection(commission, code="T2023-1"),
