@@ -51,7 +51,7 @@ def unguard(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0007_case_deadline_indexes'),
+        ('cases', '0008_api_token'),
     ]
 
     operations = [
