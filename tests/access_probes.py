@@ -356,8 +356,8 @@ WEB_PROBES: dict[str, Probe] = {
         row(LOGIN, 403, 403, 403, 302, 302),
         "import_job",
     ),
-    # The audit log: a commission's supervisors (both are of a 纪委监委) and superusers only.
-    "audit:list": Probe("get", "/audit/", row(LOGIN, 403, 403, 403, 200, 200)),
+    # The audit log: a commission's supervisors and superusers only (not a department's).
+    "audit:list": Probe("get", "/audit/", row(LOGIN, 403, 403, 403, 200, 200, 403)),
     "login": Probe("get", "/accounts/login/", every(200)),
     "logout": Probe("post", "/accounts/logout/", every(302)),
     "password_change": Probe(

@@ -20,7 +20,6 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cases import selectors, services
@@ -31,7 +30,7 @@ from cases.workflow import Role
 from ledgers import services as ledger_services
 from reminders import services as reminder_services
 from reminders.models import Reminder
-from tests.factories import World, days, make_unit, make_user
+from tests.factories import World, api_key, days, make_unit, make_user
 from tests.ledgers.helpers import export_workbook, ledger_rows, preview, xlsx
 
 pytestmark = pytest.mark.django_db
@@ -99,8 +98,7 @@ def _user(scene: dict[str, Any], persona: str) -> Any:
 def _client(user: Any) -> APIClient:
     client = APIClient()
     if user.role == Role.API_READER:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(user)}")
     client.force_login(user)
     return client
 
