@@ -1,0 +1,499 @@
+"""Group bots cannot reach inside: https to public addresses only, checked when a bot is saved
+and again when it is sent, the checked address pinned, no redirects, one deadline per send,
+no answer text in the recorded errors. Real sockets on 127.0.0.1 throughout; the only hook is
+the resolver (a test cannot own a public DNS name), used for the rebinding and TLS tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, connections
+from django.utils import timezone
+
+from reminders import services
+from reminders.models import Delivery, UnitWebhook
+
+from .conftest import TODAY
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "INTERNAL-ANSWER-7f3a"  # what an internal service would answer: must never be recorded
+
+
+# --- Local servers ---------------------------------------------------------------------------
+
+
+@dataclass
+class Listener:
+    """A bare TCP server: counts connections (a refused target must not get even one)."""
+
+    host: str = "127.0.0.1"
+    accepted: int = 0
+    port: int = 0
+    sock: socket.socket | None = None
+
+    def start(self) -> Listener:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((self.host, 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+    def _run(self) -> None:
+        while self.sock is not None:
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def stop(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    server = Listener().start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Server:
+    """An HTTP server whose POST handler is `respond(handler)`; records each request."""
+
+    respond: Callable[[BaseHTTPRequestHandler], None]
+    requests: list[dict[str, str]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Server]]:
+    running: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+
+    def start(respond: Callable[[BaseHTTPRequestHandler], None], host: str = "127.0.0.1") -> Server:
+        state = Server(respond)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                state.requests.append({"host": self.headers.get("Host", ""), "path": self.path})
+                try:
+                    respond(self)
+                except OSError:
+                    pass  # the client gave up
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        httpd = ThreadingHTTPServer((host, 0), Handler)
+        httpd.daemon_threads = True
+        thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        running.append((httpd, thread))
+        state.url = f"http://{host}:{httpd.server_address[1]}/cgi-bin/webhook/send?key=k"
+        return state
+
+    yield start
+    for httpd, thread in running:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def answer(status: int, body: bytes, **headers: str) -> Callable[[BaseHTTPRequestHandler], None]:
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **headers}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return respond
+
+
+@pytest.fixture
+def permitted(settings) -> Any:
+    """The development setting and the test allow-list: 127.0.0.1 counts as a public bot."""
+    settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_TEST_ALLOW_ADDRESSES = ["127.0.0.1/32"]
+    return settings
+
+
+def due_case(world: Any) -> None:
+    world.case(world.unit_a, deadline=timezone.localdate() + timedelta(days=1))
+
+
+def webhook_message() -> Delivery:
+    return Delivery.objects.get(channel="webhook")
+
+
+# --- The address policy ----------------------------------------------------------------------
+
+REFUSED = [
+    "127.0.0.1", "127.8.9.10", "0.0.0.0", "10.1.2.3", "172.16.0.1", "172.31.255.254",
+    "192.168.1.1", "100.64.0.1", "100.127.255.254", "169.254.169.254", "169.254.0.1",
+    "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255", "192.0.2.1",
+    "198.18.0.1", "::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "fe80::1%eth0", "fec0::1",
+    "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254",
+    "::ffff:100.64.0.1", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "2002:a00:1::1",
+    "2002:7f00:1::1", "2001:db8::1", "::127.0.0.1",
+]  # fmt: skip
+PUBLIC = ["1.1.1.1", "8.8.8.8", "203.119.1.1", "2606:4700:4700::1111", "2400:3200::1",
+          "::ffff:1.1.1.1", "2002:101:101::1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("address", REFUSED)
+def test_it_refuses_every_address_that_is_not_public(address):
+    from reminders import egress
+
+    assert not egress.is_permitted(address)
+
+
+@pytest.mark.parametrize("address", PUBLIC)
+def test_it_permits_public_addresses(address):
+    from reminders import egress
+
+    assert egress.is_permitted(address)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",  # a name that resolves to loopback
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/hook",
+        "https://[::ffff:169.254.169.254]/hook",
+        "https://[fd00::1]/hook",
+        "https://10.0.0.8:8443/hook",
+        "https://2130706433/hook",  # 127.0.0.1 as one number
+        "https://0x7f.1/hook",  # and in hex
+        "https://1.1.1.1@127.0.0.1/hook",  # reads as one host, goes to another
+        "http://1.1.1.1/hook",  # plain http without the development setting
+        "ftp://1.1.1.1/hook",
+        "file:///etc/passwd",
+    ],
+)
+def test_it_refuses_an_internal_or_plain_target_at_save(world, url):
+    hook = UnitWebhook(unit=world.unit_a, url=url)
+    with pytest.raises(ValidationError) as refused:
+        hook.full_clean()
+    assert "url" in refused.value.message_dict
+
+
+def test_it_accepts_a_public_https_target_and_http_only_with_the_development_setting(
+    world, settings
+):
+    UnitWebhook(unit=world.unit_a, url="https://1.1.1.1/cgi-bin/webhook/send?key=k").full_clean()
+    settings.WEBHOOK_ALLOW_HTTP = True
+    UnitWebhook(unit=world.unit_a, url="http://1.1.1.1/cgi-bin/webhook/send?key=k").full_clean()
+    with pytest.raises(ValidationError):  # the development setting permits http, not inside
+        UnitWebhook(unit=world.unit_a, url="http://127.0.0.1/hook").full_clean()
+
+
+def test_it_refuses_a_local_server_in_the_admin_and_never_connects_to_it(
+    world, client, listener, settings
+):
+    settings.WEBHOOK_ALLOW_HTTP = True  # even so: the address is what is refused
+    client.force_login(world.admin)
+    for url in (f"http://127.0.0.1:{listener.port}/hook", f"https://localhost:{listener.port}/"):
+        response = client.post(
+            "/admin/reminders/unitwebhook/add/",
+            {"unit": world.unit_a.pk, "url": url, "flavour": "wecom", "timeout_seconds": 5,
+             "max_attempts": 5, "enabled": "on"},  # fmt: skip
+        )
+        assert response.status_code == 200  # the form again, with the error
+        assert "只允许公网地址" in response.content.decode()
+    assert not UnitWebhook.objects.exists()
+    time.sleep(0.3)
+    assert listener.accepted == 0
+
+
+def test_it_refuses_at_send_a_bot_that_points_inside_and_never_connects(
+    people, clock, listener, settings
+):
+    # Rows written before the policy, or through a door that skipped validation.
+    settings.WEBHOOK_ALLOW_HTTP = True
+    UnitWebhook.objects.create(unit=people.unit_a, url=f"http://127.0.0.1:{listener.port}/x")
+    UnitWebhook.objects.create(unit=people.unit_b, url=f"http://localhost:{listener.port}/x")
+    people.case(people.unit_a, deadline=TODAY + timedelta(days=1))
+    people.case(people.unit_b, deadline=TODAY + timedelta(days=1))
+    services.sweep()
+    services.deliver()
+    messages = Delivery.objects.filter(channel="webhook")
+    assert messages.count() == 2
+    for message in messages:
+        assert message.status == "pending" and message.sent_at is None
+        assert "只允许公网地址" in message.last_error
+    time.sleep(0.3)
+    assert listener.accepted == 0
+
+
+# --- Sending ---------------------------------------------------------------------------------
+
+
+def test_it_does_not_follow_a_redirect(people, clock, permitted, serve, listener):
+    inside = f"http://127.0.0.1:{listener.port}/latest/meta-data/"
+    server = serve(answer(302, b"", Location=inside))
+    UnitWebhook.objects.create(unit=people.unit_a, url=server.url)
+    people.case(people.unit_a, deadline=TODAY + timedelta(days=1))
+    services.sweep()
+    services.deliver()
+    message = webhook_message()
+    assert (message.status, message.sent_at) == ("pending", None)
+    assert message.last_error.startswith("HTTP 302") and "meta-data" not in message.last_error
+    assert len(server.requests) == 1
+    time.sleep(0.3)
+    assert listener.accepted == 0
+
+
+@pytest.mark.parametrize(
+    "respond",
+    [
+        answer(500, SECRET.encode()),
+        answer(200, b'{"errcode": 40001, "errmsg": "' + SECRET.encode() + b'"}'),
+        answer(200, b'{"errcode": "' + SECRET.encode() + b'"}'),
+        answer(200, b"<html>" + SECRET.encode() + b"</html>"),
+        answer(404, b'{"errcode": 1, "errmsg": "' + SECRET.encode() + b'"}'),
+    ],
+    ids=["500", "errmsg", "errcode-text", "html", "404"],
+)
+def test_it_records_the_failure_without_the_answers_text(
+    people, clock, permitted, serve, respond, caplog
+):
+    server = serve(respond)
+    UnitWebhook.objects.create(unit=people.unit_a, url=server.url)
+    people.case(people.unit_a, deadline=TODAY + timedelta(days=1))
+    services.sweep()
+    services.deliver()
+    message = webhook_message()
+    assert message.status == "pending" and message.last_error
+    assert SECRET not in message.last_error and SECRET not in str(message.errors)
+    assert SECRET not in caplog.text
+    assert len(server.requests) == 1
+
+
+def test_it_connects_to_the_address_it_checked_not_a_second_dns_answer(
+    people, clock, permitted, serve, monkeypatch
+):
+    # DNS rebinding: the name answers a permitted address for the check, then an internal one.
+    other = Listener(host="127.0.0.2").start()
+    try:
+        bot = serve(answer(200, b'{"errcode": 0}'))
+        port = int(bot.url.split(":")[2].split("/")[0])
+        answers = iter(["127.0.0.1"] + ["127.0.0.2"] * 10)
+        real = socket.getaddrinfo
+        lookups: list[str] = []
+
+        def rebinding(host: str, *args: Any, **kwargs: Any) -> Any:
+            if host != "bot.example.com":
+                return real(host, *args, **kwargs)
+            lookups.append(host)
+            return real(next(answers), *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+        url = f"http://bot.example.com:{port}/cgi-bin/webhook/send?key=k"
+        UnitWebhook.objects.create(unit=people.unit_a, url=url)
+        people.case(people.unit_a, deadline=TODAY + timedelta(days=1))
+        services.sweep()
+        services.deliver()
+        assert webhook_message().status == "sent"
+        assert lookups == ["bot.example.com"]  # one lookup: the checked answer is used
+        assert bot.requests == [{"host": f"bot.example.com:{port}", "path": "/cgi-bin/webhook/send?key=k"}]
+        time.sleep(0.3)
+        assert other.accepted == 0
+    finally:
+        other.stop()
+
+
+def test_it_sends_within_half_of_what_is_left_of_the_lease(world, settings):
+    from reminders import channels
+
+    settings.WEBHOOK_SEND_DEADLINE_SECONDS = 30
+    hook = UnitWebhook(unit=world.unit_a, url="https://1.1.1.1/", timeout_seconds=20)
+    assert channels.send_deadline(hook, None) == 20
+    assert channels.send_deadline(hook, timezone.now() + timedelta(seconds=10)) == pytest.approx(5, abs=0.1)
+    settings.WEBHOOK_SEND_DEADLINE_SECONDS = 3
+    assert channels.send_deadline(hook, timezone.now() + timedelta(seconds=300)) == 3
+    assert channels.send_deadline(hook, timezone.now() - timedelta(seconds=1)) < 0
+
+
+# --- A slow bot and the lease ----------------------------------------------------------------
+
+
+def trickle(seconds: float) -> Callable[[BaseHTTPRequestHandler], None]:
+    """An answer that promises 1000 bytes and sends one every 0.1 s (each read succeeds, so a
+    per-read timeout never fires)."""
+
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        handler.wfile.flush()
+        body = (SECRET * 100).encode()
+        end = time.monotonic() + seconds
+        for byte in body:
+            if time.monotonic() > end:
+                return
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.1)
+
+    return respond
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_it_cuts_a_trickling_bot_at_the_deadline_and_never_sends_twice(
+    world, permitted, serve, caplog
+):
+    # Real time: a sender's lease of 2 s, a deadline of 1 s; the bot trickles for 5 s.
+    permitted.REMINDER_CHANNELS = ["webhook"]
+    permitted.REMINDER_LEASE_SECONDS = 2
+    permitted.WEBHOOK_SEND_DEADLINE_SECONDS = 1
+    server = serve(trickle(5))
+    UnitWebhook.objects.create(unit=world.unit_a, url=server.url, timeout_seconds=5)
+    due_case(world)
+    services.sweep()
+    took: list[float] = []
+
+    def sender(wait: float) -> None:
+        try:
+            time.sleep(wait)
+            started = time.monotonic()
+            services.deliver()
+            took.append(time.monotonic() - started)
+        finally:
+            connections.close_all()
+
+    # The first sender claims the message; the second comes when the first one's lease is
+    # over (a per-read timeout would still be reading then, and the second would send again).
+    first = threading.Thread(target=sender, args=(0,))
+    second = threading.Thread(target=sender, args=(2.3,))
+    first.start()
+    second.start()
+    first.join(20)
+    second.join(20)
+    assert len(server.requests) == 1
+    assert took and took[0] < 1.6
+    message = webhook_message()
+    assert (message.status, message.attempts, message.sent_at) == ("pending", 1, None)
+    assert "超时" in message.last_error and SECRET[:8] not in message.last_error
+    assert SECRET[:8] not in caplog.text
+
+
+# --- The admin is scoped to the editor's units ----------------------------------------------
+
+
+def staff(user: Any) -> Any:
+    from django.contrib.auth.models import Permission
+
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    user.user_permissions.set(Permission.objects.filter(content_type__model="unitwebhook"))
+    return user
+
+
+def test_it_shows_staff_only_the_bots_of_their_own_units(world, client):
+    mine = UnitWebhook.objects.create(unit=world.unit_a_child, url="https://1.1.1.1/mine")
+    theirs = UnitWebhook.objects.create(unit=world.unit_b, url="https://1.1.1.1/theirs")
+    client.force_login(staff(world.inspector_a))
+    listing = client.get("/admin/reminders/unitwebhook/").content.decode()
+    assert "甲县局股室" in listing and "乙县局" not in listing
+    assert client.get(f"/admin/reminders/unitwebhook/{mine.pk}/change/").status_code == 200
+    # Another unit's bot is "not found" (the admin redirects with a message), and stays as is.
+    for path in (f"{theirs.pk}/change/", f"{theirs.pk}/delete/"):
+        response = client.post(f"/admin/reminders/unitwebhook/{path}", {"post": "yes"})
+        assert response.status_code == 302
+    response = client.post(
+        f"/admin/reminders/unitwebhook/{theirs.pk}/change/",
+        {"unit": world.unit_b.pk, "url": "https://8.8.8.8/x", "flavour": "wecom",
+         "timeout_seconds": 5, "max_attempts": 5},  # fmt: skip
+    )
+    theirs.refresh_from_db()
+    assert theirs.url == "https://1.1.1.1/theirs"
+    # Nor can a bot be pointed at a unit outside theirs, new or moved.
+    form = {"url": "https://8.8.8.8/x", "flavour": "wecom", "timeout_seconds": 5,
+            "max_attempts": 5, "enabled": "on"}  # fmt: skip
+    response = client.post("/admin/reminders/unitwebhook/add/", {**form, "unit": world.unit_b.pk})
+    assert response.status_code == 200 and "errorlist" in response.content.decode()
+    response = client.post(
+        f"/admin/reminders/unitwebhook/{mine.pk}/change/", {**form, "unit": world.unit_b.pk}
+    )
+    assert response.status_code == 200
+    mine.refresh_from_db()
+    assert mine.unit == world.unit_a_child and mine.url == "https://1.1.1.1/mine"
+    assert UnitWebhook.objects.count() == 2
+    # Within their units they edit as usual.
+    response = client.post("/admin/reminders/unitwebhook/add/", {**form, "unit": world.unit_a.pk})
+    assert response.status_code == 302
+    assert UnitWebhook.objects.filter(unit=world.unit_a, url="https://8.8.8.8/x").exists()
+
+
+def test_it_shows_superusers_every_bot(world, client):
+    UnitWebhook.objects.create(unit=world.unit_a, url="https://1.1.1.1/a")
+    UnitWebhook.objects.create(unit=world.unit_b, url="https://1.1.1.1/b")
+    client.force_login(world.admin)
+    listing = client.get("/admin/reminders/unitwebhook/").content.decode()
+    assert "甲县局" in listing and "乙县局" in listing
+
+
+def test_it_shows_staff_without_a_unit_no_bot(world, client):
+    UnitWebhook.objects.create(unit=world.unit_a, url="https://1.1.1.1/a")
+    client.force_login(staff(world.no_unit))
+    listing = client.get("/admin/reminders/unitwebhook/").content.decode()
+    assert "甲县局" not in listing
+
+
+# --- Settings --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"WEBHOOK_TEST_ALLOW_ADDRESSES": "127.0.0.1/32"}, "WEBHOOK_TEST_ALLOW_ADDRESSES"),
+        ({"WEBHOOK_ALLOW_HTTP": "true"}, "WEBHOOK_ALLOW_HTTP"),
+        ({"WEBHOOK_SEND_DEADLINE_SECONDS": "200"}, "WEBHOOK_SEND_DEADLINE_SECONDS"),
+        ({"REMINDER_LEASE_SECONDS": "20", "WEBHOOK_SEND_DEADLINE_SECONDS": "11"},
+         "WEBHOOK_SEND_DEADLINE_SECONDS"),
+    ],
+)  # fmt: skip
+def test_it_refuses_to_start_with_test_overrides_or_a_deadline_past_the_lease(
+    tmp_path, variables, named
+):
+    from tests.test_deployment import improperly_configured_line, start_django
+
+    result = start_django(
+        tmp_path,
+        DJANGO_SECRET_KEY="x" * 50,
+        DJANGO_ALLOWED_HOSTS="tracker.example.org",
+        HISTORY_SEAL_KEY="k" * 40,
+        **variables,
+    )
+    assert result.returncode != 0
+    assert named in improperly_configured_line(result)
+
+
+def test_it_derives_the_deadline_from_a_short_lease(tmp_path):
+    from tests.test_deployment import start_django
+
+    result = start_django(
+        tmp_path, DJANGO_DEBUG="true", REMINDER_LEASE_SECONDS="2", WEBHOOK_ALLOW_HTTP="true"
+    )
+    assert result.returncode == 0, result.stderr
