@@ -497,3 +497,75 @@ def test_it_derives_the_deadline_from_a_short_lease(tmp_path):
         tmp_path, DJANGO_DEBUG="true", REMINDER_LEASE_SECONDS="2", WEBHOOK_ALLOW_HTTP="true"
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- TLS to the pinned address ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_bot(tmp_path, monkeypatch, permitted) -> Iterator[dict[str, Any]]:
+    """A bot over TLS on 127.0.0.1 with a certificate for bot.example.com from a test CA that
+    the client trusts (SSL_CERT_FILE); the resolver hook maps *.example.com to 127.0.0.1."""
+    import ssl
+    import subprocess
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)  # noqa: S603, S607
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.pem", "-days", "2", "-subj", "/CN=Test CA")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "bot.key", "-out", "bot.csr",
+            "-subj", "/CN=bot.example.com")  # fmt: skip
+    (tmp_path / "san.ext").write_text("subjectAltName=DNS:bot.example.com\n")
+    openssl("x509", "-req", "-in", "bot.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "bot.pem", "-days", "2", "-extfile", "san.ext")  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    real = socket.getaddrinfo
+
+    def resolver(host: str, *args: Any, **kwargs: Any) -> Any:
+        return real("127.0.0.1" if host.endswith(".example.com") else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    state: dict[str, Any] = {"sni": [], "hosts": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            state["hosts"].append(self.headers.get("Host"))
+            answer(200, b'{"errcode": 0}')(self)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "bot.pem", tmp_path / "bot.key")
+    context.sni_callback = lambda sock, name, ctx: state["sni"].append(name)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    state["port"] = httpd.server_address[1]
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+def test_it_checks_tls_for_the_host_name_while_connecting_to_the_pinned_address(
+    people, clock, tls_bot
+):
+    port = tls_bot["port"]
+    UnitWebhook.objects.create(unit=people.unit_a, url=f"https://bot.example.com:{port}/send")
+    # The same server under a name its certificate does not carry: refused by TLS.
+    UnitWebhook.objects.create(unit=people.unit_b, url=f"https://other.example.com:{port}/send")
+    people.case(people.unit_a, deadline=TODAY + timedelta(days=1))
+    people.case(people.unit_b, deadline=TODAY + timedelta(days=1))
+    services.sweep()
+    services.deliver()
+    sent = Delivery.objects.get(channel="webhook", unit=people.unit_a)
+    refused = Delivery.objects.get(channel="webhook", unit=people.unit_b)
+    assert sent.status == "sent"
+    assert "bot.example.com" in tls_bot["sni"] and "other.example.com" in tls_bot["sni"]
+    assert tls_bot["hosts"] == [f"bot.example.com:{port}"]
+    assert (refused.status, refused.last_error) == ("pending", "TLS 证书校验失败。")
