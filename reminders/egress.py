@@ -248,6 +248,8 @@ def _classify(error: BaseException, seconds: float) -> EgressError:
         return EgressError(_("TLS 握手失败。"))
     if isinstance(error, ConnectionRefusedError):
         return EgressError(_("连接被拒绝。"))
+    if isinstance(error, ValueError):  # e.g. a path that is not ASCII
+        return EgressError(_("Webhook 地址格式无效。"))
     if isinstance(error, http.client.HTTPException):
         return EgressError(_("应答不是有效的 HTTP。"))
     return EgressError(_("网络错误（%(kind)s）。") % {"kind": type(error).__name__})
@@ -270,7 +272,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, seconds: float,
             return response.status, response.read(max_bytes)
         finally:
             response.close()
-    except (OSError, http.client.HTTPException) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:
         raise _classify(error, seconds) from None
     finally:
         connection.close()
