@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.admin import without_hidden_ledgers
 
-from . import services, webhooks
+from . import selectors, services, webhooks
 from .models import CalendarDay, Delivery, Notification, Reminder, UnitWebhook
 
 
@@ -38,10 +38,27 @@ class SuperusersOnly(ReadOnlyAdmin):
 
 @admin.register(UnitWebhook)
 class UnitWebhookAdmin(admin.ModelAdmin):
+    """Scoped to the editor's units (reminders.selectors.webhook_units); the URL is checked
+    against the egress policy by the model's validation (UnitWebhook.clean)."""
+
     list_display = ["unit", "flavour", "enabled", "timeout_seconds", "max_attempts"]
     list_filter = ["flavour", "enabled"]
     search_fields = ["unit__name"]
-    autocomplete_fields = ["unit"]
+    list_select_related = ["unit"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[UnitWebhook]:
+        # Lists, change, delete and actions all start here: a bot of another unit is "not
+        # found" to a staff user outside it.
+        return selectors.editable_webhooks(request.user)
+
+    def get_autocomplete_fields(self, request: HttpRequest) -> list[str]:
+        # The unit autocomplete searches every unit; other staff get a list of their own.
+        return ["unit"] if request.user.is_superuser else []
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "unit":
+            kwargs["queryset"] = selectors.webhook_units(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # Through reminders.webhooks: every change of a group bot is in the audit log.
     def save_model(self, request: HttpRequest, obj: UnitWebhook, form: Any, change: bool) -> None:

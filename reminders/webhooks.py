@@ -41,7 +41,9 @@ def _secret_changes(old: UnitWebhook, new: UnitWebhook) -> dict[str, list[str]]:
 
 @transaction.atomic
 def webhook_save(*, actor: Any, webhook: UnitWebhook, request: Any = None) -> UnitWebhook:
-    """Store a new or edited webhook (validated by the caller's form)."""
+    """Store a new or edited webhook. The egress policy (UnitWebhook.clean) runs here too, so a
+    door without a model form cannot store an internal target (a form has already shown it)."""
+    webhook.clean()
     old = (
         UnitWebhook.objects.select_for_update().filter(pk=webhook.pk).first()
         if webhook.pk

@@ -367,6 +367,27 @@ REMINDER_LEASE_SECONDS = env_int("REMINDER_LEASE_SECONDS", 300)
 REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 6)
 REMINDER_RETRY_BASE_SECONDS = env_int("REMINDER_RETRY_BASE_SECONDS", 60)
 REMINDER_RETRY_MAX_SECONDS = env_int("REMINDER_RETRY_MAX_SECONDS", 3600)
+# Group bots (reminders.egress): https to public addresses only. WEBHOOK_ALLOW_HTTP lets a
+# developer use plain http; WEBHOOK_TEST_ALLOW_ADDRESSES (networks, e.g. 127.0.0.1/32) lets the
+# test suite reach its own local servers. Neither is accepted when debug is off.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_TEST_ALLOW_ADDRESSES = env_list("WEBHOOK_TEST_ALLOW_ADDRESSES")
+if not DEBUG and (WEBHOOK_ALLOW_HTTP or WEBHOOK_TEST_ALLOW_ADDRESSES):
+    raise ImproperlyConfigured(
+        "WEBHOOK_ALLOW_HTTP and WEBHOOK_TEST_ALLOW_ADDRESSES are for development and tests: "
+        "unset them when DJANGO_DEBUG is off."
+    )
+# One deadline for a whole send to a group bot (name lookup, connect, TLS, request, answer):
+# at most half the lease, so a slow bot can never hold a message until its lease runs out and
+# another sender sends it a second time. Default: a third of the lease, at most 30 s.
+WEBHOOK_SEND_DEADLINE_SECONDS = env_int("WEBHOOK_SEND_DEADLINE_SECONDS", 0) or min(
+    30, REMINDER_LEASE_SECONDS / 3
+)
+if not 0 < WEBHOOK_SEND_DEADLINE_SECONDS * 2 <= REMINDER_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        f"WEBHOOK_SEND_DEADLINE_SECONDS ({WEBHOOK_SEND_DEADLINE_SECONDS}) must be positive and "
+        f"at most half of REMINDER_LEASE_SECONDS ({REMINDER_LEASE_SECONDS})."
+    )
 # Publishing a task from a web request waits at most this long for the broker.
 REMINDER_PUBLISH_TIMEOUT_SECONDS = env_int("REMINDER_PUBLISH_TIMEOUT_SECONDS", 1)
 # The site's address, for links in emails and group messages.
