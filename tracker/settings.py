@@ -355,12 +355,22 @@ TRACKER_SITE_URL = os.environ.get("TRACKER_SITE_URL", "http://127.0.0.1:8000")
 # follow-ups whose task was lost and of retries. `expires` drops runs a stopped worker missed.
 _sweep_seconds = env_int("REMINDER_SWEEP_MINUTES", 30) * 60
 _delivery_seconds = env_int("REMINDER_DELIVERY_SECONDS", 60)
+# Completion roll-ups (cases.tally): only beat builds them, never a request. Past figures
+# (`as_of`) are kept for the last TALLY_SNAPSHOT_DAYS days: an older or future date is refused
+# with a 400. Each run builds at most TALLY_SNAPSHOT_BUILD_PER_RUN missing snapshots (yesterday
+# and the dashboard's month ends first), so a first backfill spreads over several runs.
+TALLY_MAINTAIN_SECONDS = env_int("TALLY_MAINTAIN_SECONDS", 600)
+TALLY_SNAPSHOT_DAYS = env_int("TALLY_SNAPSHOT_DAYS", 400)
+TALLY_SNAPSHOT_BUILD_PER_RUN = env_int("TALLY_SNAPSHOT_BUILD_PER_RUN", 31)
+# A past day whose snapshot is not built yet is counted from the history in the request only
+# for selections of at most this many cases (a bounded query); larger ones are told to wait.
+TALLY_LIVE_AS_OF_MAX_CASES = env_int("TALLY_LIVE_AS_OF_MAX_CASES", 5000)
 CELERY_BEAT_SCHEDULE: dict = {
-    # Completion roll-ups: new day's lights, compaction, yesterday's snapshot (cases.tally).
+    # Completion roll-ups: new day's lights, compaction, the kept days' snapshots.
     "cases-maintain-tally": {
         "task": "cases.maintain_tally",
-        "schedule": 600,
-        "options": {"expires": 600},
+        "schedule": TALLY_MAINTAIN_SECONDS,
+        "options": {"expires": TALLY_MAINTAIN_SECONDS},
     },
     "reminders-sweep": {
         "task": "reminders.send_due_reminders",
