@@ -397,7 +397,21 @@ LEDGER_API_EXPORT_MAX_ROWS = 30000
 # Imports: largest upload and most rows accepted; up to LEDGER_IMPORT_INLINE_ROWS changed rows
 # are written in the request, more by the worker.
 LEDGER_IMPORT_MAX_MB = env_int("LEDGER_IMPORT_MAX_MB", 10)
-LEDGER_IMPORT_MAX_ROWS = 20000
+LEDGER_IMPORT_MAX_ROWS = env_int("LEDGER_IMPORT_MAX_ROWS", 20000)
+# The worker parses an upload (never the request), within these bounds, checked on the zip's
+# central directory before openpyxl opens it: a cell's length (Excel's own limit), the
+# decompressed size of all members together and of each, and each member's compression ratio
+# (a sharedStrings.xml of one repeated string compresses a thousandfold; real ledgers ~10x).
+LEDGER_IMPORT_MAX_CELL_CHARS = env_int("LEDGER_IMPORT_MAX_CELL_CHARS", 32767)
+LEDGER_IMPORT_MAX_UNZIPPED_MB = env_int("LEDGER_IMPORT_MAX_UNZIPPED_MB", 100)
+LEDGER_IMPORT_MAX_MEMBER_MB = env_int("LEDGER_IMPORT_MAX_MEMBER_MB", 60)
+LEDGER_IMPORT_MAX_RATIO = env_int("LEDGER_IMPORT_MAX_RATIO", 100)
+# Background exports and imports queued or running at once: per user and for the whole site
+# (more is refused with 429). A job older than LEDGER_JOB_STALE_MINUTES no longer counts, so a
+# worker that died holding one does not lock its owner out.
+LEDGER_JOBS_PER_USER = env_int("LEDGER_JOBS_PER_USER", 2)
+LEDGER_JOBS_GLOBAL = env_int("LEDGER_JOBS_GLOBAL", 20)
+LEDGER_JOB_STALE_MINUTES = env_int("LEDGER_JOB_STALE_MINUTES", 60)
 LEDGER_IMPORT_INLINE_ROWS = 100
 # Jobs and their files are deleted this many days after they were created (checked whenever
 # a new job starts).
