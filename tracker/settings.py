@@ -399,10 +399,11 @@ LEDGER_API_EXPORT_MAX_ROWS = 30000
 LEDGER_IMPORT_MAX_MB = env_int("LEDGER_IMPORT_MAX_MB", 10)
 LEDGER_IMPORT_MAX_ROWS = env_int("LEDGER_IMPORT_MAX_ROWS", 20000)
 # The worker parses an upload (never the request), within these bounds, checked on the zip's
-# central directory before openpyxl opens it: a cell's length (Excel's own limit), the
+# central directory before openpyxl opens it: a cell's length (below Excel's 32767, at which
+# openpyxl silently cuts a longer cell: a longer one is refused, never truncated), the
 # decompressed size of all members together and of each, and each member's compression ratio
 # (a sharedStrings.xml of one repeated string compresses a thousandfold; real ledgers ~10x).
-LEDGER_IMPORT_MAX_CELL_CHARS = env_int("LEDGER_IMPORT_MAX_CELL_CHARS", 32767)
+LEDGER_IMPORT_MAX_CELL_CHARS = env_int("LEDGER_IMPORT_MAX_CELL_CHARS", 32000)
 LEDGER_IMPORT_MAX_UNZIPPED_MB = env_int("LEDGER_IMPORT_MAX_UNZIPPED_MB", 100)
 LEDGER_IMPORT_MAX_MEMBER_MB = env_int("LEDGER_IMPORT_MAX_MEMBER_MB", 60)
 LEDGER_IMPORT_MAX_RATIO = env_int("LEDGER_IMPORT_MAX_RATIO", 100)
