@@ -12,12 +12,12 @@ from django.db.models import Expression, F, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.forms.models import ModelChoiceIterator
 from django.forms.utils import flatatt
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors
+from .completion import as_of_problem
 from .errors import DomainError
 from .models import Case, Inspection, Unit, User
 from .workflow import moves_for
@@ -232,8 +232,9 @@ class DashboardForm(forms.Form):
 
     def clean_as_of(self) -> Any:
         as_of = self.cleaned_data.get("as_of")
-        if as_of and as_of > timezone.localdate():
-            raise forms.ValidationError(_("截至日期不能晚于今天。"))
+        problem = as_of_problem(as_of)
+        if problem:
+            raise forms.ValidationError(problem)
         return as_of
 
 

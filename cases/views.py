@@ -7,6 +7,7 @@ get a redirect or the whole page, so everything works without JavaScript.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -38,7 +39,7 @@ from .dashboard import (
     key_problems,
     overdue_cases,
 )
-from .errors import DomainError, NotFound
+from .errors import DomainError, NotBuiltYet, NotFound
 from .evidence import download_name
 from .filters import LIGHTS, CaseFilter
 from .forms import (
@@ -95,6 +96,18 @@ def _scope(form: DashboardForm) -> Scope:
                  level=data.get("level") or "problem", as_of=data.get("as_of"))  # fmt: skip
 
 
+def _scoped_figures(request: HttpRequest, form: DashboardForm) -> tuple[Scope, dict[str, Any]]:
+    """The dashboard's figures; a past day beat has not built yet for a large selection is a
+    form error and the page shows today's figures (the read never builds it)."""
+    scope = _scope(form)
+    try:
+        return scope, dashboard_figures(request.user, scope)
+    except NotBuiltYet as error:
+        form.add_error("as_of", error.message)
+        scope = replace(scope, as_of=None)
+        return scope, dashboard_figures(request.user, scope)
+
+
 @login_required
 @require_GET
 @read_from_replica()  # the user was loaded on the primary
@@ -102,8 +115,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """Completion by inspection, region and unit, lights, statuses, trend, overdue and key
     problems, for the user's jurisdiction; every figure from cases.completion."""
     form = DashboardForm(request.GET or None, user=request.user)
-    scope = _scope(form)
-    figures = dashboard_figures(request.user, scope)
+    scope, figures = _scoped_figures(request, form)
     return render(request, "cases/dashboard.html", {
         "form": form,
         "scope": scope,
@@ -120,15 +132,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def progress_report(request: HttpRequest) -> HttpResponse:
     """进度报告: a printable page per inspection or for the whole jurisdiction."""
     form = ReportForm(request.GET or None, user=request.user)
-    scope = _scope(form)
     since = (form.cleaned_data.get("since") if form.is_valid() else None) or (
         timezone.localdate() - timedelta(days=30)
     )
+    scope, figures = _scoped_figures(request, form)
     return render(request, "cases/report.html", {
         "form": form,
         "scope": scope,
         "since": since,
-        "figures": dashboard_figures(request.user, scope),
+        "figures": figures,
         "overdue": overdue_cases(request.user, scope),
         "escalated": escalated_cases(request.user, scope),
         "changes": changes_since(request.user, scope, since),

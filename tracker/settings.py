@@ -396,12 +396,22 @@ TRACKER_SITE_URL = os.environ.get("TRACKER_SITE_URL", "http://127.0.0.1:8000")
 # follow-ups whose task was lost and of retries. `expires` drops runs a stopped worker missed.
 _sweep_seconds = env_int("REMINDER_SWEEP_MINUTES", 30) * 60
 _delivery_seconds = env_int("REMINDER_DELIVERY_SECONDS", 60)
+# Completion roll-ups (cases.tally): only beat builds them, never a request. Past figures
+# (`as_of`) are kept for the last TALLY_SNAPSHOT_DAYS days: an older or future date is refused
+# with a 400. Each run builds at most TALLY_SNAPSHOT_BUILD_PER_RUN missing snapshots (yesterday
+# and the dashboard's month ends first), so a first backfill spreads over several runs.
+TALLY_MAINTAIN_SECONDS = env_int("TALLY_MAINTAIN_SECONDS", 600)
+TALLY_SNAPSHOT_DAYS = env_int("TALLY_SNAPSHOT_DAYS", 400)
+TALLY_SNAPSHOT_BUILD_PER_RUN = env_int("TALLY_SNAPSHOT_BUILD_PER_RUN", 31)
+# A past day whose snapshot is not built yet is counted from the history in the request only
+# for selections of at most this many cases (a bounded query); larger ones are told to wait.
+TALLY_LIVE_AS_OF_MAX_CASES = env_int("TALLY_LIVE_AS_OF_MAX_CASES", 5000)
 CELERY_BEAT_SCHEDULE: dict = {
-    # Completion roll-ups: new day's lights, compaction, yesterday's snapshot (cases.tally).
+    # Completion roll-ups: new day's lights, compaction, the kept days' snapshots.
     "cases-maintain-tally": {
         "task": "cases.maintain_tally",
-        "schedule": 600,
-        "options": {"expires": 600},
+        "schedule": TALLY_MAINTAIN_SECONDS,
+        "options": {"expires": TALLY_MAINTAIN_SECONDS},
     },
     "reminders-sweep": {
         "task": "reminders.send_due_reminders",
@@ -428,7 +438,22 @@ LEDGER_API_EXPORT_MAX_ROWS = 30000
 # Imports: largest upload and most rows accepted; up to LEDGER_IMPORT_INLINE_ROWS changed rows
 # are written in the request, more by the worker.
 LEDGER_IMPORT_MAX_MB = env_int("LEDGER_IMPORT_MAX_MB", 10)
-LEDGER_IMPORT_MAX_ROWS = 20000
+LEDGER_IMPORT_MAX_ROWS = env_int("LEDGER_IMPORT_MAX_ROWS", 20000)
+# The worker parses an upload (never the request), within these bounds, checked on the zip's
+# central directory before openpyxl opens it: a cell's length (below Excel's 32767, at which
+# openpyxl silently cuts a longer cell: a longer one is refused, never truncated), the
+# decompressed size of all members together and of each, and each member's compression ratio
+# (a sharedStrings.xml of one repeated string compresses a thousandfold; real ledgers ~10x).
+LEDGER_IMPORT_MAX_CELL_CHARS = env_int("LEDGER_IMPORT_MAX_CELL_CHARS", 32000)
+LEDGER_IMPORT_MAX_UNZIPPED_MB = env_int("LEDGER_IMPORT_MAX_UNZIPPED_MB", 100)
+LEDGER_IMPORT_MAX_MEMBER_MB = env_int("LEDGER_IMPORT_MAX_MEMBER_MB", 60)
+LEDGER_IMPORT_MAX_RATIO = env_int("LEDGER_IMPORT_MAX_RATIO", 100)
+# Background exports and imports queued or running at once: per user and for the whole site
+# (more is refused with 429). A job older than LEDGER_JOB_STALE_MINUTES no longer counts, so a
+# worker that died holding one does not lock its owner out.
+LEDGER_JOBS_PER_USER = env_int("LEDGER_JOBS_PER_USER", 2)
+LEDGER_JOBS_GLOBAL = env_int("LEDGER_JOBS_GLOBAL", 20)
+LEDGER_JOB_STALE_MINUTES = env_int("LEDGER_JOB_STALE_MINUTES", 60)
 LEDGER_IMPORT_INLINE_ROWS = 100
 # Jobs and their files are deleted this many days after they were created (checked whenever
 # a new job starts).

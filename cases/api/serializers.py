@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..completion import GROUP_FIELDS, LEVELS
+from ..completion import GROUP_FIELDS, LEVELS, as_of_problem
 from ..models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit
 from ..workflow import Status
 
@@ -240,11 +239,15 @@ class CompletionQuerySerializer(serializers.Serializer):
     inspection = serializers.IntegerField(required=False, min_value=1)
     region = serializers.IntegerField(required=False, min_value=1)  # type: ignore[assignment]
     level = serializers.ChoiceField(choices=list(LEVELS), default="problem")
-    as_of = serializers.DateField(required=False, help_text="no later than today")
+    as_of = serializers.DateField(
+        required=False,
+        help_text="a kept day: from TALLY_SNAPSHOT_DAYS (default 400) days ago to today",
+    )
 
     def validate_as_of(self, value: Any) -> Any:
-        if value > timezone.localdate():
-            raise serializers.ValidationError(_("截至日期不能晚于今天。"))
+        problem = as_of_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
 
