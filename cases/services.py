@@ -112,6 +112,36 @@ def user_create(
     return user
 
 
+# What an operator may change on a person (the Django admin's user form); the password has
+# its own form, the unit's place in the tree its own rules.
+USER_EDITABLE = (
+    "username", "full_name", "first_name", "last_name", "email", "unit", "role",
+    "is_active", "is_staff", "is_superuser",
+)  # fmt: skip
+
+
+@transaction.atomic
+def user_update(*, actor: Any, user: User, **values: Any) -> User:
+    """Change a person's details, unit or role, with the rules `user_create` applies: a known
+    role, and a unit for anyone with a role (but superusers). Refused: nothing written."""
+    unknown = set(values) - set(USER_EDITABLE)
+    if unknown:
+        raise InvalidInput(_("不能修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    for field, value in values.items():
+        setattr(locked, field, value)
+    if locked.role and locked.role not in Role.values:
+        message = _("未知的角色：%(role)s") % {"role": locked.role}
+        raise InvalidInput(message, fields={"role": [message]})
+    if locked.role and locked.unit_id is None and not locked.is_superuser:
+        message = _("有角色的用户必须属于一个单位。")
+        raise InvalidInput(message, fields={"unit": [message]})
+    if values:
+        locked.save(update_fields=list(values))
+    user.refresh_from_db()
+    return user
+
+
 # --- Inspections -------------------------------------------------------------------------
 
 
