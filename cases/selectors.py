@@ -15,9 +15,10 @@ Views, the API, exports and tasks build on these querysets, never on `Model.obje
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils.translation import gettext
 
 from . import tally
@@ -272,13 +273,21 @@ def case_get_for_update(user: Any, case_id: Any) -> Case:
         raise NotFound(_not_found_message()) from None
 
 
-def case_history(user: Any, case_id: Any) -> QuerySet[CaseEvent]:
+def case_history(user: Any, case_id: Any) -> list[CaseEvent]:
+    """A visible case's history, oldest first, with who acted labelled as `user` may see
+    them (`label_people`): on the events and on the evidence attached to them."""
     case = case_get(user, case_id)
-    return (
+    attached = Prefetch("evidence", Evidence.objects.select_related("uploaded_by__unit"))
+    events = label_people(
+        user,
         case.events.select_related("actor", "actor_unit")
-        .prefetch_related("evidence")
-        .order_by("created_at", "id")
+        .prefetch_related(attached)
+        .order_by("created_at", "id"),
+        "actor",
+        unit_field="actor_unit",
     )
+    label_people(user, [item for event in events for item in event.evidence.all()], "uploaded_by")
+    return events
 
 
 def evidence_get(user: Any, case_id: Any, evidence_id: Any) -> Evidence:
@@ -300,3 +309,65 @@ def users_in_unit_subtree(unit: Unit) -> QuerySet[User]:
 
 def _not_found_message() -> str:
     return gettext("未找到该整改问题，或您无权查看。")
+
+
+# --- Who did it: people named only within the viewer's scope ------------------------------
+
+
+def nameable_people(viewer: Any, person_ids: Iterable[int]) -> set[int]:
+    """The ids among `person_ids` whose names `viewer` may read: the viewer, and people of
+    the units the viewer may see (`visible_units`, whatever their active state). Anyone else
+    (a supervisor of the commission above an inspector, a colleague of a sibling unit)
+    appears by unit and role only (`person_label`). One query."""
+    ids = {pk for pk in person_ids if pk is not None}
+    if not ids or sees_everything(viewer):
+        return ids
+    own = {viewer.pk} & ids if getattr(viewer, "pk", None) else set()
+    root = scope_root(viewer)
+    if root is None:
+        return own
+    found = User.objects.filter(pk__in=ids - own, unit__path__startswith=root.path)
+    return own | set(found.values_list("pk", flat=True))
+
+
+def person_label(person: User | None, *, unit: Unit | None, named: bool) -> str:
+    """How history shows who acted: the name for someone in the viewer's scope, otherwise
+    "<unit> · <role>". The unit name is no secret (the case's supervising unit is on its
+    page); the person's is."""
+    if person is None:
+        return gettext("系统")
+    if named:
+        return person.get_full_name()
+    if person.is_superuser:
+        role = gettext("系统管理员")
+    elif person.role:
+        role = str(Role(person.role).label)
+    else:
+        role = gettext("工作人员")
+    return f"{unit.name} · {role}" if unit is not None else role
+
+
+def label_people(viewer: Any, rows: Iterable[Any], field: str, *, unit_field: str = "") -> list:
+    """`rows` (events, evidence, checklist points) with `<field>_named` and `<field>_label`
+    set for their person `field`, as `viewer` may see them: the one rule of the case page,
+    the API and anything else that shows who did what. `unit_field`: the unit the person
+    acted for, as recorded on the row (default: the person's unit)."""
+    rows = list(rows)
+    named = nameable_people(viewer, (getattr(row, f"{field}_id") for row in rows))
+    for row in rows:
+        person = getattr(row, field)
+        if unit_field:
+            unit = getattr(row, unit_field)
+        else:
+            unit = person.unit if person is not None and person.unit_id else None
+        shown = person is not None and person.pk in named
+        setattr(row, f"{field}_named", shown)
+        setattr(row, f"{field}_label", person_label(person, unit=unit, named=shown))
+    return rows
+
+
+def case_evidence(user: Any, case_id: Any) -> list[Evidence]:
+    """A visible case's evidence, oldest first, each uploader labelled (`label_people`)."""
+    case = case_get(user, case_id)
+    items = case.evidence.select_related("uploaded_by__unit").order_by("created_at", "id")
+    return label_people(user, items, "uploaded_by")

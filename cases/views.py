@@ -268,9 +268,11 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
         "case": case,
         "max_mb": settings.EVIDENCE_MAX_BYTES // (1024 * 1024),
         "items": selectors.case_list(user, one=True).filter(parent=case).order_by("code"),
-        "checklist": case.checklist.select_related("confirmed_by"),
+        "checklist": selectors.label_people(
+            user, case.checklist.select_related("confirmed_by__unit"), "confirmed_by"
+        ),
         "events": selectors.case_history(user, case.pk),
-        "evidence": case.evidence.select_related("uploaded_by").order_by("created_at", "id"),
+        "evidence": selectors.case_evidence(user, case.pk),
         "reminders": reminder_selectors.case_reminder_timeline(user, case.pk),
         "actions": actions,
         "workflow_form": forms.get("workflow_form") or WorkflowForm(case=case, user=user),

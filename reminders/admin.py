@@ -4,28 +4,16 @@ failed message can be sent again."""
 
 from __future__ import annotations
 
-from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from cases.admin import without_hidden_ledgers
+from cases.admin import ReadOnlyAdmin, without_hidden_ledgers
 
 from . import selectors, services, webhooks
 from .models import CalendarDay, Delivery, Notification, Reminder, UnitWebhook
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class SuperusersOnly(ReadOnlyAdmin):

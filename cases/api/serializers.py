@@ -191,20 +191,39 @@ class TransitionSerializer(serializers.Serializer):
 
 
 class ActorSerializer(serializers.Serializer):
+    """Who did something, or null when it was the system or someone the caller may not know
+    by name (outside the caller's scope: see `<field>_display`). Rows are labelled first by
+    cases.selectors.label_people, the rule the case page shares."""
+
     id = serializers.IntegerField()
     username = serializers.CharField()
     name = Called(source="get_full_name")
+
+    def get_attribute(self, instance: Any) -> Any:
+        if not getattr(instance, f"{self.source}_named", False):
+            return None
+        return super().get_attribute(instance)
+
+
+def person_display(field: str) -> serializers.CharField:
+    return serializers.CharField(
+        source=f"{field}_label",
+        read_only=True,
+        help_text="who, as the caller may see them: the name within the caller's scope, "
+        "otherwise '<unit> · <role>'; '系统' for the system",
+    )
 
 
 class EvidenceSerializer(serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField()
     uploaded_by = ActorSerializer(allow_null=True)
+    uploaded_by_display = person_display("uploaded_by")
 
     class Meta:
         model = Evidence
         fields = [
             "id", "original_name", "content_type", "size", "sha256", "event", "uploaded_by",
-            "created_at", "download_url",
+            "uploaded_by_display", "created_at", "download_url",
         ]  # fmt: skip
 
     @extend_schema_field(OpenApiTypes.URI)
@@ -217,6 +236,7 @@ class EvidenceSerializer(serializers.ModelSerializer):
 class EventSerializer(serializers.ModelSerializer):
     kind_display = Called(source="get_kind_display")
     actor = ActorSerializer(allow_null=True)
+    actor_display = person_display("actor")
     actor_unit = UnitRefSerializer(allow_null=True)
     time = serializers.DateTimeField(source="created_at")
     evidence = EvidenceSerializer(many=True)
@@ -225,7 +245,7 @@ class EventSerializer(serializers.ModelSerializer):
         model = CaseEvent
         fields = [
             "id", "kind", "kind_display", "from_status", "to_status", "deadline", "changes",
-            "note", "actor", "actor_unit", "time", "evidence",
+            "note", "actor", "actor_display", "actor_unit", "time", "evidence",
         ]  # fmt: skip
 
 

@@ -317,6 +317,7 @@ class CaseViewSet(
         note; 403: not a supervisor; 404: the caller may not see the case; 409: it is done."""
         data = _parse(FollowUpSerializer, request.data)
         event = services.case_follow_up(actor=request.user, case_id=int(pk), note=data["note"])
+        selectors.label_people(request.user, [event], "actor", unit_field="actor_unit")
         return Response(s.EventSerializer(event, context={"request": request}).data, status=201)
 
     @extend_schema(responses={200: s.EventSerializer(many=True), 404: s.ErrorSerializer})
@@ -358,11 +359,11 @@ class CaseViewSet(
                 if "evidence" in error.fields:  # the API's field is called `file`
                     error.fields["file"] = error.fields.pop("evidence")
                 raise
+            selectors.label_people(request.user, [item], "uploaded_by")
             return Response(
                 s.EvidenceSerializer(item, context={"request": request}).data, status=201
             )
-        case = selectors.case_get(request.user, case_id)
-        items = case.evidence.select_related("uploaded_by").order_by("created_at", "id")
+        items = selectors.case_evidence(request.user, case_id)
         return Response(s.EvidenceSerializer(items, many=True, context={"request": request}).data)
 
 
