@@ -11,7 +11,6 @@ from django.utils.translation import gettext_lazy as _
 from .models import AuditEntry
 from .selectors import audit_people
 
-
 DAY = forms.DateInput(attrs={"type": "date"})
 
 

@@ -47,7 +47,7 @@ class Status:
     ACTIVE = "active"
     EXPIRED = "expired"
     REVOKED = "revoked"
-    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a status, not a password)
     USER_DISABLED = "user_disabled"
 
     LABELS = {

@@ -4,6 +4,7 @@ failed message can be sent again."""
 
 from __future__ import annotations
 
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet

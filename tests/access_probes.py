@@ -195,7 +195,7 @@ def row(
     inspector: int | str | None,
     county_supervisor: int | str | None,
     supervisor: int | str | None,
-    dept_supervisor: int | str | None | object = _SAME_AS_COUNTY,
+    dept_supervisor: int | str | object | None = _SAME_AS_COUNTY,
 ) -> dict[str, int | str | None]:
     """Answers in ROLES order. None: the role never reaches the case (no object it sees).
     A department's supervisor is a supervisor: on what it sees it answers as the county's

@@ -549,7 +549,6 @@ def allowed_changes(
     """What a write may change: kind → the keys allowed to change, "added" (new rows only) or
     "own" (the caller's rows only). Nothing by default: a refused or hidden write changes
     nothing at all."""
-    user = scene.user(role)
     if not success:
         return {}
     if probe.target == "case" and target.seen and (probe.writers is None or role in probe.writers):

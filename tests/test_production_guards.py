@@ -104,7 +104,7 @@ def test_it_starts_a_worker_with_a_relay_or_with_email_off(tmp_path, variables):
 
 
 def test_it_reports_the_missing_relay_in_the_deployment_checklist(tmp_path):
-    result = subprocess.run(  # noqa: S603 (a fixed argument list, no shell)
+    result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--tag", "worker_startup"],
         cwd=ROOT, env=production_env(tmp_path, EMAIL_HOST=""), capture_output=True, text=True,
         timeout=60, check=False,
