@@ -35,6 +35,8 @@ class AuditEntry(models.Model):
         WEBHOOK_CREATE = "webhook_create", _("新建群机器人")
         WEBHOOK_UPDATE = "webhook_update", _("修改群机器人")
         WEBHOOK_DELETE = "webhook_delete", _("删除群机器人")
+        GRANT_CREATE = "grant_create", _("授权查看限定台账")
+        GRANT_REVOKE = "grant_revoke", _("撤销限定台账授权")
         AUDIT_PURGE = "audit_purge", _("清理过期审计记录")
 
     # Position in the chain (1, 2, …), unique: two writers that both read the same head fail

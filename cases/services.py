@@ -812,7 +812,7 @@ def _require_commission_supervisor(actor: Any) -> None:
 
 @transaction.atomic
 def restricted_grant_create(
-    *, actor: Any, inspection_id: Any, unit_id: Any, reason: str
+    *, actor: Any, inspection_id: Any, unit_id: Any, reason: str, request: Any = None
 ) -> RestrictedGrant:
     """Let the people of `unit` read the restricted ledger `inspection` (within their scope)."""
     _require_commission_supervisor(actor)
@@ -840,7 +840,7 @@ def restricted_grant_create(
         raise Conflict(_("“%(unit)s”已获该台账的授权。") % {"unit": unit.name})
     try:
         with transaction.atomic():
-            return RestrictedGrant.objects.create(
+            grant = RestrictedGrant.objects.create(
                 inspection=inspection,
                 unit=unit,
                 reason=reason,
@@ -849,10 +849,21 @@ def restricted_grant_create(
             )
     except IntegrityError:
         raise Conflict(_("“%(unit)s”已获该台账的授权。") % {"unit": unit.name}) from None
+    audit_record(
+        actor=actor,
+        action=AuditAction.GRANT_CREATE,
+        target=grant,
+        changes={"inspection": [None, inspection.pk], "unit": [None, unit.pk]},
+        note=reason,
+        request=request,
+    )
+    return grant
 
 
 @transaction.atomic
-def restricted_grant_revoke(*, actor: Any, grant_id: Any, reason: str = "") -> RestrictedGrant:
+def restricted_grant_revoke(
+    *, actor: Any, grant_id: Any, reason: str = "", request: Any = None
+) -> RestrictedGrant:
     """End a grant. The row stays, with who revoked it, when and why."""
     _require_commission_supervisor(actor)
     try:
@@ -868,4 +879,12 @@ def restricted_grant_revoke(*, actor: Any, grant_id: Any, reason: str = "") -> R
     grant.revoked_at = timezone.now()
     grant.revoke_reason = (reason or "").strip()
     grant.save(update_fields=["revoked_by", "revoked_at", "revoke_reason"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.GRANT_REVOKE,
+        target=grant,
+        changes={"revoked": [False, True]},
+        note=grant.revoke_reason,
+        request=request,
+    )
     return grant

@@ -469,6 +469,7 @@ def restricted_grant_create(request: HttpRequest) -> HttpResponse:
                 inspection_id=data["inspection"].pk,
                 unit_id=data["unit"].pk,
                 reason=data["reason"],
+                request=request,
             )
         except DomainError as error:
             attach_error(form, error)
@@ -485,7 +486,9 @@ def restricted_grant_revoke(request: HttpRequest, grant_id: int) -> HttpResponse
     form = RevokeForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        services.restricted_grant_revoke(actor=request.user, grant_id=grant_id, reason=reason)
+        services.restricted_grant_revoke(
+            actor=request.user, grant_id=grant_id, reason=reason, request=request
+        )
     except NotFound as error:
         raise Http404(error.message) from None
     except DomainError as error:

@@ -22,6 +22,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from audit.integrity import verify_audit
+from audit.models import AuditEntry
 from cases import selectors, services
 from cases.completion import Selection, figures
 from cases.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -428,3 +430,24 @@ def test_a_staff_user_who_is_not_a_superuser_reads_no_clue_in_the_admin(scene):
     form = client.get(f"/admin/cases/inspection/{world.inspection.pk}/change/")
     assert 'name="restricted"' not in form.content.decode()
     assert client.get("/admin/reminders/notification/").status_code == 403
+
+
+def test_it_records_every_grant_and_revocation_in_the_audit_log(scene):
+    world = scene["world"]
+    grant = services.restricted_grant_create(
+        actor=world.supervisor,
+        inspection_id=world.restricted.pk,
+        unit_id=world.unit_a.pk,
+        reason="交办线索核查",
+    )
+    services.restricted_grant_revoke(actor=world.supervisor, grant_id=grant.pk, reason="核查完毕")
+    entries = list(
+        AuditEntry.objects.filter(target_type="cases.restrictedgrant", target_id=str(grant.pk))
+        .order_by("seq")
+        .values_list("action", "actor_id", "target_unit_id", "note")
+    )
+    assert entries == [
+        (AuditEntry.Action.GRANT_CREATE, world.supervisor.pk, world.unit_a.pk, "交办线索核查"),
+        (AuditEntry.Action.GRANT_REVOKE, world.supervisor.pk, world.unit_a.pk, "核查完毕"),
+    ]
+    assert verify_audit() == []
