@@ -18,7 +18,7 @@ COPY . .
 
 # Collect static files into the image, with the production storage (hashed, compressed
 # names). The key and host are placeholders for this step only; runtime values come from .env.
-RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only DJANGO_ALLOWED_HOSTS=localhost \
+RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only HISTORY_SEAL_KEY=collectstatic-only DJANGO_ALLOWED_HOSTS=localhost \
     TRACKER_VAR_DIR=/tmp/build-var \
     python manage.py collectstatic --noinput --verbosity 0 \
     && rm -rf /tmp/build-var

@@ -30,6 +30,10 @@ migrate: install
 
 # Serves the demo with a Celery worker and its scheduler beside it; Ctrl-C stops all three.
 # With nothing configured it runs on SQLite under var/ and Celery's filesystem broker.
+# Debug is off unless asked for (tracker/settings.py): the demo turns it on for every process
+# it starts, its prerequisites' (migrate) included. Another manage.py command against the
+# demo: `DJANGO_DEBUG=true .venv/bin/python manage.py <command>`.
+demo: export DJANGO_DEBUG := true
 demo: migrate
 	$(PY) manage.py load_demo
 	$(PY) manage.py send_reminders  # the first sweep now: the demo opens with its reminders
@@ -45,10 +49,10 @@ test: $(VENV)/.installed-test
 	REDIS_CACHE_URL=$${REDIS_CACHE_URL:-$(TEST_REDIS_CACHE_URL)} \
 	DJANGO_DEBUG=true $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --create-db $(PYTEST_ARGS)
 
-# Production server: settings come from the environment (DJANGO_DEBUG defaults to off here).
+# Production server: settings come from the environment (DJANGO_DEBUG is off unless set).
 serve: install
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-false} $(PY) manage.py collectstatic --noinput --verbosity 0
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-false} $(VENV)/bin/gunicorn tracker.wsgi \
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(VENV)/bin/gunicorn tracker.wsgi \
 	    --bind 0.0.0.0:$(PORT) --workers $${WEB_CONCURRENCY:-3} --access-logfile -
 
 worker: install

@@ -36,9 +36,8 @@ from django.db.models import Count  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
 
-from cases import selectors  # noqa: E402
+from cases import selectors, tokens  # noqa: E402
 from cases.models import Case, CaseEvent, User  # noqa: E402
 from cases.workflow import Role, Status  # noqa: E402
 
@@ -58,8 +57,14 @@ NEXT_STATE = {
 MOVABLE = list(NEXT_STATE)
 
 
+_keys: dict[int, str] = {}
+
+
 def token_of(user: User) -> str:
-    return Token.objects.get_or_create(user=user)[0].key
+    # Keys are stored hashed: issue one per user and process, and remember it here.
+    if user.pk not in _keys:
+        _keys[user.pk] = tokens.token_issue(user=user, name="bench", replace=True).key
+    return _keys[user.pk]
 
 
 def export_query(user: User) -> tuple[str, int]:

@@ -613,6 +613,8 @@ def environment(url: str, exports: Path) -> dict[str, str]:
         "DATABASE_URL": url,
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        # One key for every step of this size: generation seals the history the server extends.
+        "HISTORY_SEAL_KEY": secrets.token_urlsafe(32),
         "DJANGO_ALLOWED_HOSTS": f"{HOST},testserver",
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "API_THROTTLE_USER": "1000000/minute",

@@ -6,14 +6,34 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from . import accounts, services
+from audit.models import AuditEntry
+from audit.services import audit_record
+
+from . import accounts, selectors, services
 from .errors import DomainError
-from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
+from .forms import attach_error
+from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, RestrictedGrant, Unit, User
+
+
+def without_hidden_ledgers(user: Any, rows: QuerySet, case: str | None) -> QuerySet:
+    """Rows of restricted ledgers only where the one rule (`selectors.restricted_q`, through
+    the user's visible cases) shows them. The admin is for superusers; a staff user who is not
+    one reads no restricted case, history or reminder here that the pages would not show.
+    `case`: the path from the row to its case ("pk" for cases themselves)."""
+    if user.is_superuser:
+        return rows
+    visible = selectors.visible_cases(user).values("pk")
+    prefix = "" if case == "pk" else f"{case}__"
+    return rows.filter(
+        Q(**{f"{prefix}inspection__restricted": False}) | Q(**{f"{case}__in": visible})
+    )
 
 
 def _adopt(target: Any, created: Any) -> None:
@@ -21,8 +41,58 @@ def _adopt(target: Any, created: Any) -> None:
     target.__dict__.update(created.__dict__)
 
 
+class ThroughServicesMixin:
+    """Every admin save goes through the services (`save_through_services`), as the last
+    step of the form's validation: a service's refusal (a DomainError) becomes an error on
+    the form, so the admin shows the page again with the reason, writes nothing (the
+    services' writes of that submission are rolled back together) and never says "changed
+    successfully". Once the services have written, the admin's own save is a no-op.
+
+    Nothing is ever deleted through the admin: history refers to every row."""
+
+    def save_through_services(self, request: HttpRequest, obj: Any, form: Any, change: bool):
+        raise NotImplementedError
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
+        admin_ = self
+
+        class ThroughServices(form_class):  # type: ignore[misc, valid-type]
+            def _post_clean(self) -> None:
+                super()._post_clean()
+                if self._errors:
+                    return
+                try:
+                    with transaction.atomic():
+                        admin_.save_through_services(request, self.instance, self, change)
+                except DomainError as error:
+                    attach_error(self, error)
+
+        return ThroughServices
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Already written by the services when the form was validated (see `get_form`)."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records only the services write (history, evidence, roll-ups): read, never add,
+    change or delete."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(ThroughServicesMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "level",
@@ -39,13 +109,17 @@ class UnitAdmin(admin.ModelAdmin):
         # Moving a unit rewrites the paths of its whole subtree: not an admin form edit.
         return ["parent", "level", "path", "region"] if obj else ["path", "region"]
 
-    def save_model(self, request: HttpRequest, obj: Unit, form: Any, change: bool) -> None:
+    def save_through_services(
+        self, request: HttpRequest, obj: Unit, form: Any, change: bool
+    ) -> None:
         if change:
             services.unit_update(
                 unit=obj,
                 name=obj.name,
                 is_supervising_body=obj.is_supervising_body,
                 is_responsible_unit=obj.is_responsible_unit,
+                actor=request.user,
+                request=request,
             )
         else:
             _adopt(
@@ -56,15 +130,14 @@ class UnitAdmin(admin.ModelAdmin):
                     parent=obj.parent,
                     is_supervising_body=obj.is_supervising_body,
                     is_responsible_unit=obj.is_responsible_unit,
+                    actor=request.user,
+                    request=request,
                 ),
             )
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ThroughServicesMixin, BaseUserAdmin):
     list_display = ["username", "full_name", "unit", "role", "is_active", "is_superuser"]
     list_filter = ["role", "is_active", "is_superuser"]
     search_fields = ["username", "full_name", "email", "unit__name"]
@@ -78,46 +151,103 @@ class UserAdmin(BaseUserAdmin):
         (_("单位与角色"), {"fields": ("full_name", "unit", "role")}),
     )
 
-    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if not obj.is_active:
-            accounts.user_disable(obj, actor=request.user)  # revokes its API tokens
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> Any:
+        # Written by logins and sign-ups, not by an editor.
+        return ("last_login", "date_joined")
+
+    def save_through_services(
+        self, request: HttpRequest, obj: User, form: Any, change: bool
+    ) -> None:
+        """Through the accounts services: every change of a role, a unit or admin rights is
+        in the audit log, and a disabled user's tokens are revoked."""
+        data = form.cleaned_data
+        if not change:
+            usable = data.get("usable_password", True) not in (False, "false")
+            _adopt(
+                obj,
+                services.user_create(
+                    username=data["username"],
+                    password=(data.get("password1") or None) if usable else None,
+                    unit=data.get("unit"),
+                    role=data.get("role") or "",
+                    full_name=data.get("full_name") or "",
+                    actor=request.user,
+                    request=request,
+                ),
+            )
+            return
+        values = {f: data[f] for f in form.changed_data if f in accounts.USER_EDITABLE}
+        _adopt(
+            obj,
+            accounts.user_update(actor=request.user, user_id=obj.pk, request=request, **values),
+        )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Groups and permissions are rights too: their change is a role change."""
+        fields = [name for name in ("groups", "user_permissions") if name in form.changed_data]
+        before = {name: sorted(str(item) for item in form.initial.get(name, [])) for name in fields}
+        super().save_related(request, form, formsets, change)
+        if fields and change:
+            user = form.instance
+            after = {
+                "groups": sorted(str(group.pk) for group in user.groups.all()),
+                "user_permissions": sorted(
+                    str(permission.pk) for permission in user.user_permissions.all()
+                ),
+            }
+            audit_record(
+                actor=request.user,
+                action=AuditEntry.Action.ROLE_CHANGE,
+                target=user,
+                changes={name: [before[name], after[name]] for name in fields},
+                request=request,
+            )
 
 
 @admin.register(Inspection)
-class InspectionAdmin(admin.ModelAdmin):
+class InspectionAdmin(ThroughServicesMixin, admin.ModelAdmin):
     list_display = ["code", "name", "kind", "year", "supervising_unit", "restricted"]
     list_filter = ["kind", "year", "restricted"]
     search_fields = ["code", "name"]
     autocomplete_fields = ["issuing_unit", "supervising_unit"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Inspection]:
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        visible = selectors.visible_inspections(request.user).values("pk")
+        return rows.filter(Q(restricted=False) | Q(pk__in=visible))
+
     def get_readonly_fields(self, request: HttpRequest, obj: Inspection | None = None):
-        return ["code", "issuing_unit", "kind"] if obj else []
+        fixed = ["code", "issuing_unit", "kind"] if obj else []
+        # Lifting a ledger's restriction shows it to every unit: an operator's decision only.
+        return fixed if request.user.is_superuser else [*fixed, "restricted"]
 
-    def save_model(self, request: HttpRequest, obj: Inspection, form: Any, change: bool) -> None:
-        try:
-            if change:
-                services.inspection_update(
-                    inspection=obj, **{f: getattr(obj, f) for f in form.changed_data}
-                )
-            else:
-                _adopt(
-                    obj,
-                    services.inspection_create(
-                        code=obj.code,
-                        name=obj.name,
-                        kind=obj.kind,
-                        year=obj.year,
-                        issuing_unit=obj.issuing_unit,
-                        supervising_unit=obj.supervising_unit,
-                        restricted=obj.restricted,
-                    ),
-                )
-        except DomainError as error:
-            messages.error(request, error.message)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def save_through_services(
+        self, request: HttpRequest, obj: Inspection, form: Any, change: bool
+    ) -> None:
+        if change:
+            services.inspection_update(
+                inspection=obj,
+                actor=request.user,
+                request=request,
+                **{f: getattr(obj, f) for f in form.changed_data},
+            )
+        else:
+            _adopt(
+                obj,
+                services.inspection_create(
+                    code=obj.code,
+                    name=obj.name,
+                    kind=obj.kind,
+                    year=obj.year,
+                    issuing_unit=obj.issuing_unit,
+                    supervising_unit=obj.supervising_unit,
+                    restricted=obj.restricted,
+                    actor=request.user,
+                    request=request,
+                ),
+            )
 
 
 class CheckPointInline(admin.TabularInline):
@@ -188,7 +318,7 @@ class CaseAdminForm(forms.ModelForm):
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(ThroughServicesMixin, admin.ModelAdmin):
     form = CaseAdminForm
     list_display = [
         "code",
@@ -199,7 +329,13 @@ class CaseAdmin(admin.ModelAdmin):
         "deadline",
         "is_key_problem",
     ]
-    list_filter = ["status", "is_key_problem", "source", "inspection"]
+    # Only the inspections of the rows shown: the plain filter would name every ledger.
+    list_filter = [
+        "status",
+        "is_key_problem",
+        "source",
+        ("inspection", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["code", "title"]
     list_select_related = ["responsible_unit", "region"]
     autocomplete_fields = [
@@ -212,6 +348,9 @@ class CaseAdmin(admin.ModelAdmin):
     ]
     inlines = [CheckPointInline, EvidenceInline, CaseEventInline]
     date_hierarchy = "deadline"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
+        return without_hidden_ledgers(request.user, super().get_queryset(request), "pk")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Case | None = None) -> list[str]:
         fixed = ["status", "items_total", "items_done", "closed_at", "overdue_at_close"]
@@ -236,61 +375,56 @@ class CaseAdmin(admin.ModelAdmin):
             form.base_fields["checklist_text"].disabled = True
         return form
 
-    def save_model(self, request: HttpRequest, obj: Case, form: Any, change: bool) -> None:
+    def save_through_services(
+        self, request: HttpRequest, obj: Case, form: Any, change: bool
+    ) -> None:
         data = form.cleaned_data
-        try:
-            if not change:
-                _adopt(
-                    obj,
-                    services.case_create(
-                        actor=request.user,
-                        inspection=data["inspection"],
-                        title=data["title"],
-                        responsible_unit=data["responsible_unit"],
-                        deadline=data["deadline"],
-                        code=data.get("code") or "",
-                        description=data.get("description") or "",
-                        source=data["source"],
-                        parent=data.get("parent"),
-                        owner=data.get("owner"),
-                        supervising_unit=data.get("supervising_unit"),
-                        region=data.get("region"),
-                        method=data.get("method") or "",
-                        is_key_problem=data.get("is_key_problem", False),
-                        amount=data.get("amount"),
-                        checklist=(data.get("checklist_text") or "").splitlines(),
-                    ),
-                )
-                return
-            changed = set(form.changed_data)
-            details = {f: data[f] for f in services.EDITABLE_DETAILS if f in changed}
-            if details:
-                services.case_update_details(actor=request.user, case_id=obj.pk, **details)
-            if "deadline" in changed:
-                services.case_extend_deadline(
+        if not change:
+            _adopt(
+                obj,
+                services.case_create(
                     actor=request.user,
-                    case_id=obj.pk,
-                    deadline=data["deadline"],
-                    reason=data.get("change_reason") or "",
-                )
-            if changed & {"responsible_unit", "owner"}:
-                services.case_assign(
-                    actor=request.user,
-                    case_id=obj.pk,
+                    inspection=data["inspection"],
+                    title=data["title"],
                     responsible_unit=data["responsible_unit"],
+                    deadline=data["deadline"],
+                    code=data.get("code") or "",
+                    description=data.get("description") or "",
+                    source=data["source"],
+                    parent=data.get("parent"),
                     owner=data.get("owner"),
-                    note=data.get("change_reason") or "",
-                )
-        except DomainError as error:
-            # The service refused and wrote nothing; the admin shows why.
-            messages.error(request, error.message)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+                    supervising_unit=data.get("supervising_unit"),
+                    region=data.get("region"),
+                    method=data.get("method") or "",
+                    is_key_problem=data.get("is_key_problem", False),
+                    amount=data.get("amount"),
+                    checklist=(data.get("checklist_text") or "").splitlines(),
+                ),
+            )
+            return
+        changed = set(form.changed_data)
+        details = {f: data[f] for f in services.EDITABLE_DETAILS if f in changed}
+        if details:
+            services.case_update_details(actor=request.user, case_id=obj.pk, **details)
+        if "deadline" in changed:
+            services.case_extend_deadline(
+                actor=request.user,
+                case_id=obj.pk,
+                deadline=data["deadline"],
+                reason=data.get("change_reason") or "",
+            )
+        if changed & {"responsible_unit", "owner"}:
+            services.case_assign(
+                actor=request.user,
+                case_id=obj.pk,
+                responsible_unit=data["responsible_unit"],
+                owner=data.get("owner"),
+                note=data.get("change_reason") or "",
+            )
 
 
 @admin.register(CaseEvent)
-class CaseEventAdmin(admin.ModelAdmin):
+class CaseEventAdmin(ReadOnlyAdmin):
     """History is append-only: the admin can read it, nothing else."""
 
     list_display = ["created_at", "case", "kind", "from_status", "to_status", "actor"]
@@ -298,11 +432,33 @@ class CaseEventAdmin(admin.ModelAdmin):
     search_fields = ["case__code", "note"]
     list_select_related = ["case", "actor"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CaseEvent]:
+        return without_hidden_ledgers(request.user, super().get_queryset(request), "case")
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+
+@admin.register(RestrictedGrant)
+class RestrictedGrantAdmin(ReadOnlyAdmin):
+    """Read-only: a grant is made and revoked by a commission on its page, through the
+    services, and its row is never deleted."""
+
+    list_display = ["inspection", "unit", "granted_by", "granted_at", "revoked_by", "revoked_at"]
+    list_filter = [("inspection", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["inspection__name", "unit__name", "reason"]
+    list_select_related = ["inspection", "unit", "granted_by", "revoked_by"]
+    readonly_fields = [
+        "inspection",
+        "unit",
+        "reason",
+        "granted_by",
+        "granted_at",
+        "revoked_by",
+        "revoked_at",
+        "revoke_reason",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RestrictedGrant]:
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        return rows.filter(inspection__in=selectors.visible_inspections(request.user).values("pk"))

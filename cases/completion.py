@@ -8,6 +8,12 @@ At problem level a problem counts once whatever its items; at item level the lea
 (a problem's items, and problems without items). With `as_of` the figures are those of the end
 of that day, rebuilt from the history: a case's status, deadline and overdue-at-close flag then
 are those of its last history rows before that moment.
+
+No read writes. On PostgreSQL a Selection is answered from the roll-ups that beat builds
+(`cases.tally`); until they are built (today's tally on a new day, a past day's snapshot) the
+figures are counted from the cases and their history, for a past day only if the selection is
+small enough to count in bounded time (TALLY_LIVE_AS_OF_MAX_CASES), else `NotBuiltYet`.
+The days that may be asked for are `check_as_of`'s: the kept window up to today.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import selectors, tally
-from .errors import InvalidInput
+from .errors import InvalidInput, NotBuiltYet
 from .models import FIGURE_NAMES, Case, CaseEvent, CompletionSnapshot, CompletionTally
 from .workflow import DONE_STATES, Status
 
@@ -66,6 +72,32 @@ class CompletionRow:
 def end_of_day(day: date) -> datetime:
     """The first moment after `day` in the project's time zone."""
     return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
+def as_of_problem(day: date | None, today: date | None = None) -> str | None:
+    """Why `day` cannot be asked for (a message for people), or None: only the kept days up to
+    today (`tally.first_kept_day`) are answered, so no caller can make the server rebuild an
+    arbitrary past."""
+    if day is None:
+        return None
+    today = today or timezone.localdate()
+    first = tally.first_kept_day(today)
+    if day > today:
+        return _("截至日期不能晚于今天。")
+    if day < first:
+        return _("截至日期不能早于 %(first)s：系统只保留最近 %(days)s 天的历史统计。") % {
+            "first": first.isoformat(),
+            "days": settings.TALLY_SNAPSHOT_DAYS,
+        }
+    return None
+
+
+def not_built_message(day: date) -> str:
+    minutes = max(1, settings.TALLY_MAINTAIN_SECONDS // 60)
+    return _(
+        "%(day)s 的历史统计尚未生成：定时任务每 %(minutes)s 分钟补建一次，请稍后再查询，"
+        "或缩小统计范围（选择检查或区县）。"
+    ) % {"day": day.isoformat(), "minutes": minutes}
 
 
 def at_level(cases: QuerySet[Case], level: str) -> QuerySet[Case]:
@@ -154,8 +186,15 @@ class Selection:
 
     # Read once per selection (one page or request), however many figures it draws.
     @cached_property
-    def tally_day(self) -> date:
-        return tally.ensure_current()
+    def tally_day(self) -> date | None:
+        """The day the live tally holds (None: not built); beat keeps it today's."""
+        return tally.current_day()
+
+    @cached_property
+    def countable(self) -> bool:
+        """Few enough cases to count from the history within the request (a bounded query)."""
+        limit = settings.TALLY_LIVE_AS_OF_MAX_CASES
+        return self.cases().order_by()[: limit + 1].count() <= limit
 
     @cached_property
     def _tally_scope(self) -> Q | None:
@@ -200,11 +239,8 @@ def _tallied_figures(
 ) -> dict[Any, tuple[str, Figures]]:
     """The same figures summed from the roll-ups: a few thousand rows whatever the cases."""
     if as_of is None or as_of >= today:
-        if selection.tally_day != today:  # the day turned during this request
-            tally.ensure_current(today)
         rows = selection.tally_rows(CompletionTally.objects.all())
     else:
-        tally.ensure_snapshot(as_of)
         rows = selection.tally_rows(CompletionSnapshot.objects.filter(day=as_of))
     rows = rows.order_by()
     sums = {name: Sum(f"{level[0]}_{name}") for name in FIGURE_NAMES}
@@ -248,10 +284,22 @@ def figures(
     today = today or real_today
     options: dict[str, Any] = {"group_by": group_by, "level": level, "as_of": as_of, "today": today}
     if isinstance(source, Selection):
-        if tally.available() and today == real_today:
+        if tally.available() and today == real_today and _rolled_up(source, as_of, today):
             return _tallied_figures(source, **options)
         source = source.cases()
     return _live_figures(source, **options)
+
+
+def _rolled_up(selection: Selection, as_of: date | None, today: date) -> bool:
+    """Whether beat has built what answers this: else count (today's figures, or a small
+    selection's past) or refuse (a large selection's past) rather than build in a read."""
+    if as_of is None or as_of >= today:
+        return selection.tally_day == today
+    if tally.has_snapshot(as_of):
+        return True
+    if selection.countable:
+        return False
+    raise NotBuiltYet(not_built_message(as_of), fields={"as_of": [as_of.isoformat()]})
 
 
 def _row(key: Any, name: str, counts: Figures) -> CompletionRow:
@@ -349,23 +397,18 @@ def light_counts(
 
 
 def completion_trend(
-    source: Source, *, days: list[date], level: str = "problem", build: bool = True
+    source: Source, *, days: list[date], level: str = "problem"
 ) -> list[tuple[date, CompletionRow]]:
     """Completion as it stood at the end of each day, whatever the number of cases.
 
-    With `build=False` a past day whose roll-up snapshot is not built yet is left out (the
-    caller has it built in the background) instead of being built now.
+    From the roll-ups, a past day whose snapshot beat has not built yet is left out (never
+    built in the read); the caller says the trend is incomplete.
     """
     today = timezone.localdate()
     if not (isinstance(source, Selection) and tally.available()):
         return [(day, completion_total(source, level=level, as_of=day)) for day in days]
     past = [day for day in days if day < today]
     built = tally.built_days(past)
-    if build:
-        for day in past:
-            if day not in built:
-                tally.ensure_snapshot(day)
-        built = set(past)
     # Every past day in one query over the snapshots.
     rows = source.tally_rows(CompletionSnapshot.objects.filter(day__in=built))
     sums = {name: Sum(f"{level[0]}_{name}") for name in FIGURE_NAMES}

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from tracker.celery import publish
-
-from . import selectors
+from . import selectors, tally
 from .completion import (
     CompletionRow,
     Selection,
@@ -100,15 +99,11 @@ def dashboard_figures(user: Any, scope: Scope) -> dict[str, Any]:
     league = sorted(units, key=lambda row: (-row.rate, -row.total, row.name))
     today = timezone.localdate()
     list_url = reverse("cases:list")
-    trend_days = month_ends(scope.as_of or today, TREND_POINTS)
-    # Past days not rolled up yet are built in the background (seconds each at a million
-    # cases), not in this request; the page says the trend is being completed.
-    trend = completion_trend(cases, days=trend_days, level=scope.level, build=False)
-    if len(trend) < len(trend_days):
-        from .tasks import build_snapshots
-
-        shown = {day for day, _row in trend}
-        publish(build_snapshots, [day.isoformat() for day in trend_days if day not in shown])
+    # Only kept days are drawn; of those, past days beat has not rolled up yet are left out
+    # (a GET never builds nor asks for a build) and the page says when they will be there.
+    first = tally.first_kept_day(today)
+    trend_days = [d for d in month_ends(scope.as_of or today, TREND_POINTS) if d >= first]
+    trend = completion_trend(cases, days=trend_days, level=scope.level)
     return {
         "total": total.as_dict(),
         "by_inspection": _rows(completion_rows(cases, group_by="inspection", **options),
@@ -127,6 +122,7 @@ def dashboard_figures(user: Any, scope: Scope) -> dict[str, Any]:
         ],
         "trend": [{"day": day.isoformat(), **row.as_dict()} for day, row in trend],
         "trend_pending": len(trend) < len(trend_days),
+        "trend_minutes": max(1, settings.TALLY_MAINTAIN_SECONDS // 60),
     }  # fmt: skip
 
 

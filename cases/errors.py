@@ -38,6 +38,12 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class NotBuiltYet(Conflict):
+    """Figures that only the scheduled job builds (past days' roll-ups) and it has not yet."""
+
+    code = "not_built_yet"
+
+
 class Stale(Conflict):
     """An edit based on an old read: the case changed since (optimistic concurrency)."""
 

@@ -12,12 +12,12 @@ from django.db.models import Expression, F, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.forms.models import ModelChoiceIterator
 from django.forms.utils import flatatt
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors
+from .completion import as_of_problem
 from .errors import DomainError
 from .models import Case, Inspection, Unit, User
 from .workflow import moves_for
@@ -232,10 +232,43 @@ class DashboardForm(forms.Form):
 
     def clean_as_of(self) -> Any:
         as_of = self.cleaned_data.get("as_of")
-        if as_of and as_of > timezone.localdate():
-            raise forms.ValidationError(_("截至日期不能晚于今天。"))
+        problem = as_of_problem(as_of)
+        if problem:
+            raise forms.ValidationError(problem)
         return as_of
 
 
 class ReportForm(DashboardForm):
     since = forms.DateField(label=_("变化起始日期"), required=False, widget=DateInput)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(
+        label=_("名称"),
+        max_length=50,
+        help_text=_("例如使用该令牌的程序：省级平台、大屏、报表生成。"),
+    )
+class GrantForm(forms.Form):
+    """A commission grants one of its restricted ledgers to a unit of its jurisdiction."""
+
+    inspection = forms.ModelChoiceField(
+        label=_("限定台账"), queryset=Inspection.objects.none(),
+        widget=FastSelect(label_field="name"),
+    )  # fmt: skip
+    unit = forms.ModelChoiceField(
+        label=_("授权单位"), queryset=Unit.objects.none(), widget=FastSelect(label_field="name")
+    )
+    reason = forms.CharField(
+        label=_("授权理由"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(
+            forms.ModelChoiceField, self.fields["inspection"]
+        ).queryset = selectors.grantable_inspections(user).order_by("-year", "code")
+        cast(forms.ModelChoiceField, self.fields["unit"]).queryset = selectors.visible_units(user)
+
+
+class RevokeForm(forms.Form):
+    reason = forms.CharField(label=_("撤销理由"), required=False, max_length=2000)

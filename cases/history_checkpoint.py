@@ -12,6 +12,7 @@ The file is text, one line per case, so it is written and read in bounded memory
 
     tracker-history-checkpoint 1
     taken_at 2025-06-01T02:03:04.000000Z
+    audit <seq> <seal>            (the audit log's newest entry; "audit 0 -" when empty)
     <case id> <length> <seal>
     …
     seal <HMAC of the SHA-256 of all the lines above>
@@ -47,6 +48,7 @@ class Checkpoint:
     path: Path
     taken_at: str
     heads: dict[int, tuple[int, str]]  # case id -> (length, seal of event #length)
+    audit_head: tuple[int, str] | None = None  # the audit log's (seq, seal) then
 
 
 def checkpoint_dir() -> Path:
@@ -76,6 +78,11 @@ def write_checkpoint(case_model: Any, *, batch: int = 5000) -> tuple[Path, int]:
 
         put(MAGIC)
         put(f"taken_at {moment_text(now)}")
+        # Imported here: the audit app builds on this one.
+        from audit.integrity import audit_head
+
+        seq, last_seal = audit_head() or (0, "-")
+        put(f"audit {seq} {last_seal}")
         heads = (
             case_model._base_manager.filter(history_length__gt=0)
             .order_by("pk")
@@ -104,6 +111,7 @@ def read_checkpoint(path: Path, *, case_id: int | None = None) -> Checkpoint:
     digest = hashlib.sha256()
     heads: dict[int, tuple[int, str]] = {}
     taken_at, signature = "", None
+    audit: tuple[int, str] | None = None
     try:
         with path.open(encoding="ascii", newline="\n") as handle:
             for number, line in enumerate(handle):
@@ -119,6 +127,9 @@ def read_checkpoint(path: Path, *, case_id: int | None = None) -> Checkpoint:
                         raise CheckpointError(f"{path}: not a history checkpoint")
                 elif number == 1:
                     taken_at = text.removeprefix("taken_at ")
+                elif text.startswith("audit "):
+                    _word, seq, last_seal = text.split(" ")
+                    audit = (int(seq), last_seal) if int(seq) else None
                 else:
                     pk, length, head = text.split(" ")
                     if case_id is None or int(pk) == case_id:
@@ -129,4 +140,4 @@ def read_checkpoint(path: Path, *, case_id: int | None = None) -> Checkpoint:
         raise CheckpointError(f"{path}: the signature does not match (forged or altered)")
     if taken_at and datetime.fromisoformat(taken_at) > timezone.now():
         raise CheckpointError(f"{path}: taken at {taken_at}, in the future")
-    return Checkpoint(path, taken_at, heads)
+    return Checkpoint(path, taken_at, heads, audit)

@@ -109,6 +109,46 @@ class User(AbstractUser):
         return self.full_name or super().get_full_name() or self.username
 
 
+class ApiToken(models.Model):
+    """An API token (`Authorization: Token <key>`). Only the SHA-256 of the key is stored: the
+    key is shown once, when it is made, and a copy of the database authenticates nobody.
+
+    A token is usable while it is not revoked, not expired, its user is active and the user's
+    password is the one it was issued under (`password_fingerprint`, like Django's session
+    auth hash): a password set by any path (the page, the reset link, the admin, a shell)
+    ends every token issued before. Its status is computed by cases.tokens, never stored.
+    """
+
+    user = models.ForeignKey(
+        User, models.CASCADE, related_name="api_tokens", verbose_name=_("用户")
+    )
+    name = models.CharField(_("名称"), max_length=50)
+    # The key's first characters, to tell tokens apart in the list (not enough to guess it).
+    key_prefix = models.CharField(_("前缀"), max_length=8)
+    # Unique, hence indexed: the lookup of every token-authenticated request.
+    key_hash = models.CharField(max_length=64, unique=True)
+    password_fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    expires_at = models.DateTimeField(_("到期时间"))
+    revoked_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API 令牌")
+        verbose_name_plural = _("API 令牌")
+        constraints = [
+            # One unrevoked token per name and user: the database refuses a second one even
+            # if two requests race past the service's check.
+            models.UniqueConstraint(
+                fields=["user", "name"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="api_token_one_per_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+
 class Inspection(models.Model):
     """An inspection, plan or ledger that feeds back problems (专项检查, 巡视巡察, 整改方案…)."""
 
@@ -148,6 +188,69 @@ class Inspection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RestrictedGrant(models.Model):
+    """A commission lets one unit read one restricted ledger (问题线索台账).
+
+    The grant covers the unit itself, not its sub-units: a commission hands a clue ledger to
+    the office that works on it, and every further unit needs its own, recorded, decision.
+    What the unit's people then see of the ledger is still bounded by their usual scope
+    (`cases.selectors.restricted_q`). Rows are never deleted: a revocation is written onto the
+    row, so the record of who could read the ledger, and when, stays. Made and revoked only
+    by `cases.services.restricted_grant_create` / `restricted_grant_revoke`.
+    """
+
+    inspection = models.ForeignKey(
+        Inspection, models.PROTECT, related_name="grants", verbose_name=_("检查/台账")
+    )
+    unit = models.ForeignKey(
+        Unit, models.PROTECT, related_name="restricted_grants", verbose_name=_("授权单位")
+    )
+    reason = models.TextField(_("授权理由"))
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("授权人")
+    )
+    granted_at = models.DateTimeField(_("授权时间"), default=timezone.now)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("撤销人"),
+    )
+    revoked_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+    revoke_reason = models.TextField(_("撤销理由"), blank=True)
+
+    class Meta:
+        verbose_name = _("限定台账授权")
+        verbose_name_plural = _("限定台账授权")
+        ordering = ["-granted_at", "-id"]
+        constraints = [
+            # One live grant per ledger and unit: two commission staff granting at once
+            # cannot leave two rows of which revoking one still leaves access.
+            models.UniqueConstraint(
+                fields=["inspection", "unit"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="restricted_grant_one_live",
+            ),
+        ]
+        indexes = [
+            # Serves every scoped read of a non-commission user: the live grants of one unit.
+            models.Index(
+                fields=["unit"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="restricted_grant_live_unit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.inspection} → {self.unit}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None
 
 
 class Case(models.Model):

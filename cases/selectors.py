@@ -1,20 +1,24 @@
 """Every read that serves a user, scoped to what the user's place in the unit tree allows.
 
 - superuser: everything;
-- supervisor: the jurisdiction of their unit (a commission sees the whole area it sits in),
-  restricted ledgers included;
-- api_reader: the same jurisdiction, read-only, without restricted ledgers;
-- inspector: cases whose responsible unit is their unit or under it, never restricted ledgers;
+- supervisor: the jurisdiction of their unit (a commission sees the whole area it sits in);
+- api_reader: the same jurisdiction, read-only;
+- inspector: cases whose responsible unit is their unit or under it;
 - anyone else (no unit, no role, anonymous): nothing.
+
+Restricted ledgers (问题线索台账) are further narrowed by one rule, `restricted_q`: within that
+scope only a commission's supervisors, and the units a commission granted the ledger to,
+read them; a government department's supervisor, an inspector and an API reader never do.
 
 Views, the API, exports and tasks build on these querysets, never on `Model.objects`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils.translation import gettext
 
 from . import tally
@@ -26,6 +30,7 @@ from .models import (
     CompletionTally,
     Evidence,
     Inspection,
+    RestrictedGrant,
     Unit,
     User,
 )
@@ -71,8 +76,41 @@ def scope_root(user: Any) -> Unit | None:
     return jurisdiction_of(user.unit)
 
 
-def sees_restricted(user: Any) -> bool:
-    return user_role(user) == Role.SUPERVISOR
+def is_commission_supervisor(user: Any) -> bool:
+    """A supervisor of a commission (纪委监委, 纪检监察机关) at any level: the one role that
+    reads the restricted ledgers of its jurisdiction, and grants them to other units."""
+    if user_role(user) != Role.SUPERVISOR or user.is_superuser or user.unit_id is None:
+        return False
+    return bool(user.unit.is_supervising_body)
+
+
+def restricted_q(user: Any, inspection: str = "inspection") -> Q:
+    """The one rule for restricted ledgers, as a filter on rows whose inspection is reached
+    through the foreign key `inspection` ("" for inspections themselves). Applied on top of
+    the user's scope, never instead of it, so it only ever narrows:
+
+    - superusers and commission supervisors: no narrowing (their scope is the commission's
+      jurisdiction);
+    - API readers: never a restricted ledger, even in the commission's own unit (a token is
+      the credential most easily lost, and a report generator has no need of clues);
+    - anyone else with a role (a government department's supervisor, an inspector): only the
+      restricted ledgers a commission has granted to their own unit (a live RestrictedGrant;
+      a grant to a unit does not reach its sub-units).
+
+    The grants are a subquery, not a list read first: every scoped read pays no extra round
+    trip, and the planner hashes the handful of rows once.
+    """
+    if sees_everything(user) or is_commission_supervisor(user):
+        return Q()
+    flag = f"{inspection}__restricted" if inspection else "restricted"
+    open_ledgers = Q(**{flag: False})
+    role = user_role(user)
+    if role is None or role == Role.API_READER:
+        return open_ledgers
+    granted = RestrictedGrant.objects.filter(
+        unit_id=user.unit_id, revoked_at__isnull=True
+    ).values("inspection_id")
+    return open_ledgers | Q(**{f"{inspection}_id__in" if inspection else "id__in": granted})
 
 
 def _subtree(unit: Unit, prefix: str = "") -> Q:
@@ -124,9 +162,7 @@ def visible_cases(user: Any, *, one: bool = False) -> QuerySet[Case]:
         # commission also follows what it supervises elsewhere (a city commission's case
         # handed to a provincial body stays on its books).
         cases = cases.filter(responsible | (Q(owner_id=user.pk) if inspector else supervising))
-    if not sees_restricted(user):
-        cases = cases.filter(inspection__restricted=False)
-    return cases
+    return cases.filter(restricted_q(user))
 
 
 def visible_tally(user: Any, rows: QuerySet) -> QuerySet:
@@ -148,9 +184,7 @@ def tally_scope(user: Any) -> Q | None:
         scope = _subtree(root, "responsible_unit__")
         if user_role(user) != Role.INSPECTOR:
             scope |= _subtree(root, "supervising_unit__")
-    if not sees_restricted(user):
-        scope &= Q(inspection__restricted=False)
-    return scope
+    return scope & restricted_q(user)
 
 
 def owned_outside_scope(user: Any) -> QuerySet[Case]:
@@ -166,9 +200,9 @@ def owned_outside_scope(user: Any) -> QuerySet[Case]:
 def _has_visible_cases(user: Any) -> Q | Exists:
     """An inspection holds a case the user may see. On PostgreSQL it is read from the
     completion roll-ups (a few rows an inspection) rather than from a million cases."""
-    if not tally.available():
+    # Until beat has built the roll-ups, read the cases: a GET never builds them.
+    if not tally.available() or not tally.is_built():
         return Q(id__in=visible_cases(user).values("inspection_id"))
-    tally.ensure_built()
     counts = [F(column) for column in FIGURE_COLUMNS if column.split("_", 1)[1] in Status.values]
     groups = (
         visible_tally(user, CompletionTally.objects.filter(inspection_id=OuterRef("pk")))
@@ -196,9 +230,24 @@ def visible_inspections(user: Any) -> QuerySet[Inspection]:
         inspections = inspections.filter(
             _subtree(root, "supervising_unit__") | _subtree(root, "issuing_unit__") | with_cases
         )
-    if not sees_restricted(user):
-        inspections = inspections.filter(restricted=False)
-    return inspections
+    return inspections.filter(restricted_q(user, ""))
+
+
+def grantable_inspections(user: Any) -> QuerySet[Inspection]:
+    """The restricted ledgers a commission supervisor may grant to other units: those it sees."""
+    if not is_commission_supervisor(user):
+        return Inspection.objects.none()
+    return visible_inspections(user).filter(restricted=True)
+
+
+def restricted_grants(user: Any) -> QuerySet[RestrictedGrant]:
+    """The grants, live and revoked, that a commission supervisor may read and revoke: of the
+    ledgers it sees, to units of its jurisdiction."""
+    if not is_commission_supervisor(user):
+        return RestrictedGrant.objects.none()
+    return RestrictedGrant.objects.filter(
+        inspection__in=grantable_inspections(user), unit__in=visible_units(user)
+    ).select_related("inspection", "unit", "granted_by", "revoked_by")
 
 
 def case_list(user: Any, *, one: bool = False) -> QuerySet[Case]:
@@ -224,13 +273,21 @@ def case_get_for_update(user: Any, case_id: Any) -> Case:
         raise NotFound(_not_found_message()) from None
 
 
-def case_history(user: Any, case_id: Any) -> QuerySet[CaseEvent]:
+def case_history(user: Any, case_id: Any) -> list[CaseEvent]:
+    """A visible case's history, oldest first, with who acted labelled as `user` may see
+    them (`label_people`): on the events and on the evidence attached to them."""
     case = case_get(user, case_id)
-    return (
+    attached = Prefetch("evidence", Evidence.objects.select_related("uploaded_by__unit"))
+    events = label_people(
+        user,
         case.events.select_related("actor", "actor_unit")
-        .prefetch_related("evidence")
-        .order_by("created_at", "id")
+        .prefetch_related(attached)
+        .order_by("created_at", "id"),
+        "actor",
+        unit_field="actor_unit",
     )
+    label_people(user, [item for event in events for item in event.evidence.all()], "uploaded_by")
+    return events
 
 
 def evidence_get(user: Any, case_id: Any, evidence_id: Any) -> Evidence:
@@ -252,3 +309,65 @@ def users_in_unit_subtree(unit: Unit) -> QuerySet[User]:
 
 def _not_found_message() -> str:
     return gettext("未找到该整改问题，或您无权查看。")
+
+
+# --- Who did it: people named only within the viewer's scope ------------------------------
+
+
+def nameable_people(viewer: Any, person_ids: Iterable[int]) -> set[int]:
+    """The ids among `person_ids` whose names `viewer` may read: the viewer, and people of
+    the units the viewer may see (`visible_units`, whatever their active state). Anyone else
+    (a supervisor of the commission above an inspector, a colleague of a sibling unit)
+    appears by unit and role only (`person_label`). One query."""
+    ids = {pk for pk in person_ids if pk is not None}
+    if not ids or sees_everything(viewer):
+        return ids
+    own = {viewer.pk} & ids if getattr(viewer, "pk", None) else set()
+    root = scope_root(viewer)
+    if root is None:
+        return own
+    found = User.objects.filter(pk__in=ids - own, unit__path__startswith=root.path)
+    return own | set(found.values_list("pk", flat=True))
+
+
+def person_label(person: User | None, *, unit: Unit | None, named: bool) -> str:
+    """How history shows who acted: the name for someone in the viewer's scope, otherwise
+    "<unit> · <role>". The unit name is no secret (the case's supervising unit is on its
+    page); the person's is."""
+    if person is None:
+        return gettext("系统")
+    if named:
+        return person.get_full_name()
+    if person.is_superuser:
+        role = gettext("系统管理员")
+    elif person.role:
+        role = str(Role(person.role).label)
+    else:
+        role = gettext("工作人员")
+    return f"{unit.name} · {role}" if unit is not None else role
+
+
+def label_people(viewer: Any, rows: Iterable[Any], field: str, *, unit_field: str = "") -> list:
+    """`rows` (events, evidence, checklist points) with `<field>_named` and `<field>_label`
+    set for their person `field`, as `viewer` may see them: the one rule of the case page,
+    the API and anything else that shows who did what. `unit_field`: the unit the person
+    acted for, as recorded on the row (default: the person's unit)."""
+    rows = list(rows)
+    named = nameable_people(viewer, (getattr(row, f"{field}_id") for row in rows))
+    for row in rows:
+        person = getattr(row, field)
+        if unit_field:
+            unit = getattr(row, unit_field)
+        else:
+            unit = person.unit if person is not None and person.unit_id else None
+        shown = person is not None and person.pk in named
+        setattr(row, f"{field}_named", shown)
+        setattr(row, f"{field}_label", person_label(person, unit=unit, named=shown))
+    return rows
+
+
+def case_evidence(user: Any, case_id: Any) -> list[Evidence]:
+    """A visible case's evidence, oldest first, each uploader labelled (`label_people`)."""
+    case = case_get(user, case_id)
+    items = case.evidence.select_related("uploaded_by__unit").order_by("created_at", "id")
+    return label_people(user, items, "uploaded_by")

@@ -23,16 +23,40 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditEntry
+from audit.services import audit_record, changes_between
 from reminders.services import remind_follow_up
 
 from . import history_chain, selectors
+from .accounts import check_role, user_values
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, Stale
 from .evidence import clean_name, inspect_upload
-from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
+from .models import (
+    Case,
+    CaseEvent,
+    CheckPoint,
+    Evidence,
+    Inspection,
+    RestrictedGrant,
+    Unit,
+    User,
+)
 from .permissions import Action, require
-from .workflow import DONE_STATES, Role, Status, check_move
+from .workflow import DONE_STATES, Status, check_move
+
+AuditAction = AuditEntry.Action
 
 # --- Organisation ------------------------------------------------------------------------
+
+
+def _unit_values(unit: Unit) -> dict[str, Any]:
+    return {
+        "name": unit.name,
+        "level": unit.level,
+        "parent": unit.parent_id,
+        "is_supervising_body": unit.is_supervising_body,
+        "is_responsible_unit": unit.is_responsible_unit,
+    }
 
 
 @transaction.atomic
@@ -43,6 +67,8 @@ def unit_create(
     parent: Unit | None = None,
     is_supervising_body: bool = False,
     is_responsible_unit: bool = True,
+    actor: Any = None,
+    request: Any = None,
 ) -> Unit:
     unit = Unit.objects.create(
         name=name,
@@ -58,25 +84,49 @@ def unit_create(
     elif parent is not None:
         unit.region = parent.region
     unit.save(update_fields=["path", "region"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.UNIT_CREATE,
+        target=unit,
+        changes=changes_between({}, _unit_values(unit)),
+        request=request,
+    )
     return unit
 
 
 @transaction.atomic
 def unit_update(
-    *, unit: Unit, name: str, is_supervising_body: bool, is_responsible_unit: bool
+    *,
+    unit: Unit,
+    name: str,
+    is_supervising_body: bool,
+    is_responsible_unit: bool,
+    actor: Any = None,
+    request: Any = None,
 ) -> Unit:
     """Rename a unit or change its flags; moving it in the tree is not an edit."""
     if not name.strip():
         raise InvalidInput(_("请填写单位名称。"), fields={"name": [_("请填写单位名称。")]})
+    before = _unit_values(Unit.objects.select_for_update().get(pk=unit.pk))
     Unit.objects.filter(pk=unit.pk).update(
         name=name.strip(),
         is_supervising_body=is_supervising_body,
         is_responsible_unit=is_responsible_unit,
     )
     unit.refresh_from_db()
+    changes = changes_between(before, _unit_values(unit))
+    if changes:
+        audit_record(
+            actor=actor,
+            action=AuditAction.UNIT_UPDATE,
+            target=unit,
+            changes=changes,
+            request=request,
+        )
     return unit
 
 
+@transaction.atomic
 def user_create(
     *,
     username: str,
@@ -86,11 +136,10 @@ def user_create(
     full_name: str = "",
     email: str = "",
     is_superuser: bool = False,
+    actor: Any = None,
+    request: Any = None,
 ) -> User:
-    if role and role not in Role.values:
-        raise InvalidInput(_("未知的角色：%(role)s") % {"role": role})
-    if role and unit is None and not is_superuser:
-        raise InvalidInput(_("有角色的用户必须属于一个单位。"))
+    check_role(role, unit, is_superuser)
     user = User(
         username=username,
         unit=unit,
@@ -109,10 +158,29 @@ def user_create(
             ) from None
     user.set_password(password) if password else user.set_unusable_password()
     user.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.USER_CREATE,
+        target=user,
+        changes=changes_between({}, user_values(user)),
+        request=request,
+    )
     return user
 
 
 # --- Inspections -------------------------------------------------------------------------
+
+
+def _inspection_values(inspection: Inspection) -> dict[str, Any]:
+    return {
+        "code": inspection.code,
+        "name": inspection.name,
+        "kind": inspection.kind,
+        "year": inspection.year,
+        "issuing_unit": inspection.issuing_unit_id,
+        "supervising_unit": inspection.supervising_unit_id,
+        "restricted": inspection.restricted,
+    }
 
 
 @transaction.atomic
@@ -125,6 +193,8 @@ def inspection_create(
     supervising_unit: Unit | None = None,
     code: str = "",
     restricted: bool | None = None,
+    actor: Any = None,
+    request: Any = None,
 ) -> Inspection:
     if kind not in Inspection.Kind.values:
         raise InvalidInput(_("未知的检查类型：%(kind)s") % {"kind": kind})
@@ -145,6 +215,13 @@ def inspection_create(
     if not code:
         inspection.code = f"JC{year}-{inspection.pk:03d}"
         inspection.save(update_fields=["code"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.INSPECTION_CREATE,
+        target=inspection,
+        changes=changes_between({}, _inspection_values(inspection)),
+        request=request,
+    )
     return inspection
 
 
@@ -152,14 +229,26 @@ INSPECTION_EDITABLE = ("name", "year", "supervising_unit", "restricted")
 
 
 @transaction.atomic
-def inspection_update(*, inspection: Inspection, **values: Any) -> Inspection:
+def inspection_update(
+    *, inspection: Inspection, actor: Any = None, request: Any = None, **values: Any
+) -> Inspection:
     unknown = set(values) - set(INSPECTION_EDITABLE)
     if unknown:
         raise InvalidInput(_("不能修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
     if "name" in values and not str(values["name"]).strip():
         raise InvalidInput(_("请填写检查名称。"), fields={"name": [_("请填写检查名称。")]})
+    before = _inspection_values(Inspection.objects.select_for_update().get(pk=inspection.pk))
     Inspection.objects.filter(pk=inspection.pk).update(**values)
     inspection.refresh_from_db()
+    changes = changes_between(before, _inspection_values(inspection))
+    if changes:
+        audit_record(
+            actor=actor,
+            action=AuditAction.INSPECTION_UPDATE,
+            target=inspection,
+            changes=changes,
+            request=request,
+        )
     return inspection
 
 
@@ -744,3 +833,94 @@ def _store_evidence(
             evidence.file.storage.delete(evidence.file.name)
         raise
     return evidence
+
+
+# --- Restricted ledgers: grants ------------------------------------------------------------
+# The only two places a grant changes (the lead's audit log hooks in here). Only a commission's
+# supervisor grants, only a ledger that commission itself sees and only to a unit of its
+# jurisdiction, so a grant never shows anyone more than the granting commission sees.
+
+
+def _require_commission_supervisor(actor: Any) -> None:
+    if not selectors.is_commission_supervisor(actor):
+        raise Forbidden(_("只有纪委监委的监督人员可以授权或撤销限定台账的查看权限。"))
+
+
+@transaction.atomic
+def restricted_grant_create(
+    *, actor: Any, inspection_id: Any, unit_id: Any, reason: str, request: Any = None
+) -> RestrictedGrant:
+    """Let the people of `unit` read the restricted ledger `inspection` (within their scope)."""
+    _require_commission_supervisor(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        message = _("请填写授权理由。")
+        raise InvalidInput(message, fields={"reason": [message]})
+    try:
+        visible = selectors.grantable_inspections(actor).filter(pk=inspection_id).exists()
+        unit = selectors.visible_units(actor).filter(pk=unit_id).first()
+    except (ValueError, TypeError):
+        visible, unit = False, None
+    if not visible:
+        message = _("未找到该限定台账，或您无权授权。")
+        raise InvalidInput(message, fields={"inspection": [message]})
+    if unit is None:
+        message = _("请选择您管辖范围内的单位。")
+        raise InvalidInput(message, fields={"unit": [message]})
+    # The ledger's row lock queues two grants of it: the second sees the first (and the
+    # partial unique constraint stops any writer that does not take the lock).
+    inspection = Inspection.objects.select_for_update().get(pk=inspection_id)
+    if RestrictedGrant.objects.filter(
+        inspection=inspection, unit=unit, revoked_at__isnull=True
+    ).exists():
+        raise Conflict(_("“%(unit)s”已获该台账的授权。") % {"unit": unit.name})
+    try:
+        with transaction.atomic():
+            grant = RestrictedGrant.objects.create(
+                inspection=inspection,
+                unit=unit,
+                reason=reason,
+                granted_by=actor,
+                granted_at=timezone.now(),
+            )
+    except IntegrityError:
+        raise Conflict(_("“%(unit)s”已获该台账的授权。") % {"unit": unit.name}) from None
+    audit_record(
+        actor=actor,
+        action=AuditAction.GRANT_CREATE,
+        target=grant,
+        changes={"inspection": [None, inspection.pk], "unit": [None, unit.pk]},
+        note=reason,
+        request=request,
+    )
+    return grant
+
+
+@transaction.atomic
+def restricted_grant_revoke(
+    *, actor: Any, grant_id: Any, reason: str = "", request: Any = None
+) -> RestrictedGrant:
+    """End a grant. The row stays, with who revoked it, when and why."""
+    _require_commission_supervisor(actor)
+    try:
+        found = selectors.restricted_grants(actor).filter(pk=grant_id).exists()
+    except (ValueError, TypeError):
+        found = False
+    if not found:
+        raise NotFound(_("未找到该授权，或您无权撤销。"))
+    grant = RestrictedGrant.objects.select_for_update().get(pk=grant_id)
+    if grant.revoked_at is not None:
+        raise Conflict(_("该授权已撤销。"))
+    grant.revoked_by = actor
+    grant.revoked_at = timezone.now()
+    grant.revoke_reason = (reason or "").strip()
+    grant.save(update_fields=["revoked_by", "revoked_at", "revoke_reason"])
+    audit_record(
+        actor=actor,
+        action=AuditAction.GRANT_REVOKE,
+        target=grant,
+        changes={"revoked": [False, True]},
+        note=grant.revoke_reason,
+        request=request,
+    )
+    return grant

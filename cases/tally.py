@@ -8,20 +8,22 @@ themselves; this module keeps the same figures pre-counted, exactly, on PostgreS
   on `cases_case` add a delta row in the transaction of every insert, update or delete that
   changes a counted column (one INSERT per statement: no row is updated, so concurrent writers
   never wait on each other or deadlock here). `compact()` adds the deltas up now and then.
-- Lights depend on the day: the tally's lights are those of `TallyDay.day`. The first read on a
-  new day (or the nightly task) rebuilds the tally for today under a lock that writers share,
-  so no delta computed for yesterday lands after the rebuild.
+- Lights depend on the day: the tally's lights are those of `TallyDay.day`. Beat's
+  `cases.maintain_tally` builds the tally and rebuilds it for each new day under a lock that
+  writers share, so no delta computed for yesterday lands after the rebuild. A read never
+  builds: until the tally is today's, readers count the cases instead (`completion.figures`).
 - `cases_completionsnapshot` holds the same figures as of the end of a past day, built once from
-  the history by the same rule as `completion._state`. A history row dated on or before a
+  the history by the same rule as `completion._state`, by beat only (`build_missing_snapshots`)
+  and only for the kept days (`first_kept_day` to yesterday). A history row dated on or before a
   snapshot's day, or a case moving to another unit, inspection or level, drops the snapshots it
-  could change (a trigger again), so a snapshot is never stale.
+  could change (a trigger again), so a snapshot is never stale; beat builds them again.
 
 Everything here is PostgreSQL-only; elsewhere (the SQLite demo) the figures are computed live.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -182,10 +184,9 @@ def current_day() -> date | None:
     return row["day"]
 
 
-def ensure_built() -> None:
-    """Build the tally if it never was (its deltas flow from then on, whatever the day)."""
-    if not TallyDay.objects.filter(pk=1).exists():
-        refresh(only_if_stale=True)
+def is_built() -> bool:
+    """The tally was built once (its deltas flow from then on, whatever the day)."""
+    return TallyDay.objects.filter(pk=1).exists()
 
 
 def ensure_current(today: date | None = None) -> date:
@@ -255,6 +256,40 @@ def built_days(days: list[date]) -> set[date]:
             [list(days)],
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def first_kept_day(today: date) -> date:
+    """The earliest day whose figures are kept (and may be asked for): TALLY_SNAPSHOT_DAYS back.
+    Holds on every database, so the API answers the same on the demo as in production."""
+    return today - timedelta(days=settings.TALLY_SNAPSHOT_DAYS)
+
+
+def kept_days_in_order(today: date) -> list[date]:
+    """Every kept past day, the ones readers need first first: yesterday, the dashboard trend's
+    month ends, then the rest from the newest back."""
+    from .dashboard import TREND_POINTS, month_ends
+
+    first, yesterday = first_kept_day(today), today - timedelta(days=1)
+    wanted = [yesterday, *sorted((d for d in month_ends(today, TREND_POINTS) if d < today),
+                                 reverse=True)]  # fmt: skip
+    wanted += [yesterday - timedelta(days=n) for n in range((yesterday - first).days + 1)]
+    return [day for day in dict.fromkeys(wanted) if first <= day <= yesterday]
+
+
+def build_missing_snapshots(today: date, *, limit: int) -> list[date]:
+    """Build up to `limit` missing snapshots of kept days (beat's job); returns those built."""
+    order = kept_days_in_order(today)
+    built = built_days(order)
+    missing = [day for day in order if day not in built][:limit]
+    for day in missing:
+        ensure_snapshot(day)
+    return missing
+
+
+def prune_snapshots(today: date) -> int:
+    """Drop snapshots of days no longer kept: the table stays TALLY_SNAPSHOT_DAYS deep."""
+    deleted, _counts = CompletionSnapshot.objects.filter(day__lt=first_kept_day(today)).delete()
+    return deleted
 
 
 def ensure_snapshot(day: date) -> None:

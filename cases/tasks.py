@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from . import tally
@@ -12,37 +11,19 @@ from . import tally
 
 @shared_task(name="cases.maintain_tally")
 def maintain_tally() -> str:
-    """Today's lights, deltas added up, yesterday's snapshot built: so that no reader pays for
-    it. Idempotent; a missed or repeated run costs nothing (readers do the same on demand)."""
+    """Today's lights, deltas added up, the kept days' snapshots built: so that no reader pays
+    for it (readers never build; they count what is small and say "not built yet" otherwise).
+    Idempotent; a missed or repeated run only builds later."""
     if not tally.available():
         return "skipped"
     today = tally.ensure_current()
     tally.compact()
-    # Yesterday, and the month ends the dashboard's trend shows.
-    days = trend_days(today)
-    for day in days:
-        tally.ensure_snapshot(day)
-    return f"tally {today.isoformat()}, {len(days)} snapshots ({timezone.now().isoformat()})"
-
-
-def trend_days(today: date) -> list[date]:
-    from .dashboard import TREND_POINTS, month_ends
-
-    yesterday = today - timedelta(days=1)
-    return sorted({yesterday, *(d for d in month_ends(today, TREND_POINTS) if d < today)})
-
-
-@shared_task(name="cases.build_snapshots")
-def build_snapshots(days: list[str]) -> int:
-    """Build the roll-up snapshots of past days a page asked for (ISO dates)."""
-    if not tally.available():
-        return 0
-    today = timezone.localdate()
-    wanted = [date.fromisoformat(day) for day in days]
-    for day in wanted:
-        if day < today:
-            tally.ensure_snapshot(day)
-    return len(wanted)
+    pruned = tally.prune_snapshots(today)
+    built = tally.build_missing_snapshots(today, limit=settings.TALLY_SNAPSHOT_BUILD_PER_RUN)
+    return (
+        f"tally {today.isoformat()}, {len(built)} snapshots built, {pruned} rows pruned"
+        f" ({timezone.now().isoformat()})"
+    )
 
 
 @shared_task(name="cases.checkpoint_history")

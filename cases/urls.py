@@ -18,6 +18,13 @@ urlpatterns = [
     path("cases/<int:case_id>/deadline/", views.case_deadline, name="deadline"),
     path("cases/<int:case_id>/assign/", views.case_assign, name="assign"),
     path("cases/<int:case_id>/follow-up/", views.case_follow_up, name="follow-up"),
+    path("restricted-grants/", views.restricted_grants, name="grants"),
+    path("restricted-grants/new/", views.restricted_grant_create, name="grant-create"),
+    path(
+        "restricted-grants/<int:grant_id>/revoke/",
+        views.restricted_grant_revoke,
+        name="grant-revoke",
+    ),
     path(
         "cases/<int:case_id>/evidence/<int:evidence_id>/",
         views.evidence_download,

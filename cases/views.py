@@ -7,6 +7,7 @@ get a redirect or the whole page, so everything works without JavaScript.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -24,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.services import record_case_view, record_evidence_download
 from reminders import selectors as reminder_selectors
 from tracker.db_router import read_from_replica
 
@@ -36,7 +39,7 @@ from .dashboard import (
     key_problems,
     overdue_cases,
 )
-from .errors import DomainError, NotFound
+from .errors import DomainError, NotBuiltYet, NotFound
 from .evidence import download_name
 from .filters import LIGHTS, CaseFilter
 from .forms import (
@@ -46,8 +49,10 @@ from .forms import (
     DeadlineForm,
     EvidenceForm,
     FollowUpForm,
+    GrantForm,
     RectificationForm,
     ReportForm,
+    RevokeForm,
     WorkflowForm,
     attach_error,
 )
@@ -91,6 +96,18 @@ def _scope(form: DashboardForm) -> Scope:
                  level=data.get("level") or "problem", as_of=data.get("as_of"))  # fmt: skip
 
 
+def _scoped_figures(request: HttpRequest, form: DashboardForm) -> tuple[Scope, dict[str, Any]]:
+    """The dashboard's figures; a past day beat has not built yet for a large selection is a
+    form error and the page shows today's figures (the read never builds it)."""
+    scope = _scope(form)
+    try:
+        return scope, dashboard_figures(request.user, scope)
+    except NotBuiltYet as error:
+        form.add_error("as_of", error.message)
+        scope = replace(scope, as_of=None)
+        return scope, dashboard_figures(request.user, scope)
+
+
 @login_required
 @require_GET
 @read_from_replica()  # the user was loaded on the primary
@@ -98,8 +115,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """Completion by inspection, region and unit, lights, statuses, trend, overdue and key
     problems, for the user's jurisdiction; every figure from cases.completion."""
     form = DashboardForm(request.GET or None, user=request.user)
-    scope = _scope(form)
-    figures = dashboard_figures(request.user, scope)
+    scope, figures = _scoped_figures(request, form)
     return render(request, "cases/dashboard.html", {
         "form": form,
         "scope": scope,
@@ -116,15 +132,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def progress_report(request: HttpRequest) -> HttpResponse:
     """进度报告: a printable page per inspection or for the whole jurisdiction."""
     form = ReportForm(request.GET or None, user=request.user)
-    scope = _scope(form)
     since = (form.cleaned_data.get("since") if form.is_valid() else None) or (
         timezone.localdate() - timedelta(days=30)
     )
+    scope, figures = _scoped_figures(request, form)
     return render(request, "cases/report.html", {
         "form": form,
         "scope": scope,
         "since": since,
-        "figures": dashboard_figures(request.user, scope),
+        "figures": figures,
         "overdue": overdue_cases(request.user, scope),
         "escalated": escalated_cases(request.user, scope),
         "changes": changes_since(request.user, scope, since),
@@ -252,9 +268,11 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
         "case": case,
         "max_mb": settings.EVIDENCE_MAX_BYTES // (1024 * 1024),
         "items": selectors.case_list(user, one=True).filter(parent=case).order_by("code"),
-        "checklist": case.checklist.select_related("confirmed_by"),
+        "checklist": selectors.label_people(
+            user, case.checklist.select_related("confirmed_by__unit"), "confirmed_by"
+        ),
         "events": selectors.case_history(user, case.pk),
-        "evidence": case.evidence.select_related("uploaded_by").order_by("created_at", "id"),
+        "evidence": selectors.case_evidence(user, case.pk),
         "reminders": reminder_selectors.case_reminder_timeline(user, case.pk),
         "actions": actions,
         "workflow_form": forms.get("workflow_form") or WorkflowForm(case=case, user=user),
@@ -282,6 +300,7 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
 @require_GET
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = _case_or_404(request.user, case_id)
+    record_case_view(request, case)  # a restricted case: who read it goes in the audit log
     return render(request, "cases/case_detail.html", _case_context(request, case))
 
 
@@ -395,12 +414,13 @@ def evidence_download(request: HttpRequest, case_id: int, evidence_id: int) -> F
         evidence = selectors.evidence_get(request.user, case_id, evidence_id)
     except NotFound as error:
         raise Http404(error.message) from None
-    return evidence_response(evidence)
+    return evidence_response(request, evidence)
 
 
-def evidence_response(evidence: Evidence) -> FileResponse:
-    """Evidence leaves only as an attachment, never rendered by the browser: the page and the
-    API both answer with this."""
+def evidence_response(request: Any, evidence: Evidence) -> FileResponse:
+    """Evidence leaves only as an attachment, never rendered by the browser, and every
+    download is in the audit log: the page and the API both answer with this."""
+    record_evidence_download(request, evidence)
     response = FileResponse(
         evidence.file.open("rb"),
         as_attachment=True,
@@ -410,3 +430,70 @@ def evidence_response(evidence: Evidence) -> FileResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# --- Restricted ledgers: grants -------------------------------------------------------------
+
+
+def _require_commission(request: HttpRequest) -> None:
+    if not selectors.is_commission_supervisor(request.user):
+        raise PermissionDenied(_("只有纪委监委的监督人员可以管理限定台账的授权。"))
+
+
+def _grants_page(request: HttpRequest, form: GrantForm) -> HttpResponse:
+    grants = selectors.restricted_grants(request.user).select_related(
+        "granted_by__unit", "revoked_by__unit"
+    )
+    context = {"form": form, "grants": grants, "revoke_form": RevokeForm()}
+    return render(request, "cases/grants.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def restricted_grants(request: HttpRequest) -> HttpResponse:
+    """A commission's grants of its restricted ledgers: the record, and a form to grant."""
+    _require_commission(request)
+    return _grants_page(request, GrantForm(user=request.user))
+
+
+@login_required
+@require_POST
+def restricted_grant_create(request: HttpRequest) -> HttpResponse:
+    _require_commission(request)
+    form = GrantForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.restricted_grant_create(
+                actor=request.user,
+                inspection_id=data["inspection"].pk,
+                unit_id=data["unit"].pk,
+                reason=data["reason"],
+                request=request,
+            )
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            messages.success(request, _("已授权。"))
+            return redirect("cases:grants")
+    return _grants_page(request, form)
+
+
+@login_required
+@require_POST
+def restricted_grant_revoke(request: HttpRequest, grant_id: int) -> HttpResponse:
+    _require_commission(request)
+    form = RevokeForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        services.restricted_grant_revoke(
+            actor=request.user, grant_id=grant_id, reason=reason, request=request
+        )
+    except NotFound as error:
+        raise Http404(error.message) from None
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("授权已撤销。"))
+    return redirect("cases:grants")
+

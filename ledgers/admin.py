@@ -3,24 +3,17 @@ created and run by the services)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
+
+from cases.admin import ReadOnlyAdmin
 
 from .models import ExportJob, ImportJob
 
 
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdmin):
     list_display = ["pk", "owner", "status", "processed", "total", "created_at", "finished_at"]
     list_filter = ["status"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ExportJob)

@@ -67,6 +67,8 @@ class CaseExportView(GenericAPIView):
                 % {"total": total, "limit": limit}
             )
         return xlsx_response(
-            lambda out: services.export_write(user=request.user, query=query, out=out),
+            lambda out: services.export_now(
+                user=request.user, query=query, out=out, request=request
+            ),
             services.export_filename(),
         )

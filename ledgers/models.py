@@ -95,13 +95,24 @@ class ExportJob(Job):
         return f"export {self.pk} ({self.status})"
 
 
+def upload_path(instance: ImportJob, filename: str) -> str:
+    # A generated name on disk: the user's file name never becomes a path.
+    return f"uploads/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
+
+
 class ImportJob(Job):
     """An uploaded ledger: its rows as read, the problems found, and what importing it would
-    change (or did change)."""
+    change (or did change).
+
+    The request only stores the upload (`upload`) and queues the job; the worker parses it
+    (QUEUED → RUNNING → PREVIEW, or FAILED) and deletes the file. A confirmed preview is
+    QUEUED again, with `upload` empty, and the worker imports it."""
 
     original_name = models.CharField(_("文件名"), max_length=255)
+    upload = models.FileField(storage=ledger_storage, upload_to=upload_path, max_length=200,
+                              blank=True)  # fmt: skip
     # [{"row": 5, "values": {"code": "...", "deadline": "2024-06-30", ...}}, ...]: the cells of
-    # the recognised columns, as text. The upload itself is not kept.
+    # the recognised columns, as text. The upload itself is deleted once read.
     rows = models.JSONField(default=list)
     columns = models.JSONField(default=list)  # the recognised columns, in file order
     # [{"row": 5, "column": "整改时限", "message": "..."}]; row 0 is about the whole file.

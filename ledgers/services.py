@@ -21,8 +21,10 @@ from django.http import QueryDict
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from audit.models import AuditEntry
+from audit.services import audit_record
 from cases import selectors as case_selectors
-from cases.errors import Conflict, Forbidden
+from cases.errors import Conflict, DomainError, FileTooLarge, Forbidden
 from cases.filters import LIGHTS, CaseFilter
 from cases.models import Case, light_of
 from cases.permissions import Action, may
@@ -71,6 +73,36 @@ def _claim(model: type[Job], job_id: int) -> bool:
             status=Job.Status.RUNNING, started_at=timezone.now()
         )
     )
+
+
+class TooManyJobs(DomainError):
+    code = "too_many_jobs"
+    status_code = 429
+
+
+# pg_advisory_xact_lock key: job creation counts and inserts under it, so two requests at once
+# cannot both see room under a cap (SQLite has one writer at a time anyway).
+JOBS_LOCK = 7_315_101
+
+
+def _reserve_job_slot(actor: Any) -> None:
+    """Within the caller's transaction: refuse a new background job past the per-user or the
+    global cap on jobs queued or running (recent ones: a job its dead worker left RUNNING
+    stops counting after LEDGER_JOB_STALE_MINUTES)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [JOBS_LOCK])
+    since = timezone.now() - timedelta(minutes=settings.LEDGER_JOB_STALE_MINUTES)
+    active = {"status__in": (Job.Status.QUEUED, Job.Status.RUNNING), "created_at__gte": since}
+    mine = sum(m.objects.filter(owner_id=actor.pk, **active).count() for m in (ExportJob, ImportJob))
+    if mine >= settings.LEDGER_JOBS_PER_USER:
+        raise TooManyJobs(
+            _("您已有 %(n)s 个导入或导出任务在进行中，请等其完成后再试。")
+            % {"n": settings.LEDGER_JOBS_PER_USER}
+        )
+    everyone = sum(m.objects.filter(**active).count() for m in (ExportJob, ImportJob))
+    if everyone >= settings.LEDGER_JOBS_GLOBAL:
+        raise TooManyJobs(_("系统当前导入导出任务较多，请稍后再试。"))
 
 
 def _enqueue(task: Any, job: Job) -> None:
@@ -228,20 +260,40 @@ def export_write(
     )
 
 
-def export_job_create(*, actor: Any, query: str, total: int) -> ExportJob:
-    """Queue a background export of `total` rows (the view counted them)."""
-    jobs_purge_expired()
-    job = ExportJob.objects.create(
-        owner=actor,
-        status=Job.Status.QUEUED,
-        query=query,
-        total=total,
-        language=translation.get_language() or settings.LANGUAGE_CODE,
-        filename=export_filename(),
-    )
-    from .tasks import run_export_job
+def export_now(*, user: Any, query: str, out: IO[bytes] | str, request: Any = None) -> int:
+    """An export built within the request (`export_write`), recorded in the audit log."""
+    _record_export(user, query, request)
+    return export_write(user=user, query=query, out=out)
 
-    _enqueue(run_export_job, job)
+
+def _record_export(actor: Any, query: str, request: Any, job: ExportJob | None = None) -> None:
+    changes: dict[str, Any] = {"query": query}
+    if job is not None:
+        changes["rows"] = job.total
+    audit_record(
+        actor=actor, action=AuditEntry.Action.EXPORT_LEDGER, target=job, changes=changes,
+        request=request,
+    )  # fmt: skip
+
+
+def export_job_create(*, actor: Any, query: str, total: int, request: Any = None) -> ExportJob:
+    """Queue a background export of `total` rows (the view counted them). TooManyJobs (429)
+    past the caps on jobs at once."""
+    jobs_purge_expired()
+    with transaction.atomic():
+        _reserve_job_slot(actor)
+        job = ExportJob.objects.create(
+            owner=actor,
+            status=Job.Status.QUEUED,
+            query=query,
+            total=total,
+            language=translation.get_language() or settings.LANGUAGE_CODE,
+            filename=export_filename(),
+        )
+        _record_export(actor, query, request, job)
+        from .tasks import run_export_job
+
+        _enqueue(run_export_job, job)
     return job
 
 
@@ -270,19 +322,55 @@ def export_job_run(*, job_id: int) -> None:
 
 
 def import_job_create(*, actor: Any, upload: IO[bytes], name: str) -> ImportJob:
-    """Read an uploaded ledger and check it against the tracker: a job in PREVIEW with the
-    problems of every row and what importing would change. Nothing else is written. A file
-    that cannot be read at all raises LedgerFileError (InvalidInput)."""
+    """Keep an uploaded ledger for the worker to read (`import_job_run`): the request never
+    parses it, it checks only what is visible without reading (size; FileTooLarge) and the
+    caps on jobs at once (TooManyJobs). The job shows the preview once the worker has read it.
+    """
     _require_import(actor)
-    ledger = read_ledger(upload, name, max_rows=settings.LEDGER_IMPORT_MAX_ROWS)
+    size = getattr(upload, "size", None)
+    limit = settings.LEDGER_IMPORT_MAX_MB
+    if size is None or size > limit * 1024 * 1024:
+        raise FileTooLarge(_("文件超过 %(mb)s MB。") % {"mb": limit}, fields={"file": [name]})
     jobs_purge_expired()
-    plan = plan_import(actor, ledger.columns, ledger.rows)
+    with transaction.atomic():
+        _reserve_job_slot(actor)
+        job = ImportJob(
+            owner=actor,
+            status=Job.Status.QUEUED,
+            original_name=name[:255],
+            language=translation.get_language() or settings.LANGUAGE_CODE,
+        )
+        job.upload.save("upload", File(upload), save=False)
+        job.save()
+        from .tasks import run_import_job
+
+        _enqueue(run_import_job, job)
+    return job
+
+
+def _import_read(job: ImportJob) -> None:
+    """The worker's half of an upload: read the file within the caps, check every row against
+    the tracker and leave the job in PREVIEW (or FAILED with the reason). Nothing of the file is
+    written as cases here, and the file is deleted either way."""
+    try:
+        with job.upload.open("rb") as handle:
+            ledger = read_ledger(
+                handle, job.original_name, max_rows=settings.LEDGER_IMPORT_MAX_ROWS
+            )
+        plan = plan_import(job.owner, ledger.columns, ledger.rows)
+    except DomainError as error:
+        _finish(job, Job.Status.FAILED, error=error.message, upload="")
+        return
+    except Exception:
+        logger.exception("import job %s could not be read", job.pk)
+        _finish(job, Job.Status.FAILED, error=_("无法读取该文件，未导入任何内容。"), upload="")
+        return
+    finally:
+        job.upload.delete(save=False)
     changed = plan.changed
-    return ImportJob.objects.create(
-        owner=actor,
+    ImportJob.objects.filter(pk=job.pk).update(
         status=Job.Status.PREVIEW,
-        original_name=name[:255],
-        language=translation.get_language() or settings.LANGUAGE_CODE,
+        upload="",
         columns=ledger.columns,
         rows=ledger.rows,
         problems=plan.problems,
@@ -294,34 +382,50 @@ def import_job_create(*, actor: Any, upload: IO[bytes], name: str) -> ImportJob:
     )
 
 
-def import_job_confirm(*, actor: Any, job_id: int) -> ImportJob:
+def import_job_confirm(*, actor: Any, job_id: int, request: Any = None) -> ImportJob:
     """The owner confirms a preview without problems: import it, within this call when it is
     small, else by the worker."""
     job = selectors.import_job_get(actor, job_id)
     _require_import(actor)
     if job.problems:
         raise Conflict(_("文件中有问题，请修改后重新上传。"))
-    # Compare-and-set: a double click imports once.
-    if not ImportJob.objects.filter(pk=job.pk, status=Job.Status.PREVIEW).update(
-        status=Job.Status.QUEUED
-    ):
-        raise Conflict(_("该导入已经确认过。"))
-    if job.total <= settings.LEDGER_IMPORT_INLINE_ROWS:
-        import_job_run(job_id=job.pk)
-    else:
-        from .tasks import run_import_job
+    inline = job.total <= settings.LEDGER_IMPORT_INLINE_ROWS
+    with transaction.atomic():
+        if not inline:  # a job for the worker again: the caps hold here too
+            _reserve_job_slot(actor)
+        # Compare-and-set: a double click imports once.
+        if not ImportJob.objects.filter(pk=job.pk, status=Job.Status.PREVIEW).update(
+            status=Job.Status.QUEUED
+        ):
+            raise Conflict(_("该导入已经确认过。"))
+        audit_record(
+            actor=actor,
+            action=AuditEntry.Action.IMPORT_LEDGER,
+            target=job,
+            changes={"file": job.original_name, "rows": job.total, "created": job.created,
+                     "updated": job.updated},
+            request=request,
+        )  # fmt: skip
+        if not inline:
+            from .tasks import run_import_job
 
-        _enqueue(run_import_job, job)
+            _enqueue(run_import_job, job)
+    if inline:
+        import_job_run(job_id=job.pk)
     job.refresh_from_db()
     return job
 
 
 def import_job_run(*, job_id: int) -> None:
-    """Check the queued import again against the tracker as it is now, then carry it out in
-    one transaction: every row or none."""
+    """A queued upload: read it (`_import_read`). A confirmed preview: check it again against
+    the tracker as it is now, then carry it out in one transaction: every row or none."""
     if not _claim(ImportJob, job_id):
         return
     job = ImportJob.objects.select_related("owner").get(pk=job_id)
+    if job.upload:  # an upload not read yet: read it, then wait for the owner's confirmation
+        with translation.override(job.language):
+            _import_read(job)
+        return
     with translation.override(job.language):
         try:
             _require_import(job.owner)
@@ -429,5 +533,9 @@ def jobs_purge_expired(*, now: datetime | None = None) -> int:
             job.file.delete(save=False)
         job.delete()
         count += 1
-    count += ImportJob.objects.filter(created_at__lt=cutoff).delete()[0]
+    for job in ImportJob.objects.filter(created_at__lt=cutoff).defer("rows", "changes"):
+        if job.upload:  # never read (its worker never came): the file goes too
+            job.upload.delete(save=False)
+        job.delete()
+        count += 1
     return count

@@ -76,10 +76,18 @@ def export(request: HttpRequest) -> HttpResponseBase:
         return redirect(_back(request))
     if total <= settings.LEDGER_EXPORT_INLINE_ROWS:
         return xlsx_response(
-            lambda out: services.export_write(user=request.user, query=query, out=out),
+            lambda out: services.export_now(
+                user=request.user, query=query, out=out, request=request
+            ),
             services.export_filename(),
         )
-    job = services.export_job_create(actor=request.user, query=query, total=total)
+    try:
+        job = services.export_job_create(
+            actor=request.user, query=query, total=total, request=request
+        )
+    except DomainError as error:  # too many jobs at once
+        messages.error(request, error.message)
+        return redirect(_back(request))
     return redirect("ledgers:export-job", job_id=job.pk)
 
 
@@ -129,16 +137,20 @@ def _require_import(request: HttpRequest) -> None:
 def import_upload(request: HttpRequest) -> HttpResponse:
     _require_import(request)
     form = ImportForm(request.POST or None, request.FILES or None)
+    status = 400
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
             job = services.import_job_create(actor=request.user, upload=upload, name=upload.name)
-        except DomainError as error:
+        except DomainError as error:  # too large, or too many jobs at once (429)
             form.add_error("file", error.message)
+            status = error.status_code
         else:
             return redirect("ledgers:import-job", job_id=job.pk)
     context = {"form": form, "max_mb": settings.LEDGER_IMPORT_MAX_MB}
-    return render(request, "ledgers/import_form.html", context, status=400 if form.errors else 200)
+    return render(
+        request, "ledgers/import_form.html", context, status=status if form.errors else 200
+    )
 
 
 @login_required
@@ -180,7 +192,7 @@ def import_confirm(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _own(selectors.import_job_get, request, job_id)
     _require_import(request)
     try:
-        job = services.import_job_confirm(actor=request.user, job_id=job.pk)
+        job = services.import_job_confirm(actor=request.user, job_id=job.pk, request=request)
     except DomainError as error:
         messages.error(request, error.message)
     else:

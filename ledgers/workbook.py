@@ -9,12 +9,14 @@ import csv
 import io
 import logging
 import re
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
@@ -216,12 +218,41 @@ def read_ledger(upload: IO[bytes], name: str, *, max_rows: int) -> ReadLedger:
     head = upload.read(8)
     upload.seek(0)
     if head.startswith(b"PK\x03\x04"):
+        check_archive(upload)
         return _read_rows(_xlsx_rows(upload), max_rows=max_rows)
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise LedgerFileError(_("这是旧版 Excel（.xls）文件，请另存为 .xlsx 或 CSV 后再上传。"))
     if name.lower().endswith((".xlsx", ".xlsm")):
         raise LedgerFileError(_("无法读取该 Excel 文件，请确认文件未损坏。"))
     return _read_rows(_csv_rows(upload.read()), max_rows=max_rows)
+
+
+def check_archive(upload: IO[bytes]) -> None:
+    """Refuse an .xlsx whose members would inflate past the limits, from the zip's central
+    directory alone (nothing decompressed). The declared sizes hold: zipfile stops a member at
+    its declared size and fails its CRC if the data says otherwise."""
+    mb = 1024 * 1024
+    try:
+        members = zipfile.ZipFile(upload).infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        logger.info("unreadable xlsx zip: %r", error)
+        raise LedgerFileError(_("无法读取该 Excel 文件，请确认文件未损坏。")) from None
+    finally:
+        upload.seek(0)
+    total = sum(member.file_size for member in members)
+    if total > settings.LEDGER_IMPORT_MAX_UNZIPPED_MB * mb:
+        raise LedgerFileError(
+            _("该 Excel 文件解压后超过 %(mb)s MB，请分成几个文件导入。")
+            % {"mb": settings.LEDGER_IMPORT_MAX_UNZIPPED_MB}
+        )
+    for member in members:
+        too_big = member.file_size > settings.LEDGER_IMPORT_MAX_MEMBER_MB * mb
+        ratio = member.file_size / max(member.compress_size, 1)
+        if too_big or (member.file_size > mb and ratio > settings.LEDGER_IMPORT_MAX_RATIO):
+            raise LedgerFileError(
+                _("该 Excel 文件中的“%(name)s”解压后过大（%(size)s MB），不像正常的台账，"
+                  "未读取。") % {"name": member.filename[:80], "size": member.file_size // mb}
+            )  # fmt: skip
 
 
 def _xlsx_rows(upload: IO[bytes]) -> Iterator[list[Any]]:
@@ -296,7 +327,13 @@ def _read_rows(rows: Iterator[list[Any]], *, max_rows: int) -> ReadLedger:
         keys[index] = key
     ledger = ReadLedger(columns=list(keys.values()))
     empty = 0
+    longest = settings.LEDGER_IMPORT_MAX_CELL_CHARS
     for number, row in enumerate(rows, header_row + 1):
+        if any(isinstance(v, str) and len(v) > longest for v in row):
+            raise LedgerFileError(
+                _("第 %(row)s 行有单元格超过 %(max)s 个字符，未读取该文件。")
+                % {"row": number, "max": longest}
+            )
         values = {key: _text(row[i], BY_KEY[key]) for i, key in keys.items() if i < len(row)}
         if not any(values.values()):
             empty += 1

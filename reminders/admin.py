@@ -11,27 +11,54 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from . import services
+from cases.admin import ReadOnlyAdmin, without_hidden_ledgers
+
+from . import selectors, services, webhooks
 from .models import CalendarDay, Delivery, Notification, Reminder, UnitWebhook
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+class SuperusersOnly(ReadOnlyAdmin):
+    """Messages and notifications carry the titles of the cases they are about, in JSON that
+    no scope can filter (a restricted ledger's among them): superusers only."""
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_view_permission(request, obj)
 
 
 @admin.register(UnitWebhook)
 class UnitWebhookAdmin(admin.ModelAdmin):
+    """Scoped to the editor's units (reminders.selectors.webhook_units); the URL is checked
+    against the egress policy by the model's validation (UnitWebhook.clean)."""
+
     list_display = ["unit", "flavour", "enabled", "timeout_seconds", "max_attempts"]
     list_filter = ["flavour", "enabled"]
     search_fields = ["unit__name"]
-    autocomplete_fields = ["unit"]
+    list_select_related = ["unit"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[UnitWebhook]:
+        # Lists, change, delete and actions all start here: a bot of another unit is "not
+        # found" to a staff user outside it.
+        return selectors.editable_webhooks(request.user)
+
+    def get_autocomplete_fields(self, request: HttpRequest) -> list[str]:
+        # The unit autocomplete searches every unit; other staff get a list of their own.
+        return ["unit"] if request.user.is_superuser else []
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "unit":
+            kwargs["queryset"] = selectors.webhook_units(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    # Through reminders.webhooks: every change of a group bot is in the audit log.
+    def save_model(self, request: HttpRequest, obj: UnitWebhook, form: Any, change: bool) -> None:
+        webhooks.webhook_save(actor=request.user, webhook=obj, request=request)
+
+    def delete_model(self, request: HttpRequest, obj: UnitWebhook) -> None:
+        webhooks.webhook_delete(actor=request.user, webhook=obj, request=request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[UnitWebhook]) -> None:
+        for webhook in queryset:
+            webhooks.webhook_delete(actor=request.user, webhook=webhook, request=request)
 
 
 @admin.register(CalendarDay)
@@ -51,9 +78,12 @@ class ReminderAdmin(ReadOnlyAdmin):
     list_select_related = ["case", "recipient", "unit"]
     date_hierarchy = "created_at"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Reminder]:
+        return without_hidden_ledgers(request.user, super().get_queryset(request), "case")
+
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
+class DeliveryAdmin(SuperusersOnly):
     list_display = ["id", "channel", "recipient", "unit", "status", "attempts",
                     "next_attempt_at", "sent_at", "last_error"]  # fmt: skip
     list_filter = ["channel", "status"]
@@ -70,7 +100,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(SuperusersOnly):
     list_display = ["user", "title", "created_at", "read_at"]
     list_select_related = ["user"]
     search_fields = ["user__username", "title"]

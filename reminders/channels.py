@@ -11,11 +11,9 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +25,7 @@ from django.utils.translation import ngettext
 
 from cases.models import User
 
+from . import egress
 from .models import Notification, Reminder, UnitWebhook
 
 # WeCom refuses text over 2048 bytes; DingTalk allows ~20000. Keep under both with room.
@@ -145,35 +144,47 @@ def _signed_url(hook: UnitWebhook) -> str:
     return f"{hook.url}{separator}timestamp={timestamp}&sign={sign}"
 
 
-def send_webhook(hook: UnitWebhook, reminders: Sequence[Reminder]) -> None:
+def send_deadline(hook: UnitWebhook, lease_ends: datetime | None) -> float:
+    """Seconds the whole send may take: the bot's own timeout, within the global deadline and
+    within half of what is left of the sender's lease (the other half records the outcome),
+    so the lease never runs out mid-send and no second sender sends the message again."""
+    seconds = min(float(hook.timeout_seconds), float(settings.WEBHOOK_SEND_DEADLINE_SECONDS))
+    if lease_ends is not None:
+        seconds = min(seconds, (lease_ends - timezone.now()).total_seconds() / 2)
+    return seconds
+
+
+def send_webhook(
+    hook: UnitWebhook, reminders: Sequence[Reminder], *, lease_ends: datetime | None = None
+) -> None:
     """POST a text message; WeCom and DingTalk bots take the same body and both answer
-    {"errcode": 0} on success."""
-    url = _signed_url(hook)
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise DeliveryError(_("Webhook 地址须为 http(s)。"))
+    {"errcode": 0} on success. Only to an address the egress policy permits, and what is
+    recorded of a failure is its class and status, never the answer's text (an internal
+    service's answer must not reach the admin through an error message)."""
+    seconds = send_deadline(hook, lease_ends)
+    if seconds <= 0:
+        raise DeliveryError(_("占用期将满，未发送。"))
     payload = {"msgtype": "text", "text": {"content": webhook_text(hook, reminders)}}
-    request = urllib.request.Request(  # noqa: S310 (scheme checked above; admins set the URL)
-        url,
-        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-        headers={"Content-Type": "application/json; charset=utf-8"},
-        method="POST",
-    )
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "tracker-bot"}
     try:
-        with urllib.request.urlopen(request, timeout=hook.timeout_seconds) as response:  # noqa: S310 (the request above)
-            raw = response.read(65536)
-    except urllib.error.HTTPError as error:
-        raise DeliveryError(f"HTTP {error.code}") from None
-    except TimeoutError:
-        raise DeliveryError(f"timeout after {hook.timeout_seconds}s") from None
-    except urllib.error.URLError as error:
-        raise DeliveryError(f"unreachable: {error.reason}") from None
+        status, raw = egress.post(_signed_url(hook), body, headers, seconds=seconds)
+    except egress.EgressError as error:
+        raise DeliveryError(str(error)) from None
+    if 300 <= status < 400:
+        raise DeliveryError(_("HTTP %(status)s：不跟随重定向。") % {"status": status})
+    if not 200 <= status < 300:
+        raise DeliveryError(f"HTTP {status}")
     try:
         answer: Any = json.loads(raw or b"{}")
     except ValueError:
-        raise DeliveryError("answer is not JSON") from None
+        raise DeliveryError(_("应答不是 JSON。")) from None
     errcode = answer.get("errcode", 0) if isinstance(answer, dict) else 0
     if errcode not in (0, "0"):
-        raise DeliveryError(f"errcode {errcode}: {str(answer.get('errmsg', ''))[:200]}")
+        # The bot's numeric code says what went wrong (45009: rate limit); its errmsg is text
+        # from the other side and is not recorded.
+        code = str(errcode) if str(errcode).lstrip("-").isdigit() else "?"
+        raise DeliveryError(f"errcode {code[:12]}")
 
 
 # --- In-app -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ No rules live here: `reminders.rules` decides what is due, `reminders.services` 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.utils import timezone
@@ -260,6 +261,17 @@ class UnitWebhook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit} · {self.get_flavour_display()}"
+
+    def clean(self) -> None:
+        # Every form that edits a bot (the admin's included) validates the model: the target
+        # must pass the egress policy now; sending checks it again (DNS answers change).
+        from .egress import validate_url
+
+        if self.url:
+            try:
+                validate_url(self.url)
+            except ValidationError as error:
+                raise ValidationError({"url": error.messages}) from None
 
 
 class CalendarDay(models.Model):

@@ -11,9 +11,9 @@ from typing import Any
 from django.db.models import Exists, OuterRef, QuerySet
 
 from cases import selectors as case_selectors
-from cases.models import Case
+from cases.models import Case, Unit
 
-from .models import Notification, Reminder
+from .models import Notification, Reminder, UnitWebhook
 from .rules import describe_window
 
 
@@ -120,3 +120,20 @@ def unread_count(user: Any) -> int:
     if not getattr(user, "is_authenticated", False):
         return 0
     return Notification.objects.filter(user_id=user.pk, read_at__isnull=True).count()
+
+
+def webhook_units(user: Any) -> QuerySet[Unit]:
+    """The units whose group bots `user` may see and edit (the admin): superusers all, other
+    staff their own unit's subtree (a bot posts the unit's cases into its chat: the unit's
+    business, not its neighbours')."""
+    if not getattr(user, "is_active", False):
+        return Unit.objects.none()
+    if user.is_superuser:
+        return Unit.objects.all()
+    if user.unit_id is None:
+        return Unit.objects.none()
+    return Unit.objects.filter(case_selectors.in_unit_subtree(user.unit, "pk"))
+
+
+def editable_webhooks(user: Any) -> QuerySet[UnitWebhook]:
+    return UnitWebhook.objects.filter(unit__in=webhook_units(user))

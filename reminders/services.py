@@ -445,7 +445,7 @@ def _send(message: Delivery, token: uuid.UUID) -> str:
         if message.channel == Channel.EMAIL and recipient is not None:
             channels.send_email(recipient, live)
         elif message.channel == Channel.WEBHOOK and hook is not None:
-            channels.send_webhook(hook, live)
+            channels.send_webhook(hook, live, lease_ends=message.claimed_until)
     except Exception as error:
         return _fail(message, token, channels.describe(error), max_attempts=max_attempts)
     notification = None

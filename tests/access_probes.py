@@ -11,7 +11,12 @@ rules in cases/selectors.py's docstring:
   pages answer a write it may not make with the form's error (400) and store nothing;
 - inspectors record rectification, evidence and moves on their unit's cases (and below);
   deadlines, reassignment, follow-ups, imports and case creation are for supervisors;
-- a supervisor sees the jurisdiction of its commission, restricted ledgers included.
+- a supervisor sees the jurisdiction of its commission, restricted ledgers included;
+- restricted ledgers (the clue ledger) are the commission's alone: a supervisor of a
+  government department (dept_supervisor, of 甲县局, where the restricted case lies) sees its
+  unit's cases but the restricted one is answered as a missing id by every probe, as for an
+  inspector or an API reader. Only a commission's supervisors open the grants page, grant and
+  revoke (everybody else: 403); a grant they may not see is a missing id.
 
 Roles and the users acting them (tests/factories.py's world):
 
@@ -21,6 +26,7 @@ Roles and the users acting them (tests/factories.py's world):
     inspector          inspector_a         甲县局
     county_supervisor  county_a_supervisor 甲县纪委监委: oversees 甲县
     supervisor         supervisor          晋城市纪委监委: oversees 晋城市
+    dept_supervisor    dept_supervisor     甲县局, a county government department (no commission)
 
 The scene's cases, one per place in the tree (plus a case on the restricted clue ledger):
 
@@ -33,19 +39,31 @@ The scene's cases, one per place in the tree (plus a case on the restricted clue
                  │    │    └─ 甲县局股室 ── unit_a_child
                  │    └─ 甲县二局 ── a_sibling
                  └─ 乙县 ── 乙县局 ── unit_b (on 乙县纪委监委's inspection)
+
+Grants of the restricted ledger (by 晋城市纪委监委): to 甲县二局 ("a_sibling") and to 乙县局
+("unit_b"); no role's user is in either unit, so what each role sees of cases is unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ROLES = ("anonymous", "no_unit", "api_reader", "inspector", "county_supervisor", "supervisor")
+ROLES = (
+    "anonymous",
+    "no_unit",
+    "api_reader",
+    "inspector",
+    "county_supervisor",
+    "supervisor",
+    "dept_supervisor",
+)
 ROLE_USERS = {
     "no_unit": "no_unit",
     "api_reader": "api_reader",
     "inspector": "inspector_a",
     "county_supervisor": "county_a_supervisor",
     "supervisor": "supervisor",
+    "dept_supervisor": "dept_supervisor",
 }
 
 # --- Objects, by their relation to the caller -----------------------------------------------
@@ -79,6 +97,8 @@ CASE_RELATIONS: dict[str, dict[str, str]] = {
     },
     "supervisor": _CITY_CASES,
     "api_reader": _CITY_CASES,
+    # Its own unit holds the restricted case: only the restricted rule hides it.
+    "dept_supervisor": _INSPECTOR_CASES,
 }
 
 # The same for units (by name).
@@ -91,6 +111,7 @@ UNIT_RELATIONS: dict[str, dict[str, str]] = {
     "county_supervisor": {"own": "甲县", "sibling": "乙县", "parent": "晋城市", "child": "甲县局"},
     "supervisor": _CITY_UNITS,
     "api_reader": _CITY_UNITS,
+    "dept_supervisor": _INSPECTOR_UNITS,
 }
 
 # Inspections: the city commission's, its restricted clue ledger, 乙县纪委监委's (a county's
@@ -108,6 +129,8 @@ CASES_SEEN: dict[str, set[str]] = {
     "inspector": {"unit_a", "unit_a_child"},
     "county_supervisor": {"county_a", "unit_a", "a_sibling", "unit_a_child", "restricted"},
     "supervisor": CITY_CASES | {"restricted"},
+    # A supervisor, but of a government department: never the restricted ledger.
+    "dept_supervisor": {"unit_a", "unit_a_child"},
 }
 
 CITY_UNITS = {
@@ -131,6 +154,7 @@ UNITS_SEEN: dict[str, set[str]] = {
     "inspector": {"甲县局", "甲县局股室"},
     "county_supervisor": {"甲县", "甲县纪委监委", "甲县局", "甲县局股室", "甲县二局"},
     "supervisor": CITY_UNITS,
+    "dept_supervisor": {"甲县局", "甲县局股室"},
 }
 
 INSPECTIONS_SEEN: dict[str, set[str]] = {
@@ -140,11 +164,28 @@ INSPECTIONS_SEEN: dict[str, set[str]] = {
     "inspector": {"inspection"},
     "county_supervisor": {"inspection", "restricted"},
     "supervisor": {"inspection", "restricted", "county_b"},
+    "dept_supervisor": {"inspection"},
+}
+
+# Grants of the restricted ledger, by the unit granted: a commission's supervisors see those
+# to units of their jurisdiction.
+GRANTS = ("a_sibling", "unit_b")
+GRANTS_SEEN: dict[str, set[str]] = {
+    "anonymous": set(),
+    "no_unit": set(),
+    "api_reader": set(),
+    "inspector": set(),
+    "county_supervisor": {"a_sibling"},
+    "supervisor": {"a_sibling", "unit_b"},
+    "dept_supervisor": set(),
 }
 
 # --- The probes ------------------------------------------------------------------------------
 
 LOGIN = "login"  # 302 to the login page, with ?next= the page asked for
+
+
+_SAME_AS_COUNTY = object()
 
 
 def row(
@@ -154,15 +195,14 @@ def row(
     inspector: int | str | None,
     county_supervisor: int | str | None,
     supervisor: int | str | None,
+    dept_supervisor: int | str | object | None = _SAME_AS_COUNTY,
 ) -> dict[str, int | str | None]:
-    """Answers in ROLES order. None: the role never reaches the case (no object it sees)."""
-    return dict(
-        zip(
-            ROLES,
-            (anonymous, no_unit, api_reader, inspector, county_supervisor, supervisor),
-            strict=True,
-        )
-    )
+    """Answers in ROLES order. None: the role never reaches the case (no object it sees).
+    A department's supervisor is a supervisor: on what it sees it answers as the county's
+    commission does, unless given (what it sees differs: CASES_SEEN and the rest)."""
+    dept = county_supervisor if dept_supervisor is _SAME_AS_COUNTY else dept_supervisor
+    answers = (anonymous, no_unit, api_reader, inspector, county_supervisor, supervisor, dept)
+    return dict(zip(ROLES, answers, strict=True))  # type: ignore[arg-type]
 
 
 def every(answer: int | str) -> dict[str, int | str | None]:
@@ -173,9 +213,9 @@ def every(answer: int | str) -> dict[str, int | str | None]:
 class Probe:
     """One URL or API operation.
 
-    `path` may hold {case}, {evidence}, {unit}, {inspection}, {job} or {notification}; `target`
-    says which kind of object they refer to ("case", "unit", "inspection", "export_job",
-    "import_job", "notification"), None for a URL without an object. `seen` is the answer per
+    `path` may hold {case}, {evidence}, {unit}, {inspection}, {job}, {notification} or {token};
+    `target` says which kind of object they refer to ("case", "unit", "inspection",
+    "export_job", "import_job", "notification", "api_token"), None for a URL without an object. `seen` is the answer per
     role for an object the role may see (for a URL without an object: the answer); `hidden`
     overrides the answer for an object it may not see or that does not exist (default: 404,
     and for anonymous callers the same as `seen`). `data` names the payload sent. A write
@@ -211,7 +251,7 @@ WEB_PROBES: dict[str, Probe] = {
         "case",
         hidden=row(LOGIN, 302, 302, 302, 302, 302),
         data="bulk_follow_up",
-        writers=frozenset({"county_supervisor", "supervisor"}),
+        writers=frozenset({"county_supervisor", "supervisor", "dept_supervisor"}),
     ),
     "cases:detail": Probe("get", "/cases/{case}/", row(LOGIN, None, 200, 200, 200, 200), "case"),
     # Writes: 302 back to the case when done; a refused role sees the form's error (400).
@@ -260,6 +300,19 @@ WEB_PROBES: dict[str, Probe] = {
     "cases:evidence-download": Probe(
         "get", "/cases/{case}/evidence/{evidence}/", row(LOGIN, None, 200, 200, 200, 200), "case"
     ),
+    # Restricted-ledger grants: a commission's supervisors only (everybody else 403, before
+    # any lookup); granting goes back to the list, as does revoking a grant they see.
+    "cases:grants": Probe("get", "/restricted-grants/", row(LOGIN, 403, 403, 403, 200, 200, 403)),
+    "cases:grant-create": Probe(
+        "post", "/restricted-grants/new/", row(LOGIN, 403, 403, 403, 302, 302, 403), data="grant"
+    ),
+    "cases:grant-revoke": Probe(
+        "post",
+        "/restricted-grants/{grant}/revoke/",
+        row(LOGIN, None, None, None, 302, 302, None),
+        "grant",
+        hidden={"no_unit": 403, "api_reader": 403, "inspector": 403, "dept_supervisor": 403},
+    ),
     "reminders:notifications": Probe("get", "/notifications/", row(LOGIN, 200, 200, 200, 200, 200)),
     "reminders:read-all": Probe(
         "post", "/notifications/read-all/", row(LOGIN, 302, 302, 302, 302, 302)
@@ -303,6 +356,8 @@ WEB_PROBES: dict[str, Probe] = {
         row(LOGIN, 403, 403, 403, 302, 302),
         "import_job",
     ),
+    # The audit log: a commission's supervisors and superusers only (not a department's).
+    "audit:list": Probe("get", "/audit/", row(LOGIN, 403, 403, 403, 200, 200, 403)),
     "login": Probe("get", "/accounts/login/", every(200)),
     "logout": Probe("post", "/accounts/logout/", every(302)),
     "password_change": Probe(
@@ -310,6 +365,14 @@ WEB_PROBES: dict[str, Probe] = {
     ),
     "password_change_done": Probe(
         "get", "/accounts/password_change/done/", row(LOGIN, 200, 200, 200, 200, 200)
+    ),
+    # One's own API tokens: another user's token is answered as a missing one.
+    "token_list": Probe("get", "/accounts/tokens/", row(LOGIN, 200, 200, 200, 200, 200)),
+    "token_revoke": Probe(
+        "post",
+        "/accounts/tokens/{token}/revoke/",
+        row(LOGIN, 302, 302, 302, 302, 302),
+        "api_token",
     ),
     "password_reset": Probe("get", "/accounts/password_reset/", every(200)),
     "password_reset_done": Probe("get", "/accounts/password_reset/done/", every(200)),

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from django.utils import timezone
 
-from cases import services
-from cases.models import Case, Inspection, Unit, User
+from cases import services, tokens
+from cases.models import ApiToken, Case, Inspection, Unit, User
 from cases.workflow import Role
 
 PASSWORD = "correct-horse-battery"
@@ -45,6 +46,21 @@ def make_superuser(username: str | None = None) -> User:
     )
 
 
+def api_key(user: User, *, name: str | None = None, expires_in_days: int = 30) -> str:
+    """A usable API token of `user`; its key. Built as cases.tokens.token_issue builds one,
+    without its cap (tests give one user many clients)."""
+    key = secrets.token_hex(20)
+    ApiToken.objects.create(
+        user=user,
+        name=name or f"tests-{next(_sequence)}",
+        key_prefix=key[: tokens.PREFIX_LENGTH],
+        key_hash=tokens.hash_key(key),
+        password_fingerprint=tokens.password_fingerprint(user),
+        expires_at=timezone.now() + timedelta(days=expires_in_days),
+    )
+    return key
+
+
 def make_inspection(issuing_unit: Unit, **kwargs: Any) -> Inspection:
     kwargs.setdefault("name", f"专项检查{next(_sequence)}")
     kwargs.setdefault("kind", Inspection.Kind.SPECIAL)
@@ -63,9 +79,14 @@ class World:
     """A city with its commission, a city department with a sub-unit, and two counties.
 
     晋城市 ─┬─ 晋城市纪委监委 (commission: supervisor, api_reader)
-           ├─ 市局 ── 市局分局 (child)
-           ├─ 甲县 ── 甲县局 (inspector_a) ── 甲县局股室 (child of the inspector's unit)
+           ├─ 市局 (city_dept_supervisor: a city bureau) ── 市局分局 (child)
+           ├─ 甲县 ─┬─ 甲县纪委监委 (county_a_supervisor: the county's commission)
+           │        └─ 甲县局 (inspector_a; dept_supervisor: a county government department)
+           │             └─ 甲县局股室 (child of the inspector's unit)
            └─ 乙县 ── 乙县局 (inspector_b: a sibling unit)
+
+    The two department supervisors are supervisors of units that are not commissions: they
+    never see a restricted ledger unless a commission grants it to their unit.
     """
 
     city: Unit
@@ -83,6 +104,8 @@ class World:
     inspector_a_child: User
     inspector_b: User
     county_a_supervisor: User
+    dept_supervisor: User
+    city_dept_supervisor: User
     no_unit: User
     admin: User
     inspection: Inspection
@@ -128,6 +151,8 @@ def build_world() -> World:
         inspector_a_child=make_user(unit_a_child, Role.INSPECTOR, "inspector_a_child"),
         inspector_b=make_user(unit_b, Role.INSPECTOR, "inspector_b"),
         county_a_supervisor=make_user(county_a_commission, Role.SUPERVISOR, "county_sup"),
+        dept_supervisor=make_user(unit_a, Role.SUPERVISOR, "dept_supervisor"),
+        city_dept_supervisor=make_user(city_dept, Role.SUPERVISOR, "city_dept_supervisor"),
         no_unit=make_user(None, "", "no_unit"),
         admin=make_superuser("admin"),
         inspection=make_inspection(commission, code="T2023-1"),

@@ -36,11 +36,19 @@ from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django_filters import FilterSet
 from openpyxl import load_workbook
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cases import services
-from cases.models import Case, CaseEvent, Evidence, Inspection, Unit, User
+from cases.models import (
+    ApiToken,
+    Case,
+    CaseEvent,
+    Evidence,
+    Inspection,
+    RestrictedGrant,
+    Unit,
+    User,
+)
 from ledgers import services as ledger_services
 from ledgers.models import ExportJob, ImportJob, Job
 from reminders import services as reminder_services
@@ -50,6 +58,8 @@ from tests.access_probes import (
     API_PROBES,
     CASE_RELATIONS,
     CASES_SEEN,
+    GRANTS,
+    GRANTS_SEEN,
     INSPECTIONS,
     INSPECTIONS_SEEN,
     LOGIN,
@@ -63,6 +73,7 @@ from tests.access_probes import (
 from tests.factories import (
     PASSWORD,
     World,
+    api_key,
     build_world,
     days,
     make_case,
@@ -133,7 +144,9 @@ def test_every_url_and_operation_has_a_probe():
     assert not stale, f"probes of URLs that no longer exist: {stale}"
     # Each probe's path is the URL it is keyed by.
     for key, probe in WEB_PROBES.items():
-        path = probe.path.split("?")[0].format(case=1, evidence=1, job=1, notification=1)
+        path = probe.path.split("?")[0].format(
+            case=1, evidence=1, job=1, notification=1, token=1, grant=1
+        )
         assert resolve(path).view_name == key, key
     for (method, path), probe in API_PROBES.items():
         assert probe.method.upper() == method
@@ -155,6 +168,9 @@ class Scene:
     export_jobs: dict[str, ExportJob]  # role → the user's own; "foreign": inspector_b's
     import_jobs: dict[str, ImportJob]
     notifications: dict[str, Notification]
+    api_tokens: dict[str, ApiToken]  # role → one of the user's own; "foreign": inspector_b's
+    api_keys: dict[str, str]  # role → the key of that token
+    grants: dict[str, RestrictedGrant]  # by the granted unit's case label (GRANTS)
 
     def user(self, role: str) -> User | None:
         return self.users.get(role)
@@ -273,10 +289,30 @@ def build_scene(world: World) -> Scene:
         role: Notification.objects.create(user=user, title="探针通知")
         for role, user in owners.items()
     }
-    for user in owners.values():
-        Token.objects.get_or_create(user=user)
+    api_keys = {role: api_key(user, name="探针") for role, user in owners.items()}
+    api_tokens = {role: ApiToken.objects.get(user=user) for role, user in owners.items()}
+    grants = {
+        label: services.restricted_grant_create(
+            actor=world.supervisor,
+            inspection_id=world.restricted.pk,
+            unit_id=places[label][0].pk,
+            reason="探针授权",
+        )
+        for label in GRANTS
+    }
     return Scene(
-        world, users, units, inspections, cases, evidence, export_jobs, import_jobs, notifications
+        world,
+        users,
+        units,
+        inspections,
+        cases,
+        evidence,
+        export_jobs,
+        import_jobs,
+        notifications,
+        api_tokens,
+        api_keys,
+        grants,
     )
 
 
@@ -295,7 +331,7 @@ def client_for(scene: Scene, role: str) -> APIClient:
     if user is None:
         return client
     if role == "api_reader":
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {scene.api_keys[role]}")
     client.force_login(user)
     return client
 
@@ -332,6 +368,11 @@ def targets(scene: Scene, role: str, probe: Probe) -> list[Target]:
         for relation, name in UNIT_RELATIONS[role].items():
             found.append(Target(relation, {"unit": scene.units[name].pk}, name in UNITS_SEEN[role]))
         found.append(Target("missing", {"unit": MISSING}, False))
+    elif kind == "grant":
+        for label in GRANTS:
+            seen = label in GRANTS_SEEN[role]
+            found.append(Target(label, {"grant": scene.grants[label].pk}, seen))
+        found.append(Target("missing", {"grant": MISSING}, False))
     elif kind == "inspection":
         for label in INSPECTIONS:
             seen = label in INSPECTIONS_SEEN[role]
@@ -342,8 +383,9 @@ def targets(scene: Scene, role: str, probe: Probe) -> list[Target]:
             "export_job": scene.export_jobs,
             "import_job": scene.import_jobs,
             "notification": scene.notifications,
+            "api_token": scene.api_tokens,
         }[kind]
-        placeholder = "notification" if kind == "notification" else "job"
+        placeholder = {"notification": "notification", "api_token": "token"}.get(kind, "job")
         own = objects.get(role) or objects["inspector"]  # anonymous: somebody's
         found.append(Target("own", {placeholder: own.pk}, role in objects))
         found.append(Target("foreign", {placeholder: objects["foreign"].pk}, False))
@@ -379,7 +421,7 @@ def payload(scene: Scene, role: str, probe: Probe, target: Target) -> tuple[Any,
         return {"deadline": days(90).isoformat(), "reason": "探针延期"}, None
     if name == "assign":
         return {
-            "responsible_unit": _reassign_to(scene, target).pk,
+            "responsible_unit": _reassign_to(scene, role, target).pk,
             "owner": "",
             "note": "探针",
         }, None
@@ -389,6 +431,12 @@ def payload(scene: Scene, role: str, probe: Probe, target: Target) -> tuple[Any,
         return {"action": "follow_up", "cases": [case_id], "note": "探针督办"}, None
     if name == "export":
         return {"query": ""}, None
+    if name == "grant":
+        return {
+            "inspection": scene.world.restricted.pk,
+            "unit": scene.units["甲县局股室"].pk,
+            "reason": "探针授权",
+        }, None
     if name == "language":
         return {"language": "en", "next": "/"}, None
     if name == "credentials":
@@ -418,10 +466,11 @@ def _pdf() -> SimpleUploadedFile:
     return SimpleUploadedFile("探针.pdf", PDF, content_type="application/pdf")
 
 
-def _reassign_to(scene: Scene, target: Target) -> Unit:
-    """A unit in every supervisor's jurisdiction other than the case's own."""
+def _reassign_to(scene: Scene, role: str, target: Target) -> Unit:
+    """A unit in the supervisor's jurisdiction other than the case's own (甲县局's supervisor
+    oversees only its unit and the one below)."""
     current = scene.cases[target.case].responsible_unit_id if target.case else None
-    unit = scene.units["甲县二局"]
+    unit = scene.units["甲县局股室" if role == "dept_supervisor" else "甲县二局"]
     return scene.units["甲县局"] if unit.pk == current else unit
 
 
@@ -463,7 +512,10 @@ def snapshot() -> dict[str, dict[Any, Any]]:
             pk: (user, read)
             for pk, user, read in Notification.objects.values_list("pk", "user_id", "read_at")
         },
-        "tokens": dict(Token.objects.values_list("user_id", "key")),
+        "tokens": {
+            pk: (user, revoked)
+            for pk, user, revoked in ApiToken.objects.values_list("pk", "user_id", "revoked_at")
+        },
         "export_jobs": {
             pk: rest
             for pk, *rest in ExportJob.objects.values_list("pk", "owner_id", "status", "processed")
@@ -475,6 +527,10 @@ def snapshot() -> dict[str, dict[Any, Any]]:
         "units": dict(Unit.objects.values_list("pk", "name")),
         "inspections": dict(Inspection.objects.values_list("pk", "name")),
         "users": dict(User.objects.values_list("pk", "is_active")),
+        "grants": {
+            pk: rest
+            for pk, *rest in RestrictedGrant.objects.values_list("pk", "unit_id", "revoked_at")
+        },
     }
 
 
@@ -493,7 +549,6 @@ def allowed_changes(
     """What a write may change: kind → the keys allowed to change, "added" (new rows only) or
     "own" (the caller's rows only). Nothing by default: a refused or hidden write changes
     nothing at all."""
-    user = scene.user(role)
     if not success:
         return {}
     if probe.target == "case" and target.seen and (probe.writers is None or role in probe.writers):
@@ -503,9 +558,15 @@ def allowed_changes(
     if key == ("POST", "/api/v1/cases/"):
         return {"cases": "added"}
     if key in {("POST", "/api/v1/auth/token/"), ("DELETE", "/api/v1/auth/token/")}:
-        return {"tokens": {user.pk} if user else set()}
+        return {"tokens": "own"}
+    if key == "token_revoke":
+        return {"tokens": "own"}
     if key in {"reminders:read", "reminders:read-all"}:
         return {"notifications": "own"}
+    if key == "cases:grant-create":
+        return {"grants": "added"}
+    if key == "cases:grant-revoke" and target.seen:
+        return {"grants": {target.ids["grant"]}}
     return {}
 
 
@@ -537,6 +598,7 @@ class Allowed:
     inspections: set[int]
     users: set[int]
     owner: int | None
+    grants: set[int]
 
     @classmethod
     def of(cls, scene: Scene, role: str) -> Allowed:
@@ -549,6 +611,7 @@ class Allowed:
             inspections={scene.inspections[label].pk for label in INSPECTIONS_SEEN[role]},
             users=people | ({user.pk} if user else set()),
             owner=user.pk if user else None,
+            grants={scene.grants[label].pk for label in GRANTS_SEEN[role]},
         )
 
     def foreign(self, row: Model) -> bool:
@@ -562,10 +625,12 @@ class Allowed:
             return row.pk not in self.inspections
         if isinstance(row, User):
             return row.pk not in self.users
-        if isinstance(row, Notification):
+        if isinstance(row, Notification | ApiToken):
             return row.user_id != self.owner
         if isinstance(row, ExportJob | ImportJob):
             return row.owner_id != self.owner
+        if isinstance(row, RestrictedGrant):
+            return row.pk not in self.grants
         return False
 
 
@@ -915,7 +980,9 @@ DETAIL_PATHS = {
 }
 
 
-@pytest.mark.parametrize("role", ["inspector", "county_supervisor", "api_reader"])
+@pytest.mark.parametrize(
+    "role", ["inspector", "county_supervisor", "api_reader", "dept_supervisor"]
+)
 def test_hidden_objects_answer_like_missing_ones_in_every_format_and_method(scene, role):
     """Format suffixes (.json, .api) and HEAD/OPTIONS, which the schema does not list."""
     client = client_for(scene, role)

@@ -284,7 +284,7 @@ def test_it_builds_the_app_services_from_the_repository_dockerfile(services):
 
 # --- docker-compose.yml: production readiness ---------------------------------------------------
 
-LONG_RUNNING = ("web", "worker", "beat", "postgres", "redis")
+LONG_RUNNING = ("web", "worker", "beat", "proxy", "postgres", "redis")
 HEALTHCHECKED = ("web", "worker", "postgres", "redis")
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$")
 
@@ -362,14 +362,15 @@ def test_it_lets_the_worker_finish_running_tasks_when_stopped(services):
     assert seconds(services["worker"].get("stop_grace_period", "10s")) >= 60
 
 
-def test_it_serves_web_with_gunicorn_behind_a_local_only_port(services):
+def test_it_serves_web_with_gunicorn_behind_the_proxy_only(services):
     web = services["web"]
     cmd = command(web)
     assert int(cmd[cmd.index("--workers") + 1]) >= 2
     assert cmd[cmd.index("--access-logfile") + 1] == "-"
-    assert web["ports"] == ["127.0.0.1:8000:8000"]  # a TLS proxy on the host is the way in
-    for name in ("worker", "beat", "postgres", "redis"):
-        assert "ports" not in services[name], f"{name} is published"
+    # The proxy is the way in: nothing else is published on the host.
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}, published
+    assert {str(port).split(":")[-2] for port in services["proxy"]["ports"]} == {"80", "443"}
 
 
 def test_it_keeps_the_broker_durable_on_a_named_volume(services):
@@ -433,6 +434,72 @@ def test_it_rotates_every_services_logs(services, name):
     assert logging.get("options", {}).get("max-size") and logging["options"].get("max-file")
 
 
+# --- docker-compose.yml: the proxy, mail and debug (issue 14) ------------------------------------
+
+
+def app_services(services: dict) -> dict[str, dict]:
+    """Every service that runs the app: built from the repository's Dockerfile."""
+    return {name: service for name, service in services.items() if "build" in service}
+
+
+def caddyfile() -> str:
+    return (ROOT / "Caddyfile").read_text(encoding="utf-8")
+
+
+def proxies_in_front_of_web(services: dict) -> list[str]:
+    """Services whose mounted Caddyfile forwards to the web service's gunicorn port."""
+    cmd = command(services["web"])
+    port = cmd[cmd.index("--bind") + 1].rsplit(":", 1)[1]
+    found = []
+    for name, service in services.items():
+        for target, source in mounts(service).items():
+            if target == "/etc/caddy/Caddyfile":
+                config = (ROOT / source).read_text(encoding="utf-8")
+                if re.search(rf"^\s*reverse_proxy\s+web:{port}\b", config, re.M):
+                    found.append(name)
+    return found
+
+
+def test_it_runs_every_app_service_with_debug_off(services):
+    assert set(app_services(services)) == {"migrate", *APP_SERVICES}
+    for name, service in app_services(services).items():
+        assert environment(service)["DJANGO_DEBUG"] == "false", name
+
+
+def test_it_trusts_exactly_the_proxies_in_front_of_web(services):
+    proxies = proxies_in_front_of_web(services)
+    assert proxies == ["proxy"]
+    for name, service in app_services(services).items():
+        assert int(environment(service)["TRUSTED_PROXY_COUNT"]) == len(proxies), name
+
+
+def test_it_lets_only_the_proxy_reach_web_and_the_proxy_reach_nothing_else(services):
+    # The proxy shares one network with web and none with the database or the broker.
+    proxy_networks = set(services["proxy"]["networks"])
+    assert proxy_networks <= set(services["web"]["networks"])
+    for name, service in services.items():
+        if name not in ("proxy", "web"):
+            assert not proxy_networks & set(service.get("networks") or ["default"]), name
+
+
+def test_it_has_the_proxy_replace_any_forwarded_for_header_a_client_sends():
+    # One address reaches the app whatever a client sends, so TRUSTED_PROXY_COUNT=1 is exact.
+    assert re.search(r"^\s*header_up\s+X-Forwarded-For\s+\{remote_host\}\s*$", caddyfile(), re.M)
+
+
+def test_it_serves_the_site_address_the_settings_link_to(services):
+    assert re.search(r"^\{\$TRACKER_SITE_URL\}\s*\{", caddyfile(), re.M)
+    assert environment(services["proxy"])["TRACKER_SITE_URL"].startswith("${TRACKER_SITE_URL:?")
+
+
+def test_it_requires_a_mail_relay_unless_email_is_off(services):
+    for name, service in app_services(services).items():
+        env = environment(service)
+        channels = env.get("REMINDER_CHANNELS", "email,webhook,in_app").split(",")
+        if "email" in channels:
+            assert re.fullmatch(r"\$\{EMAIL_HOST:\?[^}]+\}", env.get("EMAIL_HOST", "")), name
+
+
 # --- Dockerfile, .dockerignore, Makefile -------------------------------------------------------
 
 
@@ -468,6 +535,7 @@ def start_django(tmp_path: Path, **variables: str) -> subprocess.CompletedProces
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "DJANGO_DEBUG": "false",
+        "HISTORY_SEAL_KEY": "y" * 50,
         "TRACKER_VAR_DIR": str(tmp_path / "var"),
         "HISTORY_SEAL_KEY": "k" * 64,  # required with debug off; these tests are about the others
         **variables,
@@ -539,6 +607,9 @@ def production_env(tmp_path: Path, **variables: str) -> dict[str, str]:
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "x" * 50,
         "DJANGO_ALLOWED_HOSTS": ".example.org,tracker.example.org",
+        "HISTORY_SEAL_KEY": "y" * 50,
+        # Required by docker-compose.yml; the worker refuses to start without it.
+        "EMAIL_HOST": "smtp.example.org",
         "TRACKER_VAR_DIR": str(tmp_path / "var"),
         "HISTORY_SEAL_KEY": "k" * 64,
         **variables,

@@ -15,14 +15,13 @@ from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cases import accounts, services
 from cases.demo import DEMO_PASSWORD
 from cases.errors import InvalidInput
-from cases.models import User
-from tests.factories import PASSWORD
+from cases.models import ApiToken, User
+from tests.factories import PASSWORD, api_key
 
 pytestmark = pytest.mark.django_db
 
@@ -129,7 +128,7 @@ def test_it_locks_out_the_token_endpoint_with_the_api_error_shape(world):
 
     refused = api_login("api_reader", PASSWORD)
     assert refused.status_code == 429 and refused.json() == body
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
     assert api_login("api_reader", PASSWORD, address=ELSEWHERE).status_code == 200
 
 
@@ -380,22 +379,22 @@ def test_disabling_a_user_ends_the_api_session_and_token_at_the_next_request(cli
 
     assert with_token.get("/api/v1/cases/").status_code == 401
     assert client.get("/api/v1/cases/").status_code in (401, 403)
-    assert not Token.objects.filter(user=world.supervisor).exists()
+    assert not ApiToken.objects.filter(user=world.supervisor, revoked_at=None).exists()
     world.supervisor.refresh_from_db()
     assert not world.supervisor.is_active
 
 
 def test_drf_refuses_the_token_of_a_user_disabled_on_the_model(world):
-    token = accounts.token_issue(world.api_reader)
+    key = api_key(world.api_reader)
     User.objects.filter(pk=world.api_reader.pk).update(is_active=False)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/cases/").status_code == 401
 
 
 def test_disabling_a_user_in_the_admin_revokes_the_tokens(client, world):
     target = world.inspector_b
-    accounts.token_issue(target)
+    api_key(target)
     client.force_login(world.admin)
     url = reverse("admin:cases_user_change", args=[target.pk])
     joined = target.date_joined.astimezone()
@@ -418,13 +417,18 @@ def test_disabling_a_user_in_the_admin_revokes_the_tokens(client, world):
     assert response.status_code == 302, response.content.decode()[:2000]
     target.refresh_from_db()
     assert not target.is_active
-    assert not Token.objects.filter(user=target).exists()
+    assert not ApiToken.objects.filter(user=target, revoked_at=None).exists()
 
 
-def test_the_token_view_uses_the_account_services(world):
-    client = APIClient()
-    token = api_login("api_reader", PASSWORD).json()["token"]
-    assert api_login("api_reader", PASSWORD).json()["token"] == token  # one token per user
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    assert client.delete(TOKEN_URL).status_code == 204
-    assert accounts.token_revoke(world.api_reader) == 0
+def test_the_token_endpoint_rotates_the_token_of_a_name_and_delete_revokes_it(world):
+    first = api_login("api_reader", PASSWORD).json()["token"]
+    second = api_login("api_reader", PASSWORD).json()["token"]
+    assert first != second  # a new key each time: the old one is not stored to be shown again
+    old, new = APIClient(), APIClient()
+    old.credentials(HTTP_AUTHORIZATION=f"Token {first}")
+    new.credentials(HTTP_AUTHORIZATION=f"Token {second}")
+    assert old.get("/api/v1/cases/").status_code == 401  # replaced under the same name
+    assert new.get("/api/v1/cases/").status_code == 200
+    assert new.delete(TOKEN_URL).status_code == 204
+    assert new.get("/api/v1/cases/").status_code == 401
+    assert not ApiToken.objects.filter(user=world.api_reader, revoked_at=None).exists()

@@ -24,11 +24,10 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connection
 from django.test.testcases import LiveServerThread
-from rest_framework.authtoken.models import Token
 
 from cases.models import Case, CaseEvent
 from cases.workflow import Role
-from tests.factories import World, drive_to, make_user
+from tests.factories import World, api_key, drive_to, make_user
 
 pytestmark = [
     pytest.mark.postgres,
@@ -94,8 +93,7 @@ def server(transactional_db: None, settings: Any) -> Iterator[str]:
 
 @pytest.fixture
 def api(world: World, server: str) -> Api:
-    token = Token.objects.create(user=world.supervisor)
-    return Api(server, token.key)
+    return Api(server, api_key(world.supervisor))
 
 
 def at_once(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
@@ -220,7 +218,7 @@ def editors(world: World, server: str) -> list[Api]:
         make_user(world.commission, Role.SUPERVISOR, f"editor{n:02d}")
         for n in range(RETRYING_EDITORS)
     ]
-    return [Api(server, Token.objects.create(user=person).key) for person in people]
+    return [Api(server, api_key(person)) for person in people]
 
 
 def rectification_rows(case: Case) -> list[CaseEvent]:
@@ -352,3 +350,81 @@ def test_an_edit_with_the_current_updated_at_goes_through_and_a_stale_one_writes
     # Only the token is not an edit.
     empty = api.patch(f"/cases/{case.pk}/", {"updated_at": second})
     assert empty.status_code == 400, empty.text
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+
+
+def _issue_at_once(user: Any, names: list[str], *, replace: bool = False) -> list[Any]:
+    """tokens.token_issue in one thread per name, each on its own database connection,
+    released together; the answers (an IssuedToken or the exception) in order."""
+    from django.db import connection as thread_connection
+
+    from cases import tokens
+
+    start = threading.Barrier(len(names))
+    answers: list[Any] = [None] * len(names)
+
+    def run(index: int) -> None:
+        try:
+            start.wait(timeout=30)
+            answers[index] = tokens.token_issue(user=user, name=names[index], replace=replace)
+        except BaseException as error:  # a refusal is an answer too
+            answers[index] = error
+        finally:
+            thread_connection.close()
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(len(names))]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=120)
+    return answers
+
+
+def test_twenty_racing_requests_for_one_name_make_one_token(world: World) -> None:
+    from cases.errors import Conflict
+    from cases.models import ApiToken
+
+    answers = _issue_at_once(world.supervisor, ["大屏"] * 20)
+    made = [a for a in answers if not isinstance(a, BaseException)]
+    assert len(made) == 1, answers
+    assert all(isinstance(a, Conflict) for a in answers if a not in made), answers
+    assert ApiToken.objects.filter(user=world.supervisor).count() == 1
+
+
+def test_racing_requests_for_new_names_stop_at_the_cap(world: World, settings: Any) -> None:
+    from cases.errors import Conflict
+    from cases.models import ApiToken
+
+    settings.API_TOKEN_MAX_PER_USER = 3
+    answers = _issue_at_once(world.supervisor, [f"客户端{n}" for n in range(12)])
+    made = [a for a in answers if not isinstance(a, BaseException)]
+    assert len(made) == 3, answers
+    assert all(isinstance(a, Conflict) for a in answers if a not in made), answers
+    assert ApiToken.objects.filter(user=world.supervisor, revoked_at=None).count() == 3
+
+
+def test_racing_logins_at_the_token_endpoint_leave_one_usable_token(
+    world: World, server: str
+) -> None:
+    from django.core.cache import cache
+
+    from cases.models import ApiToken
+    from tests.factories import PASSWORD
+
+    cache.clear()  # the token endpoint's throttle counts per address in the cache
+
+    def login() -> requests.Response:
+        body = {"username": world.api_reader.username, "password": PASSWORD}
+        return requests.post(f"{server}/api/v1/auth/token/", json=body, timeout=60)
+
+    answers = at_once([login] * 10)
+    assert statuses(answers) == Counter({200: 10})
+    usable = [
+        answer.json()["token"]
+        for answer in answers
+        if Api(server, answer.json()["token"]).get("/cases/").status_code == 200
+    ]
+    assert len(usable) == 1
+    assert ApiToken.objects.filter(user=world.api_reader, revoked_at=None).count() == 1

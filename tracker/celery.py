@@ -2,7 +2,7 @@ import logging
 import os
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings")
 
@@ -11,6 +11,30 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 logger = logging.getLogger(__name__)
+
+
+@signals.worker_init.connect
+def refuse_to_start_misconfigured(**kwargs: Any) -> None:
+    """Run the worker's start-up checks (reminders.checks: a mail relay when email is a
+    channel) and exit non-zero with their messages on an error, before any task is taken.
+
+    SystemExit, because Celery logs and swallows an Exception raised by a signal handler."""
+    import django
+    from django.apps import apps
+    from django.core.checks import run_checks
+    from django.utils.translation import gettext as _
+
+    if not apps.ready:  # the Django fixup sets Django up when the worker imports its tasks
+        django.setup()
+    from reminders.checks import WORKER_STARTUP
+
+    errors = [
+        message
+        for message in run_checks(tags=[WORKER_STARTUP], include_deployment_checks=True)
+        if message.is_serious()
+    ]
+    if errors:
+        raise SystemExit("\n".join([_("Celery 工作进程拒绝启动："), *map(str, errors)]))
 
 
 def publish(task: Task, *args: Any, **kwargs: Any) -> bool:

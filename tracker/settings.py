@@ -46,9 +46,10 @@ def env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
-# A checkout with nothing configured is a developer's demo (as in healthchecks); every
-# deployment recipe we ship (docker-compose.yml, `make serve`) turns debug off.
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: a deployment that forgets the variable must not run with debug pages,
+# the public development keys and the demo's mail folder. Only `make demo` and `make test`
+# turn it on (README: "Running manage.py against the demo").
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
@@ -68,6 +69,7 @@ if not DEBUG:
             + ", ".join(missing)
             + ". Example: DJANGO_SECRET_KEY=$(python -c 'import secrets; "
             "print(secrets.token_urlsafe(50))') DJANGO_ALLOWED_HOSTS=tracker.example.org"
+            " (For the local demo instead: DJANGO_DEBUG=true, as `make demo` sets it.)"
         )
 else:
     SECRET_KEY = SECRET_KEY or "insecure-dev-key-only-for-debug-mode"
@@ -103,13 +105,13 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "cases",
     "reminders",
     "ledgers",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +122,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Records every 403/404 a logged-in user gets from a view (audit/middleware.py).
+    "audit.middleware.RefusedAccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -257,8 +261,19 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_CLIENT_IP_CALLABLE = "cases.accounts.client_address"
 # Reverse proxies in front that append the client's address to X-Forwarded-For (1 behind the
 # TLS proxy of docker-compose.yml); 0 takes REMOTE_ADDR. Too high lets clients pick their
-# address; too low makes the proxy the "address" of everybody.
+# address; too low makes the proxy the "address" of everybody. The one setting for the client's
+# address (cases.accounts.client_address): the lockout, the API's throttles and the password
+# reset's throttle all count by it.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Password reset requests (cases.accounts.password_reset_refusal): at most this many per
+# client address and per submitted email within the window, then 429 until it ends.
+PASSWORD_RESET_WINDOW_MINUTES = env_int("PASSWORD_RESET_WINDOW_MINUTES", 15)
+PASSWORD_RESET_PER_ADDRESS = env_int("PASSWORD_RESET_PER_ADDRESS", 5)
+PASSWORD_RESET_PER_EMAIL = env_int("PASSWORD_RESET_PER_EMAIL", 3)
+# API tokens (cases.tokens): stored hashed, valid this many days, at most this many usable
+# ones per user (one per name).
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30)
+API_TOKEN_MAX_PER_USER = env_int("API_TOKEN_MAX_PER_USER", 5)
 # Logged-in sessions end after SESSION_IDLE_MINUTES without a request and SESSION_MAX_HOURS
 # after login, whichever comes first (tracker/session_policy.py). The cookie and the session
 # row do not outlive the absolute lifetime either.
@@ -301,22 +316,27 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Email -------------------------------------------------------------------------------
-_email_host = os.environ.get("EMAIL_HOST", "")
-if _email_host or not DEBUG:
-    # Production without EMAIL_HOST hands mail to the machine's own MTA on port 25.
+_email_host = os.environ.get("EMAIL_HOST", "").strip()
+if _email_host:
     _mail_backend = "django.core.mail.backends.smtp.EmailBackend"
     _mail_options: dict[str, object] = {
-        "host": _email_host or "localhost",
-        "port": env_int("EMAIL_PORT", 587 if _email_host else 25),
+        "host": _email_host,
+        "port": env_int("EMAIL_PORT", 587),
         "username": os.environ.get("EMAIL_HOST_USER", ""),
         "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
-        "use_tls": env_bool("EMAIL_USE_TLS", bool(_email_host)),
+        "use_tls": env_bool("EMAIL_USE_TLS", True),
         "timeout": 10,
     }
-else:
+elif DEBUG:
     # The demo keeps mail as files so that reminders can be read without a mail server.
     _mail_backend = "django.core.mail.backends.filebased.EmailBackend"
     _mail_options = {"file_path": str(VAR_DIR / "mail")}
+else:
+    # Production without a relay: every send fails (and a reminder is retried, never marked
+    # sent) instead of going to a localhost:25 that is not there. The worker refuses to start
+    # in this state while email is a reminder channel (reminders.checks).
+    _mail_backend = "tracker.mail.NoRelayEmailBackend"
+    _mail_options = {}
 if django.VERSION >= (6, 1):
     MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
 else:  # Django 5.2 (Python 3.11) still reads the EMAIL_* settings.
@@ -359,6 +379,27 @@ REMINDER_LEASE_SECONDS = env_int("REMINDER_LEASE_SECONDS", 300)
 REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 6)
 REMINDER_RETRY_BASE_SECONDS = env_int("REMINDER_RETRY_BASE_SECONDS", 60)
 REMINDER_RETRY_MAX_SECONDS = env_int("REMINDER_RETRY_MAX_SECONDS", 3600)
+# Group bots (reminders.egress): https to public addresses only. WEBHOOK_ALLOW_HTTP lets a
+# developer use plain http; WEBHOOK_TEST_ALLOW_ADDRESSES (networks, e.g. 127.0.0.1/32) lets the
+# test suite reach its own local servers. Neither is accepted when debug is off.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_TEST_ALLOW_ADDRESSES = env_list("WEBHOOK_TEST_ALLOW_ADDRESSES")
+if not DEBUG and (WEBHOOK_ALLOW_HTTP or WEBHOOK_TEST_ALLOW_ADDRESSES):
+    raise ImproperlyConfigured(
+        "WEBHOOK_ALLOW_HTTP and WEBHOOK_TEST_ALLOW_ADDRESSES are for development and tests: "
+        "unset them when DJANGO_DEBUG is off."
+    )
+# One deadline for a whole send to a group bot (name lookup, connect, TLS, request, answer):
+# at most half the lease, so a slow bot can never hold a message until its lease runs out and
+# another sender sends it a second time. Default: a third of the lease, at most 30 s.
+WEBHOOK_SEND_DEADLINE_SECONDS = env_int("WEBHOOK_SEND_DEADLINE_SECONDS", 0) or min(
+    30, REMINDER_LEASE_SECONDS / 3
+)
+if not 0 < WEBHOOK_SEND_DEADLINE_SECONDS * 2 <= REMINDER_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        f"WEBHOOK_SEND_DEADLINE_SECONDS ({WEBHOOK_SEND_DEADLINE_SECONDS}) must be positive and "
+        f"at most half of REMINDER_LEASE_SECONDS ({REMINDER_LEASE_SECONDS})."
+    )
 # Publishing a task from a web request waits at most this long for the broker.
 REMINDER_PUBLISH_TIMEOUT_SECONDS = env_int("REMINDER_PUBLISH_TIMEOUT_SECONDS", 1)
 # The site's address, for links in emails and group messages.
@@ -367,12 +408,22 @@ TRACKER_SITE_URL = os.environ.get("TRACKER_SITE_URL", "http://127.0.0.1:8000")
 # follow-ups whose task was lost and of retries. `expires` drops runs a stopped worker missed.
 _sweep_seconds = env_int("REMINDER_SWEEP_MINUTES", 30) * 60
 _delivery_seconds = env_int("REMINDER_DELIVERY_SECONDS", 60)
+# Completion roll-ups (cases.tally): only beat builds them, never a request. Past figures
+# (`as_of`) are kept for the last TALLY_SNAPSHOT_DAYS days: an older or future date is refused
+# with a 400. Each run builds at most TALLY_SNAPSHOT_BUILD_PER_RUN missing snapshots (yesterday
+# and the dashboard's month ends first), so a first backfill spreads over several runs.
+TALLY_MAINTAIN_SECONDS = env_int("TALLY_MAINTAIN_SECONDS", 600)
+TALLY_SNAPSHOT_DAYS = env_int("TALLY_SNAPSHOT_DAYS", 400)
+TALLY_SNAPSHOT_BUILD_PER_RUN = env_int("TALLY_SNAPSHOT_BUILD_PER_RUN", 31)
+# A past day whose snapshot is not built yet is counted from the history in the request only
+# for selections of at most this many cases (a bounded query); larger ones are told to wait.
+TALLY_LIVE_AS_OF_MAX_CASES = env_int("TALLY_LIVE_AS_OF_MAX_CASES", 5000)
 CELERY_BEAT_SCHEDULE: dict = {
-    # Completion roll-ups: new day's lights, compaction, yesterday's snapshot (cases.tally).
+    # Completion roll-ups: new day's lights, compaction, the kept days' snapshots.
     "cases-maintain-tally": {
         "task": "cases.maintain_tally",
-        "schedule": 600,
-        "options": {"expires": 600},
+        "schedule": TALLY_MAINTAIN_SECONDS,
+        "options": {"expires": TALLY_MAINTAIN_SECONDS},
     },
     # Signed chain heads of every case's history, outside the database (cases.history_checkpoint).
     "cases-checkpoint-history": {
@@ -405,11 +456,31 @@ LEDGER_API_EXPORT_MAX_ROWS = 30000
 # Imports: largest upload and most rows accepted; up to LEDGER_IMPORT_INLINE_ROWS changed rows
 # are written in the request, more by the worker.
 LEDGER_IMPORT_MAX_MB = env_int("LEDGER_IMPORT_MAX_MB", 10)
-LEDGER_IMPORT_MAX_ROWS = 20000
+LEDGER_IMPORT_MAX_ROWS = env_int("LEDGER_IMPORT_MAX_ROWS", 20000)
+# The worker parses an upload (never the request), within these bounds, checked on the zip's
+# central directory before openpyxl opens it: a cell's length (below Excel's 32767, at which
+# openpyxl silently cuts a longer cell: a longer one is refused, never truncated), the
+# decompressed size of all members together and of each, and each member's compression ratio
+# (a sharedStrings.xml of one repeated string compresses a thousandfold; real ledgers ~10x).
+LEDGER_IMPORT_MAX_CELL_CHARS = env_int("LEDGER_IMPORT_MAX_CELL_CHARS", 32000)
+LEDGER_IMPORT_MAX_UNZIPPED_MB = env_int("LEDGER_IMPORT_MAX_UNZIPPED_MB", 100)
+LEDGER_IMPORT_MAX_MEMBER_MB = env_int("LEDGER_IMPORT_MAX_MEMBER_MB", 60)
+LEDGER_IMPORT_MAX_RATIO = env_int("LEDGER_IMPORT_MAX_RATIO", 100)
+# Background exports and imports queued or running at once: per user and for the whole site
+# (more is refused with 429). A job older than LEDGER_JOB_STALE_MINUTES no longer counts, so a
+# worker that died holding one does not lock its owner out.
+LEDGER_JOBS_PER_USER = env_int("LEDGER_JOBS_PER_USER", 2)
+LEDGER_JOBS_GLOBAL = env_int("LEDGER_JOBS_GLOBAL", 20)
+LEDGER_JOB_STALE_MINUTES = env_int("LEDGER_JOB_STALE_MINUTES", 60)
 LEDGER_IMPORT_INLINE_ROWS = 100
 # Jobs and their files are deleted this many days after they were created (checked whenever
 # a new job starts).
 LEDGER_KEEP_DAYS = env_int("LEDGER_KEEP_DAYS", 7)
+
+# --- Audit log (audit/) ----------------------------------------------------------------------
+# Entries older than this many days are deleted by `manage.py purge_audit` (run with the
+# owner's DATABASE_URL: the runtime role cannot delete from the log). Three years by default.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 1095)
 
 # --- Security -----------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -470,12 +541,16 @@ REST_FRAMEWORK = {
     },
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": True,
+    # Our throttles read the address through cases.accounts.client_address; this keeps any
+    # other DRF throttle from trusting X-Forwarded-For beyond the same proxies.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "整改台账 API · Rectification tracker API",
     "DESCRIPTION": (
         "Cases, workflow, history, evidence and completion figures for discipline inspection "
-        "bodies. Authenticate with `Authorization: Token <token>` from `POST /api/v1/auth/token/`."
+        "bodies. Authenticate with `Authorization: Token <token>` from `POST /api/v1/auth/token/` "
+        "or the web page /accounts/tokens/ (shown once; valid API_TOKEN_TTL_DAYS days)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from cases import account_views
+
 api_docs = SpectacularSwaggerSplitView.as_view(url_name="schema")
 if django.VERSION >= (6, 0):
     from django.views.decorators.csp import csp_override
@@ -18,6 +20,18 @@ if django.VERSION >= (6, 0):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before Django's auth URLs: the reset view is theirs, throttled (cases.account_views).
+    path(
+        "accounts/password_reset/",
+        account_views.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
+    path("accounts/tokens/", account_views.token_list, name="token_list"),
+    path(
+        "accounts/tokens/<int:token_id>/revoke/",
+        account_views.token_revoke,
+        name="token_revoke",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("cases.api.urls")),
@@ -26,6 +40,7 @@ urlpatterns = [
     path("api/docs/", api_docs, name="api-docs"),
     path("notifications/", include("reminders.urls")),
     path("ledgers/", include("ledgers.urls")),
+    path("audit/", include("audit.urls")),
     path("", include("cases.urls")),
 ]
 

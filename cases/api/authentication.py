@@ -1,15 +1,21 @@
-import re
-
+from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
-TOKEN_KEY = re.compile(r"[0-9a-f]{40}")
+from .. import tokens
+from ..models import ApiToken
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
-    """DRF's token authentication, refusing malformed keys before they reach the database
-    (a NUL byte in a header would otherwise become a server error)."""
+    """`Authorization: Token <key>`, the scheme clients use, judged by cases.tokens: the key's
+    hash must name a token that is not revoked nor expired, of an active user whose password
+    has not changed since. A malformed key never reaches the database (a NUL byte in a header
+    would otherwise become a server error). `request.auth` is the ApiToken."""
+
+    model = ApiToken
 
     def authenticate_credentials(self, key: str):
-        if not TOKEN_KEY.fullmatch(key):
-            raise exceptions.AuthenticationFailed()
-        return super().authenticate_credentials(key)
+        token = tokens.token_authenticate(key)
+        if token is None:
+            # One answer for unknown, revoked, expired and ended tokens alike.
+            raise exceptions.AuthenticationFailed(_("令牌无效或已过期。"))
+        return token.user, token

@@ -6,13 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..completion import GROUP_FIELDS, LEVELS
+from ..completion import GROUP_FIELDS, LEVELS, as_of_problem
 from ..models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit
 from ..workflow import Status
 
@@ -192,20 +190,39 @@ class TransitionSerializer(serializers.Serializer):
 
 
 class ActorSerializer(serializers.Serializer):
+    """Who did something, or null when it was the system or someone the caller may not know
+    by name (outside the caller's scope: see `<field>_display`). Rows are labelled first by
+    cases.selectors.label_people, the rule the case page shares."""
+
     id = serializers.IntegerField()
     username = serializers.CharField()
     name = Called(source="get_full_name")
+
+    def get_attribute(self, instance: Any) -> Any:
+        if not getattr(instance, f"{self.source}_named", False):
+            return None
+        return super().get_attribute(instance)
+
+
+def person_display(field: str) -> serializers.CharField:
+    return serializers.CharField(
+        source=f"{field}_label",
+        read_only=True,
+        help_text="who, as the caller may see them: the name within the caller's scope, "
+        "otherwise '<unit> · <role>'; '系统' for the system",
+    )
 
 
 class EvidenceSerializer(serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField()
     uploaded_by = ActorSerializer(allow_null=True)
+    uploaded_by_display = person_display("uploaded_by")
 
     class Meta:
         model = Evidence
         fields = [
             "id", "original_name", "content_type", "size", "sha256", "event", "uploaded_by",
-            "created_at", "download_url",
+            "uploaded_by_display", "created_at", "download_url",
         ]  # fmt: skip
 
     @extend_schema_field(OpenApiTypes.URI)
@@ -218,6 +235,7 @@ class EvidenceSerializer(serializers.ModelSerializer):
 class EventSerializer(serializers.ModelSerializer):
     kind_display = Called(source="get_kind_display")
     actor = ActorSerializer(allow_null=True)
+    actor_display = person_display("actor")
     actor_unit = UnitRefSerializer(allow_null=True)
     time = serializers.DateTimeField(source="created_at")
     evidence = EvidenceSerializer(many=True)
@@ -226,7 +244,7 @@ class EventSerializer(serializers.ModelSerializer):
         model = CaseEvent
         fields = [
             "id", "kind", "kind_display", "from_status", "to_status", "deadline", "changes",
-            "note", "actor", "actor_unit", "time", "evidence",
+            "note", "actor", "actor_display", "actor_unit", "time", "evidence",
         ]  # fmt: skip
 
 
@@ -240,11 +258,15 @@ class CompletionQuerySerializer(serializers.Serializer):
     inspection = serializers.IntegerField(required=False, min_value=1)
     region = serializers.IntegerField(required=False, min_value=1)  # type: ignore[assignment]
     level = serializers.ChoiceField(choices=list(LEVELS), default="problem")
-    as_of = serializers.DateField(required=False, help_text="no later than today")
+    as_of = serializers.DateField(
+        required=False,
+        help_text="a kept day: from TALLY_SNAPSHOT_DAYS (default 400) days ago to today",
+    )
 
     def validate_as_of(self, value: Any) -> Any:
-        if value > timezone.localdate():
-            raise serializers.ValidationError(_("截至日期不能晚于今天。"))
+        problem = as_of_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
 
@@ -269,10 +291,16 @@ class CompletionSerializer(serializers.Serializer):
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    # One token per name: asking again under the same name replaces (revokes) the old one.
+    name = serializers.CharField(max_length=50, required=False, default="api")
 
 
 class TokenSerializer(serializers.Serializer):
+    """The key is shown here once; the server keeps only its hash."""
+
     token = serializers.CharField()
+    name = serializers.CharField()
+    expires_at = serializers.DateTimeField()
 
 
 class ErrorSerializer(serializers.Serializer):

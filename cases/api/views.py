@@ -21,13 +21,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import record_case_view
 from tracker.db_router import read_from_replica
 
-from .. import accounts, selectors, services
+from .. import accounts, selectors, services, tokens
 from ..completion import Selection, completion_report, completion_rows
 from ..errors import DomainError, InvalidInput
 from ..filters import CaseFilter, UnitFilter
-from ..models import Case, User
+from ..models import ApiToken, Case, User
 from ..permissions import Action, require
 from ..views import evidence_response
 from . import serializers as s
@@ -49,7 +50,9 @@ def _visible(queryset: Any, pk: Any, field: str) -> Any:
 
 
 class TokenView(APIView):
-    """Exchange a username and password for an API token; DELETE revokes it."""
+    """Exchange a username and password for a new API token (shown once, valid
+    API_TOKEN_TTL_DAYS days; a new token under the same `name` revokes the old one); DELETE
+    revokes the token the request is made with."""
 
     throttle_classes = [TokenRateThrottle]
     throttle_scope = "token"
@@ -79,11 +82,19 @@ class TokenView(APIView):
                 raise accounts.LockedOut(accounts.lockout_message())
             # The same answer for an unknown user and a wrong password.
             raise InvalidInput(_("用户名或密码错误。"))
-        return Response({"token": accounts.token_issue(user).key})
+        issued = tokens.token_issue(
+            user=cast(User, user), name=data.validated_data["name"], replace=True
+        )
+        token = issued.token
+        body = {"token": issued.key, "name": token.name, "expires_at": token.expires_at}
+        return Response(s.TokenSerializer(body).data)
 
     @extend_schema(responses={204: None}, operation_id="auth_token_destroy")
     def delete(self, request: Request) -> Response:
-        accounts.token_revoke(cast(User, request.user))
+        # A browser session holds no token: nothing to revoke (its tokens are revoked on
+        # /accounts/tokens/).
+        if isinstance(request.auth, ApiToken):
+            tokens.token_revoke(user=request.user, token_id=request.auth.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -200,6 +211,11 @@ class CaseViewSet(
     def _case(self, pk: int) -> Case:
         return self.get_queryset().get(pk=pk)
 
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        case = self.get_object()
+        record_case_view(request, case)  # a restricted case: who read it goes in the audit log
+        return Response(self.get_serializer(case).data)
+
     @extend_schema(request=s.CaseCreateSerializer, responses={201: s.CaseSerializer, **ERRORS})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # The role first: the ids below must not tell a caller who may not create anything
@@ -301,12 +317,14 @@ class CaseViewSet(
         note; 403: not a supervisor; 404: the caller may not see the case; 409: it is done."""
         data = _parse(FollowUpSerializer, request.data)
         event = services.case_follow_up(actor=request.user, case_id=int(pk), note=data["note"])
+        selectors.label_people(request.user, [event], "actor", unit_field="actor_unit")
         return Response(s.EventSerializer(event, context={"request": request}).data, status=201)
 
     @extend_schema(responses={200: s.EventSerializer(many=True), 404: s.ErrorSerializer})
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def history(self, request: Request, pk: str) -> Response:
         events = selectors.case_history(request.user, int(pk))
+        record_case_view(request, selectors.case_get(request.user, int(pk)))
         return Response(s.EventSerializer(events, many=True, context={"request": request}).data)
 
     @extend_schema(
@@ -341,11 +359,11 @@ class CaseViewSet(
                 if "evidence" in error.fields:  # the API's field is called `file`
                     error.fields["file"] = error.fields.pop("evidence")
                 raise
+            selectors.label_people(request.user, [item], "uploaded_by")
             return Response(
                 s.EvidenceSerializer(item, context={"request": request}).data, status=201
             )
-        case = selectors.case_get(request.user, case_id)
-        items = case.evidence.select_related("uploaded_by").order_by("created_at", "id")
+        items = selectors.case_evidence(request.user, case_id)
         return Response(s.EvidenceSerializer(items, many=True, context={"request": request}).data)
 
 
@@ -354,7 +372,9 @@ class EvidenceDownloadView(APIView):
 
     @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY, 404: s.ErrorSerializer})
     def get(self, request: Request, case_id: int, evidence_id: int) -> FileResponse:
-        return evidence_response(selectors.evidence_get(request.user, case_id, evidence_id))
+        return evidence_response(
+            request, selectors.evidence_get(request.user, case_id, evidence_id)
+        )
 
 
 # --- Statistics -------------------------------------------------------------------------

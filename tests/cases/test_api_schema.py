@@ -19,7 +19,6 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -33,7 +32,8 @@ from schemathesis.specs.openapi.checks import (
 
 from cases import services
 from cases.evidence import ALLOWED_TYPES
-from tests.factories import World, drive_to
+from cases.models import ApiToken
+from tests.factories import World, api_key, drive_to
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 VERBS = ("get", "post", "put", "patch", "delete")
@@ -210,8 +210,8 @@ def test_it_answers_generated_requests_as_its_schema_says(world: World):
     evidence = services.evidence_add(
         actor=world.supervisor, case_id=case.pk, upload=SimpleUploadedFile("a.pdf", PDF)
     )
-    token = Token.objects.create(user=world.supervisor)
-    auth = {"Authorization": f"Token {token.key}"}
+    key = api_key(world.supervisor, name="schemathesis")
+    auth = {"Authorization": f"Token {key}"}
 
     app = get_wsgi_application()
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", app)
@@ -252,7 +252,7 @@ def test_it_answers_generated_requests_as_its_schema_says(world: World):
             _reset_lockouts()  # nor a login lockout (generated names repeat)
             response = generated.call(app=app, headers=auth)
             # DELETE auth/token revokes the token the run authenticates with: put it back.
-            Token.objects.get_or_create(key=token.key, defaults={"user": world.supervisor})
+            ApiToken.objects.filter(name="schemathesis").update(revoked_at=None)
             calls[operation.label] = calls.get(operation.label, 0) + 1
             if response.status_code == 429:
                 throttled.append(operation.label)

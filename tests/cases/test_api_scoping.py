@@ -20,12 +20,11 @@ import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cases import services
 from cases.models import Case, CaseEvent, Evidence, Inspection, Unit
-from tests.factories import PASSWORD, World, drive_to, make_inspection
+from tests.factories import PASSWORD, World, api_key, drive_to, make_inspection
 
 pytestmark = pytest.mark.django_db
 
@@ -97,8 +96,7 @@ def client_for(world: World, persona: str) -> APIClient:
         return client
     user = getattr(world, persona)
     if persona == "api_reader":
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(user)}")
     else:
         client.force_authenticate(user)
     return client

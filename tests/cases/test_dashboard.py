@@ -110,7 +110,7 @@ def test_it_draws_a_trend_from_history(client, world, ledger):
         # the page says so, and shows the whole trend once the worker has built them.
         assert first["trend_pending"] and len(first["trend"]) == 1
         page = client.get(reverse("cases:dashboard"), {"level": "item"}).content.decode()
-        assert "正在后台计算" in page
+        assert "尚未生成" in page
         maintain_tally()
     figures = figures_of(client, level="item")
     assert not figures["trend_pending"]

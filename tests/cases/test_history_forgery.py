@@ -281,3 +281,25 @@ def test_it_refuses_a_checkpoint_altered_outside_the_key(story: Case, settings: 
     path.write_text("".join(lines))
     with pytest.raises(CommandError, match="Checkpoint refused: .*signature does not match"):
         call_command("verify_history", stdout=StringIO(), stderr=StringIO())
+
+
+def test_it_catches_the_audit_logs_newest_entries_deleted_after_a_checkpoint(
+    story: Case, world: World
+) -> None:
+    # The audit log is checked with the history, against the same signed checkpoint.
+    services.unit_update(
+        unit=world.unit_a, name="甲县局（新）", is_supervising_body=False,
+        is_responsible_unit=True, actor=world.admin,
+    )  # fmt: skip
+    call_command("checkpoint_history", stdout=StringIO())
+    assert "History intact" in verify_passes()
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER USER")
+        cursor.execute("DELETE FROM audit_auditentry")
+        cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER USER")
+    err = StringIO()
+    with pytest.raises(CommandError) as excinfo:
+        call_command("verify_history", stdout=StringIO(), stderr=err)
+    assert excinfo.value.returncode == 1
+    assert "Audit log broken" in str(excinfo.value)
+    assert "checkpoint" in err.getvalue()

@@ -89,6 +89,10 @@ VISIBLE_CASES: dict[str, set[str]] = {
     "admin": ALL_CASES,
     "supervisor": ALL_CASES,  # the city commission: the whole city, clue ledger included
     "county_a_supervisor": {"county_a", "unit_a", "unit_a_child", "restricted_a"},
+    # Supervisors of government departments (not commissions): their unit's cases, never the
+    # clue ledger, even on a case of their own unit.
+    "dept_supervisor": {"unit_a", "unit_a_child"},
+    "city_dept_supervisor": {"city_dept", "city_dept_child"},
     "api_reader": UNRESTRICTED,  # the same jurisdiction, never the clue ledger
     "inspector_a": {"unit_a", "unit_a_child"},  # own unit and below, never restricted
     "inspector_a_child": {"unit_a_child"},  # not the parent unit's cases
@@ -103,6 +107,8 @@ VISIBLE_INSPECTIONS: dict[str, set[str]] = {
     "admin": {"inspection", "restricted", "empty"},
     "supervisor": {"inspection", "restricted", "empty"},
     "county_a_supervisor": {"inspection", "restricted"},  # through its county's cases
+    "dept_supervisor": {"inspection"},
+    "city_dept_supervisor": {"inspection"},
     "api_reader": {"inspection", "empty"},
     "inspector_a": {"inspection"},
     "inspector_a_child": {"inspection"},
@@ -129,6 +135,8 @@ VISIBLE_UNITS: dict[str, set[str]] = {
     "supervisor": CITY_UNITS,
     "api_reader": CITY_UNITS,
     "county_a_supervisor": {"甲县", "甲县纪委监委", "甲县局", "甲县局股室"},
+    "dept_supervisor": {"甲县局", "甲县局股室"},
+    "city_dept_supervisor": {"市局", "市局分局"},
     "inspector_a": {"甲县局", "甲县局股室"},
     "inspector_a_child": {"甲县局股室"},
     "inspector_b": {"乙县局"},

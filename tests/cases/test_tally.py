@@ -18,6 +18,7 @@ from django.utils import timezone
 from cases import selectors, services, tally
 from cases.completion import Selection, completion_trend, figures
 from cases.models import Case, CompletionSnapshot, CompletionTally
+from cases.tasks import maintain_tally
 from cases.workflow import DONE_STATES
 from tests.factories import days, drive_to, make_case
 
@@ -35,6 +36,12 @@ PERSONAS = (
 )
 
 
+@pytest.fixture(autouse=True)
+def built_tally(db):
+    """Beat builds the tally (a read never does): from then on every write adds its delta."""
+    tally.refresh()
+
+
 def _nonzero(groups):
     return {key: counts for key, (_name, counts) in groups.items() if any(counts.values())}
 
@@ -42,6 +49,9 @@ def _nonzero(groups):
 def assert_tally_exact(world, *, as_of_days=(1,)):
     """Roll-ups == fresh count, for everyone and every way of looking; item counters too."""
     today = timezone.localdate()
+    assert tally.current_day() == today  # the figures below are read from the roll-ups
+    for n in as_of_days:
+        tally.ensure_snapshot(today - timedelta(days=n))  # what beat builds
     for persona in PERSONAS:
         user = getattr(world, persona)
         selections = [Selection(user)]
@@ -137,12 +147,17 @@ def test_a_new_day_moves_the_lights_and_the_roll_ups_follow(world, ledger):
     tally.ensure_current()
     with time_machine.travel(timezone.now() + timedelta(days=6)):
         assert tally.current_day() != timezone.localdate()
+        # Before beat's run on the new day, reads count the cases and build nothing.
+        selection = Selection(world.supervisor)
+        stale = figures(selection, group_by="unit")
+        assert stale == figures(selection.cases(), group_by="unit")
+        assert tally.current_day() != timezone.localdate()
+        maintain_tally()
         assert_tally_exact(world, as_of_days=(1, 30))
-        assert tally.current_day() == timezone.localdate()
 
 
 def test_compaction_adds_the_deltas_up_and_keeps_the_figures(world, ledger):
-    tally.ensure_current()
+    tally.refresh()  # one row a group
     groups = CompletionTally.objects.count()
     drive_to(ledger["b"], "completed", world.supervisor)
     drive_to(ledger["child"], "in_progress", world.supervisor)
@@ -205,13 +220,16 @@ def test_the_trend_from_snapshots_equals_a_fresh_count(world, ledger):
     drive_to(ledger["b"], "completed", world.supervisor)
     today = timezone.localdate()
     trend_days = [today - timedelta(days=n) for n in (25, 7, 1, 0)]
+    for day in trend_days[:-1]:
+        tally.ensure_snapshot(day)  # what beat builds
     for persona in PERSONAS:
         selection = Selection(getattr(world, persona))
         for level in ("problem", "item"):
             tallied = completion_trend(selection, days=trend_days, level=level)
             counted = completion_trend(selection.cases(), days=trend_days, level=level)
             assert tallied == counted, persona
-    # Without building, only what is built (and today) is drawn.
+    # Only what is built (and today) is drawn: a read never builds.
     CompletionSnapshot.objects.filter(day=trend_days[0]).delete()
-    drawn = completion_trend(Selection(world.supervisor), days=trend_days, build=False)
+    drawn = completion_trend(Selection(world.supervisor), days=trend_days)
     assert [day for day, _row in drawn] == trend_days[1:]
+    assert not CompletionSnapshot.objects.filter(day=trend_days[0]).exists()

@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from cases.models import Case, CaseEvent
+from tests.factories import api_key
 
 from .conftest import free_port, needs_postgres
 from .proxy import REFUSE, FaultProxy
@@ -135,7 +135,7 @@ def live(server, world, client) -> Iterator[tuple[Server, Any, str, str]]:
     case = world.case(world.unit_a)
     client.force_login(world.inspector_a)
     session = client.cookies["sessionid"].value
-    token = Token.objects.create(user=world.inspector_a).key
+    token = api_key(world.inspector_a)
     yield server, case, session, token
     server.db.mode = "forward"
     server.db.cut_on(None)

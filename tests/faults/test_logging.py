@@ -132,7 +132,7 @@ def test_log_format_is_json_with_debug_off_and_can_be_chosen():
 
     assert _last_line(_run({"DJANGO_DEBUG": "false", "LOG_FORMAT": "text"})) == "hello 世界"
 
-    refused = _run({"LOG_FORMAT": "xml"})
+    refused = _run({"DJANGO_DEBUG": "true", "LOG_FORMAT": "xml"})
     assert refused.returncode != 0 and "LOG_FORMAT must be json or text" in refused.stderr
 
 

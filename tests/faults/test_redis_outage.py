@@ -14,12 +14,12 @@ from django.conf import settings
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from cases.models import Case, CaseEvent
 from reminders.models import Delivery, Notification, Reminder
 from reminders.tasks import deliver_reminders, publish, send_due_reminders
+from tests.factories import api_key
 from tests.reminders.test_celery import celery_conf
 from tracker.celery import app as celery_app
 
@@ -57,7 +57,7 @@ def test_it_keeps_working_with_redis_down_and_catches_up_after(
     case = world.case(world.unit_a)
     due_tomorrow = world.case(world.unit_a, deadline=timezone.localdate() + timedelta(days=1))
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=world.supervisor)}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key(world.supervisor)}")
     client.force_login(world.inspector_a)
     # Up: the cache holds a pooled connection, which the outage then freezes or resets.
     assert api.get("/api/v1/cases/").status_code == 200

@@ -90,7 +90,17 @@ def upload(data: bytes, name: str = "台账.xlsx") -> SimpleUploadedFile:
 
 
 def preview(user: Any, data: bytes, name: str = "台账.xlsx") -> Any:
-    return services.import_job_create(actor=user, upload=upload(data, name), name=name)
+    """Upload, then what the worker does: read the file into a preview. A file that cannot be
+    read raises LedgerFileError with the job's message (the job itself is FAILED)."""
+    from ledgers.models import ImportJob
+    from ledgers.workbook import LedgerFileError
+
+    job = services.import_job_create(actor=user, upload=upload(data, name), name=name)
+    services.import_job_run(job_id=job.pk)
+    job = ImportJob.objects.get(pk=job.pk)
+    if job.status == ImportJob.Status.FAILED:
+        raise LedgerFileError(job.error)
+    return job
 
 
 def query(**params: Any) -> str:
@@ -98,3 +108,11 @@ def query(**params: Any) -> str:
     for key, value in params.items():
         q.setlist(key, value if isinstance(value, list) else [str(value)])
     return q.urlencode()
+
+
+def worker_reads() -> None:
+    """What the worker does with uploads waiting to be read (the request never reads them)."""
+    from ledgers.models import ImportJob
+
+    for job_id in ImportJob.objects.exclude(upload="").values_list("pk", flat=True):
+        services.import_job_run(job_id=job_id)

@@ -424,7 +424,8 @@ def test_it_reads_csv_in_gb18030_and_utf8_with_or_without_bom(world, encoding):
 def test_it_refuses_a_file_it_cannot_read_as_a_whole(world, data, name, message):
     with pytest.raises(LedgerFileError, match=message):
         preview(world.supervisor, data, name)
-    assert not ImportJob.objects.exists()
+    job = ImportJob.objects.get()  # the worker found out, on the job; the file is gone
+    assert job.status == ImportJob.Status.FAILED and not job.upload and not job.rows
 
 
 def test_it_refuses_a_file_with_too_many_rows(world, settings):

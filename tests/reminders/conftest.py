@@ -81,7 +81,11 @@ class Bot:
 
 
 @pytest.fixture
-def bot() -> Iterator[Bot]:
+def bot(settings) -> Iterator[Bot]:
+    """A bot the egress policy lets through: plain http to 127.0.0.1 is allowed only by the
+    development setting and the test allow-list (both refused when debug is off)."""
+    settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_TEST_ALLOW_ADDRESSES = ["127.0.0.1/32"]
     state = Bot()
 
     class Handler(BaseHTTPRequestHandler):

@@ -80,16 +80,14 @@ def test_it_retries_a_failing_group_bot_with_back_off_and_records_the_errors(peo
     clock.shift(timedelta(seconds=60))
     assert services.deliver().outcomes == {message.pk: "retrying"}
     message.refresh_from_db()
-    assert message.last_error == "errcode 45009: api freq out of limit"
+    # The bot's code, never its text (errmsg is what the other side wrote).
+    assert message.last_error == "errcode 45009"
     assert message.next_attempt_at == timezone.now() + timedelta(seconds=120)  # doubled
     clock.shift(timedelta(seconds=120))
     assert services.deliver().outcomes == {message.pk: "sent"}
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("sent", 3)
-    assert [e["error"] for e in message.errors] == [
-        "HTTP 500",
-        "errcode 45009: api freq out of limit",
-    ]
+    assert [e["error"] for e in message.errors] == ["HTTP 500", "errcode 45009"]
     assert Reminder.objects.get(delivery=message).status == "sent"
     assert len(bot.received) == 3
     text = bot.received[-1]["text"]["content"]
@@ -124,7 +122,7 @@ def test_it_gives_up_on_a_hung_bot_after_its_timeout(people, clock, bot):
     started = time.monotonic()
     services.deliver()
     assert time.monotonic() - started < 1.9
-    assert "timed out" in only("webhook").last_error or "timeout" in only("webhook").last_error
+    assert "超时" in only("webhook").last_error
 
 
 def test_it_signs_dingtalk_requests_when_a_secret_is_set(people, clock, bot):

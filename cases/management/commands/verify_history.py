@@ -42,10 +42,27 @@ from cases.history_verify import (
 )
 from cases.models import Case, CaseEvent, Evidence
 
-# More chains to verify with the history, each called with the command and its options and
-# returning its failures (empty: intact). E.g. the audit log's: the lead registers it here.
-Checker = Callable[[BaseCommand, dict[str, Any]], list[str]]
-EXTRA_CHECKERS: list[Checker] = []
+# More chains to verify with the history, each called with the command, its options and the
+# checkpoint in force (None without one), returning its failures (empty: intact).
+Checker = Callable[[BaseCommand, dict[str, Any], Checkpoint | None], list[str]]
+
+
+def audit_log_checker(
+    command: BaseCommand, options: dict[str, Any], checkpoint: Checkpoint | None
+) -> list[str]:
+    """The audit log's chain, and that it still holds the entry the checkpoint recorded (a
+    deleted tail or an emptied table is caught only that way)."""
+    if options["case"] is not None:
+        return []  # one case's check: the log is not a case's
+    from audit.integrity import verify_audit
+
+    problems = verify_audit(checkpoint=checkpoint.audit_head if checkpoint else None)
+    for problem in problems[: max(0, options["show"])]:
+        command.stderr.write(str(problem))
+    return [f"Audit log broken: {problems[0]}"] if problems else []
+
+
+EXTRA_CHECKERS: list[Checker] = [audit_log_checker]
 
 
 class Command(BaseCommand):
@@ -101,7 +118,7 @@ class Command(BaseCommand):
                 failures.append(f"Evidence files missing or altered: {bad} of {files}")
             summary += f"; {files} evidence files verified"
         for checker in EXTRA_CHECKERS:
-            failures.extend(checker(self, options))
+            failures.extend(checker(self, options, checkpoint))
         if failures:
             raise CommandError(". ".join(failures))
         seconds = time.monotonic() - started
