@@ -294,6 +294,7 @@ def test_it_catches_the_audit_logs_newest_entries_deleted_after_a_checkpoint(
     call_command("checkpoint_history", stdout=StringIO())
     assert "History intact" in verify_passes()
     with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER USER")
         cursor.execute("DELETE FROM audit_auditentry")
         cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER USER")
