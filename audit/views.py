@@ -71,9 +71,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not selectors.may_read_audit(user):
         raise PermissionDenied(_("仅纪委监委的监督人员可以查看审计日志。"))
-    audit_filter = AuditFilter(
-        request.GET, queryset=selectors.audit_entries(user), request=request
-    )
+    audit_filter = AuditFilter(request.GET, queryset=selectors.audit_entries(user), request=request)
     entries = audit_filter.qs if audit_filter.is_valid() else AuditEntry.objects.none()
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     root = None if sees_everything(user) else scope_root(user)

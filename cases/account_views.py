@@ -94,4 +94,3 @@ class PasswordResetView(auth_views.PasswordResetView):
         response = self.render_to_response(self.get_context_data(form=form), status=429)
         response["Retry-After"] = str(60 * settings.PASSWORD_RESET_WINDOW_MINUTES)
         return response
-

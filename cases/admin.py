@@ -436,7 +436,6 @@ class CaseEventAdmin(ReadOnlyAdmin):
         return without_hidden_ledgers(request.user, super().get_queryset(request), "case")
 
 
-
 @admin.register(RestrictedGrant)
 class RestrictedGrantAdmin(ReadOnlyAdmin):
     """Read-only: a grant is made and revoked by a commission on its page, through the

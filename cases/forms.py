@@ -248,6 +248,8 @@ class TokenForm(forms.Form):
         max_length=50,
         help_text=_("例如使用该令牌的程序：省级平台、大屏、报表生成。"),
     )
+
+
 class GrantForm(forms.Form):
     """A commission grants one of its restricted ledgers to a unit of its jurisdiction."""
 

@@ -132,8 +132,20 @@ def payload_text(
     """The sealed text from values already in canonical form (`date_text`, `moment_text`,
     `evidence_text`, `canonical_changes`)."""
     head = _encode(
-        [VERSION, case_id, seq, kind, from_status, to_status, deadline, bool(was_overdue)]
-        + [note, actor_id, actor_unit_id, created_at]
+        [
+            VERSION,
+            case_id,
+            seq,
+            kind,
+            from_status,
+            to_status,
+            deadline,
+            bool(was_overdue),
+            note,
+            actor_id,
+            actor_unit_id,
+            created_at,
+        ]
     )
     return f"{head[:-1]},{evidence},{changes}]"
 
@@ -203,8 +215,21 @@ def unkeyed_v1_hash(
     to verify a chain written before the key, once, before it is sealed (`seal_history`), and
     to say why such a row fails `verify_history`."""
     head = _encode(
-        [1, case_id, seq, prev_hash, kind, from_status, to_status, date_text(deadline)]
-        + [bool(was_overdue), note, actor_id, actor_unit_id, moment_text(created_at)]
+        [
+            1,
+            case_id,
+            seq,
+            prev_hash,
+            kind,
+            from_status,
+            to_status,
+            date_text(deadline),
+            bool(was_overdue),
+            note,
+            actor_id,
+            actor_unit_id,
+            moment_text(created_at),
+        ]
     )
     return hashlib.sha256(f"{head[:-1]},{changes_text}]".encode()).hexdigest()
 

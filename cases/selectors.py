@@ -107,9 +107,9 @@ def restricted_q(user: Any, inspection: str = "inspection") -> Q:
     role = user_role(user)
     if role is None or role == Role.API_READER:
         return open_ledgers
-    granted = RestrictedGrant.objects.filter(
-        unit_id=user.unit_id, revoked_at__isnull=True
-    ).values("inspection_id")
+    granted = RestrictedGrant.objects.filter(unit_id=user.unit_id, revoked_at__isnull=True).values(
+        "inspection_id"
+    )
     return open_ledgers | Q(**{f"{inspection}_id__in" if inspection else "id__in": granted})
 
 

@@ -157,9 +157,7 @@ def token_issue(*, user: User, name: str, replace: bool = False) -> IssuedToken:
             usable = [t for t in usable if t.pk != same_name[0].pk]
         limit = settings.API_TOKEN_MAX_PER_USER
         if len(usable) >= limit:
-            raise Conflict(
-                _("每个账户最多 %(n)s 个有效令牌，请先撤销不用的令牌。") % {"n": limit}
-            )
+            raise Conflict(_("每个账户最多 %(n)s 个有效令牌，请先撤销不用的令牌。") % {"n": limit})
         key = secrets.token_hex(20)
         try:
             with transaction.atomic():

@@ -496,4 +496,3 @@ def restricted_grant_revoke(request: HttpRequest, grant_id: int) -> HttpResponse
     else:
         messages.success(request, _("授权已撤销。"))
     return redirect("cases:grants")
-

@@ -94,7 +94,8 @@ def _reserve_job_slot(actor: Any) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [JOBS_LOCK])
     since = timezone.now() - timedelta(minutes=settings.LEDGER_JOB_STALE_MINUTES)
     active = {"status__in": (Job.Status.QUEUED, Job.Status.RUNNING), "created_at__gte": since}
-    mine = sum(m.objects.filter(owner_id=actor.pk, **active).count() for m in (ExportJob, ImportJob))
+    models = (ExportJob, ImportJob)
+    mine = sum(m.objects.filter(owner_id=actor.pk, **active).count() for m in models)
     if mine >= settings.LEDGER_JOBS_PER_USER:
         raise TooManyJobs(
             _("您已有 %(n)s 个导入或导出任务在进行中，请等其完成后再试。")

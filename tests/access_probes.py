@@ -215,7 +215,8 @@ class Probe:
 
     `path` may hold {case}, {evidence}, {unit}, {inspection}, {job}, {notification} or {token};
     `target` says which kind of object they refer to ("case", "unit", "inspection",
-    "export_job", "import_job", "notification", "api_token"), None for a URL without an object. `seen` is the answer per
+    "export_job", "import_job", "notification", "api_token"), None for a URL without an object.
+    `seen` is the answer per
     role for an object the role may see (for a URL without an object: the answer); `hidden`
     overrides the answer for an object it may not see or that does not exist (default: 404,
     and for anonymous callers the same as `seen`). `data` names the payload sent. A write

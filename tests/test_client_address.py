@@ -36,7 +36,12 @@ def _policy(settings, monkeypatch):
     cache.clear()
 
 
-def ask_token(password: str = "wrong-password", *, address: str = ATTACKER, forwarded=None):
+def ask_token(
+    password: str = "wrong-password",  # noqa: S107 (a wrong password, on purpose)
+    *,
+    address: str = ATTACKER,
+    forwarded=None,
+):
     extra = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {}
     return APIClient().post(
         TOKEN_URL,
@@ -90,8 +95,7 @@ def test_behind_one_proxy_the_right_most_entry_counts(client, world, settings):
     settings.TRUSTED_PROXY_COUNT = 1
     # The client's own claims (left of the proxy's entry) change nothing.
     answers = [
-        ask_token(address=PROXY, forwarded=f"10.9.0.{n}, {ATTACKER}").status_code
-        for n in range(4)
+        ask_token(address=PROXY, forwarded=f"10.9.0.{n}, {ATTACKER}").status_code for n in range(4)
     ]
     assert answers == [400, 400, 400, 429]
     # Another client behind the same proxy has its own budget and is not locked out.
@@ -135,7 +139,9 @@ def test_password_reset_is_throttled_per_email(client, world):
     world.inspector_a.email = "inspector.a@example.org"
     world.inspector_a.save()
     for n in range(3):
-        assert ask_reset(client, "inspector.a@example.org", address=f"10.0.1.{n}").status_code == 302
+        assert (
+            ask_reset(client, "inspector.a@example.org", address=f"10.0.1.{n}").status_code == 302
+        )
     assert len(mail.outbox) == 3
     # The same address in other letters is the same person's mailbox.
     refused = ask_reset(client, " Inspector.A@Example.org ", address="10.0.1.9")

@@ -211,9 +211,7 @@ def test_it_records_group_bots_without_their_secrets(world, settings):
     updated = last(Action.WEBHOOK_UPDATE)
     assert set(updated.changes) == {"enabled", "url_key", "secret"}
 
-    response = client.post(
-        f"/admin/reminders/unitwebhook/{webhook.pk}/delete/", {"post": "yes"}
-    )
+    response = client.post(f"/admin/reminders/unitwebhook/{webhook.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not UnitWebhook.objects.exists()
     assert last(Action.WEBHOOK_DELETE).changes["enabled"] == [False, None]

@@ -48,9 +48,7 @@ def clue(world):
 
 
 def test_it_records_who_viewed_a_restricted_case_page(world, clue):
-    response = logged_in(world.supervisor).get(
-        f"/cases/{clue.pk}/", REMOTE_ADDR="198.51.100.7"
-    )
+    response = logged_in(world.supervisor).get(f"/cases/{clue.pk}/", REMOTE_ADDR="198.51.100.7")
     assert response.status_code == 200
     [entry] = entries(Action.VIEW_RESTRICTED_CASE)
     assert entry.actor == world.supervisor and entry.case == clue

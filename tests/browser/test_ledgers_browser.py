@@ -3,13 +3,15 @@ downloads a valid workbook; an import goes from upload to preview to done."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from openpyxl import load_workbook
 
 from cases.models import Case
 from tests.browser.conftest import log_in
 from tests.factories import PASSWORD, days
-from tests.ledgers.helpers import codes, xlsx
+from tests.ledgers.helpers import codes, worker_reads, xlsx
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -54,6 +56,9 @@ def test_it_imports_an_upload_after_its_preview(world, new_page, tmp_path):
     page.goto("/ledgers/import/")
     page.set_input_files("input[type=file]", str(path))
     page.get_by_role("button", name="上传并预览").click()
+    page.wait_for_url(re.compile(r"/ledgers/imports/\d+/"))
+    worker_reads()  # the worker reads the upload; the request only stored it
+    page.reload()
     page.get_by_text("将要导入的变化").wait_for()
     assert not Case.objects.filter(code="B-1").exists()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375

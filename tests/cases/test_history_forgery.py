@@ -194,9 +194,7 @@ def test_it_catches_an_edited_row_rechained_without_the_key(story: Case, algorit
 
 
 @pytest.mark.parametrize("algorithm", FORGERS)
-def test_it_catches_a_backdated_row_rechained_without_the_key(
-    story: Case, algorithm: str
-) -> None:
+def test_it_catches_a_backdated_row_rechained_without_the_key(story: Case, algorithm: str) -> None:
     last = events_of(story)[-1]
     with forger("replication role") as cursor:
         cursor.execute(
@@ -279,7 +277,7 @@ def test_it_refuses_a_checkpoint_altered_outside_the_key(story: Case, settings: 
     lines = path.read_text().splitlines(keepends=True)
     lines = [line for line in lines if not line.startswith(f"{story.pk} ")]
     path.write_text("".join(lines))
-    with pytest.raises(CommandError, match="Checkpoint refused: .*signature does not match"):
+    with pytest.raises(CommandError, match=r"Checkpoint refused: .*signature does not match"):
         call_command("verify_history", stdout=StringIO(), stderr=StringIO())
 
 

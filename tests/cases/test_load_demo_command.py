@@ -26,4 +26,3 @@ def test_it_loads_with_debug_off_when_forced(settings):
     admin = User.objects.get(username="admin")
     assert admin.is_superuser and admin.check_password(DEMO_PASSWORD)
     assert Case.objects.exists()
-

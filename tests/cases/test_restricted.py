@@ -188,10 +188,20 @@ def test_it_refuses_an_import_into_the_clue_ledger_and_stores_nothing(scene, per
     world, secret = scene["world"], scene["secret"]
     unit = user.unit.name
     rows = [
-        {"问题编号": "NEW-X1", "所属检查": world.restricted.name, "问题标题": "新线索",
-         "责任单位": unit, "整改时限": "2030-06-30"},  # fmt: skip
-        {"问题编号": "NEW-X2", "所属检查": world.restricted.code, "问题标题": "新线索二",
-         "责任单位": unit, "整改时限": "2030-06-30"},  # fmt: skip
+        {
+            "问题编号": "NEW-X1",
+            "所属检查": world.restricted.name,
+            "问题标题": "新线索",
+            "责任单位": unit,
+            "整改时限": "2030-06-30",
+        },
+        {
+            "问题编号": "NEW-X2",
+            "所属检查": world.restricted.code,
+            "问题标题": "新线索二",
+            "责任单位": unit,
+            "整改时限": "2030-06-30",
+        },
         {"问题编号": secret.code, "问题标题": "改写线索"},
     ]
     before = Case.objects.count()
@@ -400,8 +410,14 @@ def test_a_staff_user_who_is_not_a_superuser_reads_no_clue_in_the_admin(scene):
     staff.save()
     staff.user_permissions.set(
         Permission.objects.filter(
-            codename__in=["view_case", "view_caseevent", "view_inspection", "change_inspection",
-                          "view_restrictedgrant", "view_reminder"]  # fmt: skip
+            codename__in=[
+                "view_case",
+                "view_caseevent",
+                "view_inspection",
+                "change_inspection",
+                "view_restrictedgrant",
+                "view_reminder",
+            ]
         )
     )
     services.restricted_grant_create(

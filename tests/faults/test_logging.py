@@ -111,6 +111,7 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base |= {
         "DJANGO_SETTINGS_MODULE": "tracker.settings",
         "DJANGO_SECRET_KEY": "x" * 50,
+        "HISTORY_SEAL_KEY": "y" * 32,
         "DJANGO_ALLOWED_HOSTS": "tracker.example.org",
         "PYTHONPATH": str(ROOT),
     }

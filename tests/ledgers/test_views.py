@@ -281,9 +281,7 @@ def test_it_confirms_an_import_with_nothing_to_change(client, world):
 @pytest.fixture
 def api(world):
     client = APIClient()
-    client.credentials(
-        HTTP_AUTHORIZATION=f"Token {api_key(world.api_reader)}"
-    )
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(world.api_reader)}")
     return client
 
 

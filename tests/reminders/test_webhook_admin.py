@@ -35,8 +35,13 @@ def test_it_shows_staff_only_the_bots_of_their_own_units(world, client):
         assert response.status_code == 302
     response = client.post(
         f"/admin/reminders/unitwebhook/{theirs.pk}/change/",
-        {"unit": world.unit_b.pk, "url": "https://8.8.8.8/x", "flavour": "wecom",
-         "timeout_seconds": 5, "max_attempts": 5},  # fmt: skip
+        {
+            "unit": world.unit_b.pk,
+            "url": "https://8.8.8.8/x",
+            "flavour": "wecom",
+            "timeout_seconds": 5,
+            "max_attempts": 5,
+        },
     )
     theirs.refresh_from_db()
     assert theirs.url == "https://1.1.1.1/theirs"
