@@ -20,6 +20,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from .history_chain import (
+    EVENT_FIELDS,
     changes_memo,
     date_text,
     evidence_text,
@@ -56,23 +57,7 @@ class Break:
 
 # Row layout `ChainChecker.check` expects: the event's id, then the event columns
 # (`changes` as JSON text), then its seal.
-ROW_FIELDS = (
-    "id",
-    "case_id",
-    "seq",
-    "prev_hash",
-    "kind",
-    "from_status",
-    "to_status",
-    "deadline",
-    "was_overdue",
-    "note",
-    "actor_id",
-    "actor_unit_id",
-    "created_at",
-    "changes_text",
-    "hash",
-)
+ROW_FIELDS = ("id", *EVENT_FIELDS[:-1], "changes_text", "hash")
 # The case columns whose current value the events record (see `state_break`).
 STATE_FIELDS = (
     "status",
