@@ -21,6 +21,7 @@ def test_it_passes_the_deployment_checklist_with_debug_off():
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY="x" * 20 + "a-long-random-production-secret-key-for-the-check",
         DJANGO_ALLOWED_HOSTS="tracker.example.org",
+        HISTORY_SEAL_KEY="a-seal-key-held-outside-the-database",
         EMAIL_HOST="smtp.example.org",  # a worker without a relay fails the checklist
     )
     result = subprocess.run(
