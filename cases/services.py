@@ -70,6 +70,7 @@ def unit_create(
     actor: Any = None,
     request: Any = None,
 ) -> Unit:
+    name = _require_free_unit_name(name, parent_id=parent.pk if parent else None)
     unit = Unit.objects.create(
         name=name,
         level=level,
@@ -94,6 +95,20 @@ def unit_create(
     return unit
 
 
+def _require_free_unit_name(name: str, *, parent_id: int | None, unit_id: int | None = None) -> str:
+    """The name, stripped, if no other unit under the same parent (or no other root) has it:
+    refused as a form error here rather than as the database's constraint error."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput(_("请填写单位名称。"), fields={"name": [_("请填写单位名称。")]})
+    taken = Unit.objects.filter(name=name)
+    taken = taken.filter(parent_id=parent_id) if parent_id else taken.filter(parent__isnull=True)
+    if taken.exclude(pk=unit_id).exists():
+        message = _("同一上级单位下已有同名单位：%(name)s") % {"name": name}
+        raise InvalidInput(message, fields={"name": [message]})
+    return name
+
+
 @transaction.atomic
 def unit_update(
     *,
@@ -105,11 +120,11 @@ def unit_update(
     request: Any = None,
 ) -> Unit:
     """Rename a unit or change its flags; moving it in the tree is not an edit."""
-    if not name.strip():
-        raise InvalidInput(_("请填写单位名称。"), fields={"name": [_("请填写单位名称。")]})
-    before = _unit_values(Unit.objects.select_for_update().get(pk=unit.pk))
+    locked = Unit.objects.select_for_update().get(pk=unit.pk)
+    name = _require_free_unit_name(name, parent_id=locked.parent_id, unit_id=locked.pk)
+    before = _unit_values(locked)
     Unit.objects.filter(pk=unit.pk).update(
-        name=name.strip(),
+        name=name,
         is_supervising_body=is_supervising_body,
         is_responsible_unit=is_responsible_unit,
     )

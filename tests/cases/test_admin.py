@@ -172,3 +172,21 @@ def test_it_never_deletes_units_users_inspections_or_cases(client, world, operat
         response = client.post(reverse(f"admin:{name}_delete", args=[pk]), {"post": "yes"})
         assert response.status_code == 403, name
     assert User.objects.filter(pk=world.inspector_b.pk).exists()
+
+
+def test_it_refuses_a_unit_renamed_to_its_siblings_name_and_stores_nothing(client, world, operator):
+    sibling = world.unit_a.parent.children.exclude(pk=world.unit_a.pk).first()
+    assert sibling is not None
+    response = client.post(
+        reverse("admin:cases_unit_change", args=[world.unit_a.pk]),
+        {
+            "name": sibling.name,
+            "level": world.unit_a.level,
+            "parent": world.unit_a.parent_id,
+            "is_supervising_body": "",
+            "is_responsible_unit": "on",
+        },
+    )
+    _refused(response, "同一上级单位下已有同名单位")
+    world.unit_a.refresh_from_db()
+    assert world.unit_a.name != sibling.name
