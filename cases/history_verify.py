@@ -161,7 +161,11 @@ class ChainChecker:
         )
 
     def unkeyed(self, row: Sequence[Any]) -> str:
-        return unkeyed_v1_hash(*row[1:13], self.changes[row[13]])
+        case_id, seq, prev, kind, from_s, to_s, day, late, note, actor, unit, at = row[1:13]
+        return unkeyed_v1_hash(
+            case_id, seq, prev, kind, from_s, to_s, day, late, note, actor, unit, at,
+            self.changes[row[13]],
+        )  # fmt: skip
 
 
 def _new_value(value: Any) -> Any:

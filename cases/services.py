@@ -103,7 +103,9 @@ def _require_free_unit_name(name: str, *, parent_id: int | None, unit_id: int | 
         raise InvalidInput(_("请填写单位名称。"), fields={"name": [_("请填写单位名称。")]})
     taken = Unit.objects.filter(name=name)
     taken = taken.filter(parent_id=parent_id) if parent_id else taken.filter(parent__isnull=True)
-    if taken.exclude(pk=unit_id).exists():
+    if unit_id is not None:
+        taken = taken.exclude(pk=unit_id)
+    if taken.exists():
         message = _("同一上级单位下已有同名单位：%(name)s") % {"name": name}
         raise InvalidInput(message, fields={"name": [message]})
     return name

@@ -534,9 +534,9 @@ def jobs_purge_expired(*, now: datetime | None = None) -> int:
             job.file.delete(save=False)
         job.delete()
         count += 1
-    for job in ImportJob.objects.filter(created_at__lt=cutoff).defer("rows", "changes"):
-        if job.upload:  # never read (its worker never came): the file goes too
-            job.upload.delete(save=False)
-        job.delete()
+    for upload in ImportJob.objects.filter(created_at__lt=cutoff).defer("rows", "changes"):
+        if upload.upload:  # never read (its worker never came): the file goes too
+            upload.upload.delete(save=False)
+        upload.delete()
         count += 1
     return count
