@@ -96,10 +96,9 @@ def unit_create(
 
 
 def _require_free_unit_name(name: str, *, parent_id: int | None, unit_id: int | None = None) -> str:
-    """The name, stripped, if no other unit under the same parent (or no other root) has it:
-    refused as a form error here rather than as the database's constraint error."""
-    name = (name or "").strip()
-    if not name:
+    """`name` if it is not blank and no other unit under the same parent (or no other root)
+    has it: refused as a form error here rather than as the database's constraint error."""
+    if not (name or "").strip():
         raise InvalidInput(_("请填写单位名称。"), fields={"name": [_("请填写单位名称。")]})
     taken = Unit.objects.filter(name=name)
     taken = taken.filter(parent_id=parent_id) if parent_id else taken.filter(parent__isnull=True)
@@ -123,7 +122,9 @@ def unit_update(
 ) -> Unit:
     """Rename a unit or change its flags; moving it in the tree is not an edit."""
     locked = Unit.objects.select_for_update().get(pk=unit.pk)
-    name = _require_free_unit_name(name, parent_id=locked.parent_id, unit_id=locked.pk)
+    name = _require_free_unit_name(
+        (name or "").strip(), parent_id=locked.parent_id, unit_id=locked.pk
+    )
     before = _unit_values(locked)
     Unit.objects.filter(pk=unit.pk).update(
         name=name,
