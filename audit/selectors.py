@@ -6,22 +6,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
 
 from cases.models import User
-from cases.selectors import scope_root, sees_everything, user_role, visible_cases, visible_units
-from cases.workflow import Role
+from cases.selectors import (
+    is_commission_supervisor,
+    restricted_grants,
+    scope_root,
+    sees_everything,
+    visible_cases,
+    visible_units,
+)
 
 from .models import AuditEntry
 
 
 def may_read_audit(user: Any) -> bool:
-    role = user_role(user)
-    if role is None:
-        return False
-    if user.is_superuser:
-        return True
-    return role == Role.SUPERVISOR and user.unit.is_supervising_body
+    return sees_everything(user) or is_commission_supervisor(user)
 
 
 def audit_entries(user: Any) -> QuerySet[AuditEntry]:
@@ -44,7 +46,10 @@ def audit_entries(user: Any) -> QuerySet[AuditEntry]:
         target_unit__path__startswith=root.path
     )
     about_visible_case = Q(case__isnull=True) | Q(case__in=visible_cases(user).values("pk"))
-    return entries.filter(in_jurisdiction & about_visible_case)
+    # A grant's entry names its restricted ledger: only for those who may read the grant.
+    grants = restricted_grants(user).annotate(key=Cast("pk", CharField())).values("key")
+    about_visible_grant = ~Q(target_type="cases.restrictedgrant") | Q(target_id__in=grants)
+    return entries.filter(in_jurisdiction & about_visible_case & about_visible_grant)
 
 
 def audit_people(user: Any) -> QuerySet[User]:

@@ -165,8 +165,9 @@ def audit_record(
 
 
 def record_case_view(request: Any, case: Case) -> None:
-    """A restricted case was shown. The one deliberate write of a GET in the project: who
-    read a clue is exactly what a commission must be able to answer."""
+    """A restricted case was shown. One of the deliberate writes of a GET (with evidence
+    downloads, ledger exports and refused accesses: nothing else a GET writes), each of them
+    the audit log's own row: who read a clue is exactly what a commission must answer."""
     if case.inspection.restricted:
         audit_record(
             actor=request.user, action=Action.VIEW_RESTRICTED_CASE, target=case, request=request

@@ -234,19 +234,27 @@ def visible_inspections(user: Any) -> QuerySet[Inspection]:
 
 
 def grantable_inspections(user: Any) -> QuerySet[Inspection]:
-    """The restricted ledgers a commission supervisor may grant to other units: those it sees."""
-    if not is_commission_supervisor(user):
+    """The restricted ledgers a commission supervisor may grant to other units: its own, i.e.
+    supervised or issued within its jurisdiction. A county commission that sees a city ledger's
+    county cases does not pass the city commission's ledger on."""
+    root = scope_root(user) if is_commission_supervisor(user) else None
+    if root is None:
         return Inspection.objects.none()
-    return visible_inspections(user).filter(restricted=True)
+    own = _subtree(root, "supervising_unit__") | _subtree(root, "issuing_unit__")
+    return visible_inspections(user).filter(own, restricted=True)
 
 
 def restricted_grants(user: Any) -> QuerySet[RestrictedGrant]:
-    """The grants, live and revoked, that a commission supervisor may read and revoke: of the
-    ledgers it sees, to units of its jurisdiction."""
-    if not is_commission_supervisor(user):
+    """The grants, live and revoked, that a commission supervisor may read and revoke: of its
+    own ledgers, to units of its jurisdiction, made within its jurisdiction (a lower commission
+    never reads or revokes what a higher one decided)."""
+    root = scope_root(user) if is_commission_supervisor(user) else None
+    if root is None:
         return RestrictedGrant.objects.none()
     return RestrictedGrant.objects.filter(
-        inspection__in=grantable_inspections(user), unit__in=visible_units(user)
+        _subtree(root, "granted_by__unit__"),
+        inspection__in=grantable_inspections(user),
+        unit__in=visible_units(user),
     ).select_related("inspection", "unit", "granted_by", "revoked_by")
 
 

@@ -167,15 +167,16 @@ INSPECTIONS_SEEN: dict[str, set[str]] = {
     "dept_supervisor": {"inspection"},
 }
 
-# Grants of the restricted ledger, by the unit granted: a commission's supervisors see those
-# to units of their jurisdiction.
+# Grants of the restricted ledger (the city commission's), by the unit granted: the city
+# commission sees them; a county commission, though the ledger's county cases are in its
+# scope, neither reads nor revokes what the city decided.
 GRANTS = ("a_sibling", "unit_b")
 GRANTS_SEEN: dict[str, set[str]] = {
     "anonymous": set(),
     "no_unit": set(),
     "api_reader": set(),
     "inspector": set(),
-    "county_supervisor": {"a_sibling"},
+    "county_supervisor": set(),
     "supervisor": {"a_sibling", "unit_b"},
     "dept_supervisor": set(),
 }
@@ -302,10 +303,11 @@ WEB_PROBES: dict[str, Probe] = {
         "get", "/cases/{case}/evidence/{evidence}/", row(LOGIN, None, 200, 200, 200, 200), "case"
     ),
     # Restricted-ledger grants: a commission's supervisors only (everybody else 403, before
-    # any lookup); granting goes back to the list, as does revoking a grant they see.
+    # any lookup); granting goes back to the list, as does revoking a grant they see. The
+    # county commission has no ledger of its own to grant: a form error (400).
     "cases:grants": Probe("get", "/restricted-grants/", row(LOGIN, 403, 403, 403, 200, 200, 403)),
     "cases:grant-create": Probe(
-        "post", "/restricted-grants/new/", row(LOGIN, 403, 403, 403, 302, 302, 403), data="grant"
+        "post", "/restricted-grants/new/", row(LOGIN, 403, 403, 403, 400, 302, 403), data="grant"
     ),
     "cases:grant-revoke": Probe(
         "post",

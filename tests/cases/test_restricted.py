@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 
 from audit.integrity import verify_audit
 from audit.models import AuditEntry
+from audit.selectors import audit_entries
 from cases import selectors, services
 from cases.completion import Selection, figures
 from cases.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -339,15 +340,15 @@ def test_a_commission_grants_only_what_it_sees_to_units_it_oversees(scene):
             reason="  ",
         )
     assert not RestrictedGrant.objects.exists()
-    made = grant(county_a, world.unit_a)
+    made = grant(world.supervisor, world.unit_a)
     with pytest.raises(Conflict):
         grant(world.supervisor, world.unit_a)  # one live grant per ledger and unit
     with pytest.raises(NotFound):
         services.restricted_grant_revoke(actor=county_b, grant_id=made.pk)
     services.restricted_grant_revoke(actor=world.supervisor, grant_id=made.pk)
     with pytest.raises(Conflict):
-        services.restricted_grant_revoke(actor=county_a, grant_id=made.pk)
-    assert grant(county_a, world.unit_a).pk != made.pk  # granted again: a new row
+        services.restricted_grant_revoke(actor=world.supervisor, grant_id=made.pk)
+    assert grant(world.supervisor, world.unit_a).pk != made.pk  # granted again: a new row
 
 
 def test_a_commission_grants_and_revokes_on_its_page(scene):
@@ -467,3 +468,30 @@ def test_it_records_every_grant_and_revocation_in_the_audit_log(scene):
         (AuditEntry.Action.GRANT_REVOKE, world.supervisor.pk, world.unit_a.pk, "核查完毕"),
     ]
     assert verify_audit() == []
+
+
+def test_a_lower_commission_neither_reads_revokes_nor_passes_on_a_higher_ones_grants(scene):
+    # 甲县纪委监委 sees the city's clue case in its county, yet the ledger and its grants are the
+    # city commission's decision: the county can neither regrant the ledger nor undo a grant.
+    world = scene["world"]
+    grant = services.restricted_grant_create(
+        actor=world.supervisor,
+        inspection_id=world.restricted.pk,
+        unit_id=world.unit_a.pk,
+        reason="交办线索核查",
+    )
+    county = world.county_a_supervisor
+    assert selectors.visible_cases(county).filter(pk=scene["secret"].pk).exists()
+    assert not selectors.grantable_inspections(county).exists()
+    assert not selectors.restricted_grants(county).exists()
+    with pytest.raises(NotFound):
+        services.restricted_grant_revoke(actor=county, grant_id=grant.pk, reason="越权撤销")
+    with pytest.raises(InvalidInput):
+        services.restricted_grant_create(
+            actor=county, inspection_id=world.restricted.pk, unit_id=world.unit_a.pk, reason="转授"
+        )
+    # Nor does its audit log name the city's ledger through the grant's entry.
+    assert not audit_entries(county).filter(target_type="cases.restrictedgrant").exists()
+    assert audit_entries(world.supervisor).filter(target_type="cases.restrictedgrant").exists()
+    grant.refresh_from_db()
+    assert grant.revoked_at is None
