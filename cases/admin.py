@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.models import AuditEntry
 from audit.services import audit_record
 
-from . import accounts, selectors, services
+from . import accounts, organisation, selectors, services
 from .errors import DomainError
 from .forms import attach_error
 from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, RestrictedGrant, Unit, User
@@ -113,7 +113,7 @@ class UnitAdmin(ThroughServicesMixin, admin.ModelAdmin):
         self, request: HttpRequest, obj: Unit, form: Any, change: bool
     ) -> None:
         if change:
-            services.unit_update(
+            organisation.unit_update(
                 unit=obj,
                 name=obj.name,
                 is_supervising_body=obj.is_supervising_body,
@@ -124,7 +124,7 @@ class UnitAdmin(ThroughServicesMixin, admin.ModelAdmin):
         else:
             _adopt(
                 obj,
-                services.unit_create(
+                organisation.unit_create(
                     name=obj.name,
                     level=obj.level,
                     parent=obj.parent,
@@ -165,7 +165,7 @@ class UserAdmin(ThroughServicesMixin, BaseUserAdmin):
             usable = data.get("usable_password", True) not in (False, "false")
             _adopt(
                 obj,
-                services.user_create(
+                organisation.user_create(
                     username=data["username"],
                     password=(data.get("password1") or None) if usable else None,
                     unit=data.get("unit"),
@@ -227,7 +227,7 @@ class InspectionAdmin(ThroughServicesMixin, admin.ModelAdmin):
         self, request: HttpRequest, obj: Inspection, form: Any, change: bool
     ) -> None:
         if change:
-            services.inspection_update(
+            organisation.inspection_update(
                 inspection=obj,
                 actor=request.user,
                 request=request,
@@ -236,7 +236,7 @@ class InspectionAdmin(ThroughServicesMixin, admin.ModelAdmin):
         else:
             _adopt(
                 obj,
-                services.inspection_create(
+                organisation.inspection_create(
                     code=obj.code,
                     name=obj.name,
                     kind=obj.kind,

@@ -23,7 +23,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from . import services
+from . import organisation, services
 from .models import Case, Inspection, Unit, User
 from .workflow import Role, Status
 
@@ -130,7 +130,7 @@ class Builder:
     # --- organisation ---
     def unit(self, name: str, parent: Unit | None, level: str, **flags: Any) -> Unit:
         existing = Unit.objects.filter(name=name, parent=parent).first()
-        unit = existing or services.unit_create(name=name, parent=parent, level=level, **flags)
+        unit = existing or organisation.unit_create(name=name, parent=parent, level=level, **flags)
         self.units[name] = unit
         return unit
 
@@ -139,7 +139,7 @@ class Builder:
     ) -> User:
         user = User.objects.filter(username=username).first()
         if user is None:
-            user = services.user_create(
+            user = organisation.user_create(
                 username=username,
                 password=DEMO_PASSWORD,
                 unit=unit,
@@ -275,7 +275,7 @@ def _ledgers(b: Builder, accounts: dict[str, User], log: Callable[[str], Any]) -
     created = -230  # the inspections fed back about seven and a half months ago
 
     def inspection(code: str, name: str, kind: str, issuing: Unit | None = None) -> Inspection:
-        return services.inspection_create(
+        return organisation.inspection_create(
             code=code,
             name=name,
             kind=kind,

@@ -198,7 +198,7 @@ class RestrictedGrant(models.Model):
     What the unit's people then see of the ledger is still bounded by their usual scope
     (`cases.selectors.restricted_q`). Rows are never deleted: a revocation is written onto the
     row, so the record of who could read the ledger, and when, stays. Made and revoked only
-    by `cases.services.restricted_grant_create` / `restricted_grant_revoke`.
+    by `cases.grants.restricted_grant_create` / `restricted_grant_revoke`.
     """
 
     inspection = models.ForeignKey(

@@ -14,8 +14,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
-from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
 from django.core.files.base import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
@@ -24,20 +22,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import AuditEntry
-from audit.services import audit_record, changes_between
 from reminders.services import remind_follow_up
 
-from . import history_chain, selectors
-from .accounts import check_role, user_values
+from . import selectors
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, Stale
 from .evidence import clean_name, inspect_upload
+from .history import append_event
 from .models import (
     Case,
     CaseEvent,
     CheckPoint,
     Evidence,
     Inspection,
-    RestrictedGrant,
     Unit,
     User,
 )
@@ -45,230 +41,6 @@ from .permissions import Action, require
 from .workflow import DONE_STATES, Status, check_move
 
 AuditAction = AuditEntry.Action
-
-# --- Organisation ------------------------------------------------------------------------
-
-
-def _unit_values(unit: Unit) -> dict[str, Any]:
-    return {
-        "name": unit.name,
-        "level": unit.level,
-        "parent": unit.parent_id,
-        "is_supervising_body": unit.is_supervising_body,
-        "is_responsible_unit": unit.is_responsible_unit,
-    }
-
-
-@transaction.atomic
-def unit_create(
-    *,
-    name: str,
-    level: str,
-    parent: Unit | None = None,
-    is_supervising_body: bool = False,
-    is_responsible_unit: bool = True,
-    actor: Any = None,
-    request: Any = None,
-) -> Unit:
-    name = _require_free_unit_name(name, parent_id=parent.pk if parent else None)
-    unit = Unit.objects.create(
-        name=name,
-        level=level,
-        parent=parent,
-        is_supervising_body=is_supervising_body,
-        is_responsible_unit=is_responsible_unit,
-    )
-    # The path needs the new id; the region is the nearest county-level area.
-    unit.path = f"{parent.path if parent else '/'}{unit.pk}/"
-    if level == Unit.Level.COUNTY:
-        unit.region = unit
-    elif parent is not None:
-        unit.region = parent.region
-    unit.save(update_fields=["path", "region"])
-    audit_record(
-        actor=actor,
-        action=AuditAction.UNIT_CREATE,
-        target=unit,
-        changes=changes_between({}, _unit_values(unit)),
-        request=request,
-    )
-    return unit
-
-
-def _require_free_unit_name(name: str, *, parent_id: int | None, unit_id: int | None = None) -> str:
-    """`name` if it is not blank and no other unit under the same parent (or no other root)
-    has it: refused as a form error here rather than as the database's constraint error."""
-    if not (name or "").strip():
-        raise InvalidInput(_("请填写单位名称。"), fields={"name": [_("请填写单位名称。")]})
-    taken = Unit.objects.filter(name=name)
-    taken = taken.filter(parent_id=parent_id) if parent_id else taken.filter(parent__isnull=True)
-    if unit_id is not None:
-        taken = taken.exclude(pk=unit_id)
-    if taken.exists():
-        message = _("同一上级单位下已有同名单位：%(name)s") % {"name": name}
-        raise InvalidInput(message, fields={"name": [message]})
-    return name
-
-
-@transaction.atomic
-def unit_update(
-    *,
-    unit: Unit,
-    name: str,
-    is_supervising_body: bool,
-    is_responsible_unit: bool,
-    actor: Any = None,
-    request: Any = None,
-) -> Unit:
-    """Rename a unit or change its flags; moving it in the tree is not an edit."""
-    locked = Unit.objects.select_for_update().get(pk=unit.pk)
-    name = _require_free_unit_name(
-        (name or "").strip(), parent_id=locked.parent_id, unit_id=locked.pk
-    )
-    before = _unit_values(locked)
-    Unit.objects.filter(pk=unit.pk).update(
-        name=name,
-        is_supervising_body=is_supervising_body,
-        is_responsible_unit=is_responsible_unit,
-    )
-    unit.refresh_from_db()
-    changes = changes_between(before, _unit_values(unit))
-    if changes:
-        audit_record(
-            actor=actor,
-            action=AuditAction.UNIT_UPDATE,
-            target=unit,
-            changes=changes,
-            request=request,
-        )
-    return unit
-
-
-@transaction.atomic
-def user_create(
-    *,
-    username: str,
-    password: str | None,
-    unit: Unit | None,
-    role: str,
-    full_name: str = "",
-    email: str = "",
-    is_superuser: bool = False,
-    actor: Any = None,
-    request: Any = None,
-) -> User:
-    check_role(role, unit, is_superuser)
-    user = User(
-        username=username,
-        unit=unit,
-        role=role,
-        full_name=full_name,
-        email=email,
-        is_superuser=is_superuser,
-        is_staff=is_superuser,
-    )
-    if password:
-        try:
-            validate_password(password, user)  # AUTH_PASSWORD_VALIDATORS: 12 characters and more
-        except ValidationError as error:
-            raise InvalidInput(
-                " ".join(error.messages), fields={"password": error.messages}
-            ) from None
-    user.set_password(password) if password else user.set_unusable_password()
-    user.save()
-    audit_record(
-        actor=actor,
-        action=AuditAction.USER_CREATE,
-        target=user,
-        changes=changes_between({}, user_values(user)),
-        request=request,
-    )
-    return user
-
-
-# --- Inspections -------------------------------------------------------------------------
-
-
-def _inspection_values(inspection: Inspection) -> dict[str, Any]:
-    return {
-        "code": inspection.code,
-        "name": inspection.name,
-        "kind": inspection.kind,
-        "year": inspection.year,
-        "issuing_unit": inspection.issuing_unit_id,
-        "supervising_unit": inspection.supervising_unit_id,
-        "restricted": inspection.restricted,
-    }
-
-
-@transaction.atomic
-def inspection_create(
-    *,
-    name: str,
-    kind: str,
-    year: int,
-    issuing_unit: Unit,
-    supervising_unit: Unit | None = None,
-    code: str = "",
-    restricted: bool | None = None,
-    actor: Any = None,
-    request: Any = None,
-) -> Inspection:
-    if kind not in Inspection.Kind.values:
-        raise InvalidInput(_("未知的检查类型：%(kind)s") % {"kind": kind})
-    if code and Inspection.objects.filter(code=code).exists():
-        raise InvalidInput(_("检查编号已存在：%(code)s") % {"code": code})
-    if restricted is None:
-        # A clue ledger is sensitive by nature; anything else is visible to the units.
-        restricted = kind == Inspection.Kind.CLUE_LEDGER
-    inspection = Inspection.objects.create(
-        name=name,
-        kind=kind,
-        year=year,
-        issuing_unit=issuing_unit,
-        supervising_unit=supervising_unit or issuing_unit,
-        code=code or f"tmp-{timezone.now().timestamp()}",
-        restricted=restricted,
-    )
-    if not code:
-        inspection.code = f"JC{year}-{inspection.pk:03d}"
-        inspection.save(update_fields=["code"])
-    audit_record(
-        actor=actor,
-        action=AuditAction.INSPECTION_CREATE,
-        target=inspection,
-        changes=changes_between({}, _inspection_values(inspection)),
-        request=request,
-    )
-    return inspection
-
-
-INSPECTION_EDITABLE = ("name", "year", "supervising_unit", "restricted")
-
-
-@transaction.atomic
-def inspection_update(
-    *, inspection: Inspection, actor: Any = None, request: Any = None, **values: Any
-) -> Inspection:
-    unknown = set(values) - set(INSPECTION_EDITABLE)
-    if unknown:
-        raise InvalidInput(_("不能修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
-    if "name" in values and not str(values["name"]).strip():
-        raise InvalidInput(_("请填写检查名称。"), fields={"name": [_("请填写检查名称。")]})
-    before = _inspection_values(Inspection.objects.select_for_update().get(pk=inspection.pk))
-    Inspection.objects.filter(pk=inspection.pk).update(**values)
-    inspection.refresh_from_db()
-    changes = changes_between(before, _inspection_values(inspection))
-    if changes:
-        audit_record(
-            actor=actor,
-            action=AuditAction.INSPECTION_UPDATE,
-            target=inspection,
-            changes=changes,
-            request=request,
-        )
-    return inspection
-
 
 # --- Cases -------------------------------------------------------------------------------
 
@@ -292,61 +64,6 @@ def _require_unit_in_scope(actor: Any, unit: Unit, field: str) -> None:
     if not selectors.visible_units(actor).filter(pk=unit.pk).exists():
         message = _("“%(unit)s”不在您的管辖范围内。") % {"unit": unit.name}
         raise Forbidden(message, fields={field: [message]})
-
-
-def _event(
-    case: Case,
-    *,
-    actor: Any,
-    kind: str,
-    at: datetime,
-    note: str = "",
-    changes: dict[str, list[Any]] | None = None,
-    evidence: Sequence[str] = (),
-    **values: Any,
-) -> CaseEvent:
-    """Append a history row: who (the actor and the unit they act for), when, what. Called
-    with the case row locked; the row is sealed into the case's chain (`cases.history_chain`)
-    together with `evidence`, the SHA-256 of the files that will point at it, and the case's
-    chain head moves to it."""
-    _require_after_history(case, at)
-    event = CaseEvent(
-        case=case,
-        kind=kind,
-        note=note,
-        changes=changes or {},
-        actor=actor if getattr(actor, "pk", None) else None,
-        actor_unit_id=getattr(actor, "unit_id", None),
-        created_at=at,
-        **values,
-    )
-    prev_hash, seq = case.history_head, case.history_length + 1
-    history_chain.seal(event, prev_hash=prev_hash, seq=seq, evidence=evidence)
-    event.save(force_insert=True)
-    # Guarded by the head read under the lock: a stale case object fails loudly rather than
-    # forking the chain.
-    moved = Case.objects.filter(pk=case.pk, history_head=prev_hash).update(
-        history_head=event.hash, history_length=seq
-    )
-    if moved != 1:
-        raise RuntimeError(f"case {case.pk}: history head moved under a locked write")
-    case.history_head, case.history_length = event.hash, seq
-    return event
-
-
-def _require_after_history(case: Case, at: datetime) -> None:
-    """A history is dated in the order it is written: `verify_history` takes a row dated
-    before its predecessor for a forgery, so none is written. (A loader's `at` may still lie
-    ahead, as the figure tests' do; `verify_history` reports a row dated in its future.)"""
-    if not case.history_length:
-        return
-    last = (
-        CaseEvent.objects.filter(case_id=case.pk, seq=case.history_length)
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    if last is not None and at < last:
-        raise InvalidInput(_("记录时间早于该问题的最近一条记录，不能补录在其之前。"))
 
 
 def _json(value: Any) -> Any:
@@ -456,7 +173,7 @@ def case_create(
         for index, text in enumerate(checklist)
         if text.strip()
     )
-    _event(
+    append_event(
         case,
         actor=actor,
         kind=CaseEvent.Kind.CREATED,
@@ -518,7 +235,7 @@ def case_transition(
             confirmed=False, confirmed_by=None, confirmed_at=None
         )
         if reset:
-            _event(
+            append_event(
                 case,
                 actor=actor,
                 kind=CaseEvent.Kind.CHECKLIST,
@@ -538,7 +255,7 @@ def case_transition(
         case.closed_at = None
         case.overdue_at_close = False
     case.save(update_fields=["status", "updated_at", "closed_at", "overdue_at_close"])
-    event = _event(
+    event = append_event(
         case,
         actor=actor,
         kind=CaseEvent.Kind.TRANSITION,
@@ -579,7 +296,7 @@ def _confirm_checklist(case: Case, *, actor: Any, confirm: set[int], at: datetim
         point.confirmed, point.confirmed_by, point.confirmed_at = True, actor, at
     CheckPoint.objects.bulk_update(newly, ["confirmed", "confirmed_by", "confirmed_at"])
     if newly:
-        _event(
+        append_event(
             case,
             actor=actor,
             kind=CaseEvent.Kind.CHECKLIST,
@@ -609,7 +326,7 @@ def case_extend_deadline(
     case.deadline = deadline
     case.updated_at = at
     case.save(update_fields=["deadline", "updated_at"])
-    _event(
+    append_event(
         case,
         actor=actor,
         kind=CaseEvent.Kind.DEADLINE,
@@ -660,7 +377,7 @@ def case_assign(
         return case
     case.updated_at = at
     case.save(update_fields=["responsible_unit", "region", "owner", "updated_at"])
-    _event(
+    append_event(
         case, actor=actor, kind=CaseEvent.Kind.ASSIGNMENT, at=at, note=note.strip(), changes=changes
     )
     return case
@@ -704,7 +421,7 @@ def case_update_rectification(
         return case
     case.updated_at = at
     case.save(update_fields=[*changes, "updated_at"])
-    _event(case, actor=actor, kind=CaseEvent.Kind.RECTIFICATION, at=at, changes=changes)
+    append_event(case, actor=actor, kind=CaseEvent.Kind.RECTIFICATION, at=at, changes=changes)
     return case
 
 
@@ -737,7 +454,7 @@ def case_update_details(
         setattr(case, field, values[field])
     case.updated_at = at
     case.save(update_fields=[*changes, "updated_at"])
-    _event(case, actor=actor, kind=CaseEvent.Kind.EDIT, at=at, changes=changes)
+    append_event(case, actor=actor, kind=CaseEvent.Kind.EDIT, at=at, changes=changes)
     return case
 
 
@@ -758,7 +475,7 @@ def checkpoint_add(
     point = CheckPoint.objects.create(case=case, text=text.strip(), position=position)
     case.updated_at = at
     case.save(update_fields=["updated_at"])
-    _event(
+    append_event(
         case,
         actor=actor,
         kind=CaseEvent.Kind.CHECKLIST,
@@ -781,7 +498,7 @@ def case_follow_up(*, actor: Any, case_id: int, note: str, at: datetime | None =
         raise InvalidInput(message, fields={"note": [message]})
     if case.status in DONE_STATES:
         raise Conflict(_("已办结的问题无需督办。"))
-    event = _event(case, actor=actor, kind=CaseEvent.Kind.FOLLOW_UP, at=at, note=note.strip())
+    event = append_event(case, actor=actor, kind=CaseEvent.Kind.FOLLOW_UP, at=at, note=note.strip())
     # In this transaction (an outbox): the reminders exist if and only if the follow-up does;
     # they are delivered after commit, and by the scheduled run if the broker is down.
     remind_follow_up(event=event, at=at)
@@ -802,7 +519,7 @@ def evidence_add(
     at = at or _now()
     require(actor, Action.EVIDENCE)
     found = inspect_upload(upload, size=getattr(upload, "size", None))  # refuse before writing
-    event = _event(
+    event = append_event(
         case,
         actor=actor,
         kind=CaseEvent.Kind.EVIDENCE,
@@ -851,94 +568,3 @@ def _store_evidence(
             evidence.file.storage.delete(evidence.file.name)
         raise
     return evidence
-
-
-# --- Restricted ledgers: grants ------------------------------------------------------------
-# The only two places a grant changes (the lead's audit log hooks in here). Only a commission's
-# supervisor grants, only a ledger that commission itself sees and only to a unit of its
-# jurisdiction, so a grant never shows anyone more than the granting commission sees.
-
-
-def _require_commission_supervisor(actor: Any) -> None:
-    if not selectors.is_commission_supervisor(actor):
-        raise Forbidden(_("只有纪委监委的监督人员可以授权或撤销限定台账的查看权限。"))
-
-
-@transaction.atomic
-def restricted_grant_create(
-    *, actor: Any, inspection_id: Any, unit_id: Any, reason: str, request: Any = None
-) -> RestrictedGrant:
-    """Let the people of `unit` read the restricted ledger `inspection` (within their scope)."""
-    _require_commission_supervisor(actor)
-    reason = (reason or "").strip()
-    if not reason:
-        message = _("请填写授权理由。")
-        raise InvalidInput(message, fields={"reason": [message]})
-    try:
-        visible = selectors.grantable_inspections(actor).filter(pk=inspection_id).exists()
-        unit = selectors.visible_units(actor).filter(pk=unit_id).first()
-    except (ValueError, TypeError):
-        visible, unit = False, None
-    if not visible:
-        message = _("未找到该限定台账，或您无权授权。")
-        raise InvalidInput(message, fields={"inspection": [message]})
-    if unit is None:
-        message = _("请选择您管辖范围内的单位。")
-        raise InvalidInput(message, fields={"unit": [message]})
-    # The ledger's row lock queues two grants of it: the second sees the first (and the
-    # partial unique constraint stops any writer that does not take the lock).
-    inspection = Inspection.objects.select_for_update().get(pk=inspection_id)
-    if RestrictedGrant.objects.filter(
-        inspection=inspection, unit=unit, revoked_at__isnull=True
-    ).exists():
-        raise Conflict(_("“%(unit)s”已获该台账的授权。") % {"unit": unit.name})
-    try:
-        with transaction.atomic():
-            grant = RestrictedGrant.objects.create(
-                inspection=inspection,
-                unit=unit,
-                reason=reason,
-                granted_by=actor,
-                granted_at=timezone.now(),
-            )
-    except IntegrityError:
-        raise Conflict(_("“%(unit)s”已获该台账的授权。") % {"unit": unit.name}) from None
-    audit_record(
-        actor=actor,
-        action=AuditAction.GRANT_CREATE,
-        target=grant,
-        changes={"inspection": [None, inspection.pk], "unit": [None, unit.pk]},
-        note=reason,
-        request=request,
-    )
-    return grant
-
-
-@transaction.atomic
-def restricted_grant_revoke(
-    *, actor: Any, grant_id: Any, reason: str = "", request: Any = None
-) -> RestrictedGrant:
-    """End a grant. The row stays, with who revoked it, when and why."""
-    _require_commission_supervisor(actor)
-    try:
-        found = selectors.restricted_grants(actor).filter(pk=grant_id).exists()
-    except (ValueError, TypeError):
-        found = False
-    if not found:
-        raise NotFound(_("未找到该授权，或您无权撤销。"))
-    grant = RestrictedGrant.objects.select_for_update().get(pk=grant_id)
-    if grant.revoked_at is not None:
-        raise Conflict(_("该授权已撤销。"))
-    grant.revoked_by = actor
-    grant.revoked_at = timezone.now()
-    grant.revoke_reason = (reason or "").strip()
-    grant.save(update_fields=["revoked_by", "revoked_at", "revoke_reason"])
-    audit_record(
-        actor=actor,
-        action=AuditAction.GRANT_REVOKE,
-        target=grant,
-        changes={"revoked": [False, True]},
-        note=grant.revoke_reason,
-        request=request,
-    )
-    return grant

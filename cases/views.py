@@ -30,7 +30,7 @@ from audit.services import record_case_view, record_evidence_download
 from reminders import selectors as reminder_selectors
 from tracker.db_router import read_from_replica
 
-from . import selectors, services
+from . import grants, selectors, services
 from .dashboard import (
     Scope,
     changes_since,
@@ -464,7 +464,7 @@ def restricted_grant_create(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            services.restricted_grant_create(
+            grants.restricted_grant_create(
                 actor=request.user,
                 inspection_id=data["inspection"].pk,
                 unit_id=data["unit"].pk,
@@ -486,7 +486,7 @@ def restricted_grant_revoke(request: HttpRequest, grant_id: int) -> HttpResponse
     form = RevokeForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     try:
-        services.restricted_grant_revoke(
+        grants.restricted_grant_revoke(
             actor=request.user, grant_id=grant_id, reason=reason, request=request
         )
     except NotFound as error:

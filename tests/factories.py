@@ -10,7 +10,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from cases import services, tokens
+from cases import organisation, services, tokens
 from cases.models import ApiToken, Case, Inspection, Unit, User
 from cases.workflow import Role
 
@@ -21,13 +21,13 @@ _sequence = itertools.count(1)
 def make_unit(
     name: str | None = None, *, parent: Unit | None = None, level: str = "department", **kwargs: Any
 ) -> Unit:
-    return services.unit_create(
+    return organisation.unit_create(
         name=name or f"单位{next(_sequence)}", parent=parent, level=level, **kwargs
     )
 
 
 def make_user(unit: Unit | None, role: str, username: str | None = None, **kwargs: Any) -> User:
-    return services.user_create(
+    return organisation.user_create(
         username=username or f"user{next(_sequence)}",
         password=PASSWORD,
         unit=unit,
@@ -37,7 +37,7 @@ def make_user(unit: Unit | None, role: str, username: str | None = None, **kwarg
 
 
 def make_superuser(username: str | None = None) -> User:
-    return services.user_create(
+    return organisation.user_create(
         username=username or f"admin{next(_sequence)}",
         password=PASSWORD,
         unit=None,
@@ -65,7 +65,7 @@ def make_inspection(issuing_unit: Unit, **kwargs: Any) -> Inspection:
     kwargs.setdefault("name", f"专项检查{next(_sequence)}")
     kwargs.setdefault("kind", Inspection.Kind.SPECIAL)
     kwargs.setdefault("year", 2023)
-    return services.inspection_create(issuing_unit=issuing_unit, **kwargs)
+    return organisation.inspection_create(issuing_unit=issuing_unit, **kwargs)
 
 
 def make_case(actor: User, inspection: Inspection, unit: Unit, **kwargs: Any) -> Case:

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from cases import accounts, services
+from cases import accounts, organisation
 from cases.demo import DEMO_PASSWORD
 from cases.errors import InvalidInput
 from cases.models import ApiToken, User
@@ -225,10 +225,12 @@ def test_it_requires_twelve_characters():
 
 def test_user_creation_validates_the_password(world):
     with pytest.raises(InvalidInput) as refused:
-        services.user_create(username="newcomer", password="kx7-fw2-qpz", unit=None, role="")
+        organisation.user_create(username="newcomer", password="kx7-fw2-qpz", unit=None, role="")
     assert "password" in refused.value.fields
     assert not User.objects.filter(username="newcomer").exists()
-    user = services.user_create(username="newcomer", password="kx7-fw2-qpz9", unit=None, role="")
+    user = organisation.user_create(
+        username="newcomer", password="kx7-fw2-qpz9", unit=None, role=""
+    )
     assert user.check_password("kx7-fw2-qpz9")
 
 

@@ -30,7 +30,7 @@ from django.utils.html import escape
 from openpyxl import load_workbook
 from openpyxl.cell.cell import ERROR_CODES
 
-from cases import services
+from cases import organisation, services
 from cases.evidence import clean_name
 from cases.models import Case, Inspection, Unit, User
 from cases.workflow import Role
@@ -81,14 +81,14 @@ def plant(world: World, payload: str, *, webhook: str = "") -> Case:
     """A case with `payload` in every text field that people fill in, written through the
     services as the pages, the API and the imports do (`webhook`: its unit's group bot)."""
     sup = world.supervisor
-    county = services.unit_create(name=payload, level=Unit.Level.COUNTY, parent=world.city)
-    unit = services.unit_create(name=payload, level=Unit.Level.DEPARTMENT, parent=county)
+    county = organisation.unit_create(name=payload, level=Unit.Level.COUNTY, parent=world.city)
+    unit = organisation.unit_create(name=payload, level=Unit.Level.DEPARTMENT, parent=county)
     if webhook:
         UnitWebhook.objects.create(unit=unit, url=webhook)
     owner = make_user(
         unit, Role.INSPECTOR, full_name=payload[:100], email=f"owner{unit.pk}@example.org"
     )
-    inspection = services.inspection_create(
+    inspection = organisation.inspection_create(
         name=payload, kind=Inspection.Kind.SPECIAL, year=2024, issuing_unit=world.commission
     )
     case = services.case_create(

@@ -10,7 +10,7 @@ from django.test import Client
 from audit.integrity import verify_audit
 from audit.models import AuditEntry
 from audit.services import audit_record
-from cases import accounts, services
+from cases import accounts, organisation
 from cases.errors import InvalidInput
 from cases.models import ApiToken, User
 from ledgers import services as ledger_services
@@ -50,14 +50,14 @@ def test_it_records_who_acted_for_which_unit_in_which_role(world, rf):
 
 
 def test_it_records_unit_create_and_update_with_old_and_new_values(world):
-    unit = services.unit_create(
+    unit = organisation.unit_create(
         name="新单位", level="department", parent=world.county_a, actor=world.admin
     )
     created = last(Action.UNIT_CREATE)
     assert created.actor == world.admin and created.target_id == str(unit.pk)
     assert created.changes["name"] == [None, "新单位"]
 
-    services.unit_update(
+    organisation.unit_update(
         unit=unit,
         name="改名单位",
         is_supervising_body=False,
@@ -70,7 +70,7 @@ def test_it_records_unit_create_and_update_with_old_and_new_values(world):
 
 def test_it_records_nothing_for_an_update_that_changes_nothing(world):
     before = AuditEntry.objects.count()
-    services.unit_update(
+    organisation.unit_update(
         unit=world.unit_a,
         name=world.unit_a.name,
         is_supervising_body=False,
@@ -115,11 +115,11 @@ def test_it_records_disabling_a_user_and_the_tokens_revoked(world):
 
 
 def test_it_records_inspection_create_and_update(world):
-    inspection = services.inspection_create(
+    inspection = organisation.inspection_create(
         name="专项检查", kind="special", year=2024, issuing_unit=world.commission, actor=world.admin
     )
     assert last(Action.INSPECTION_CREATE).target_id == str(inspection.pk)
-    services.inspection_update(inspection=inspection, actor=world.admin, restricted=True)
+    organisation.inspection_update(inspection=inspection, actor=world.admin, restricted=True)
     entry = last(Action.INSPECTION_UPDATE)
     assert entry.changes == {"restricted": [False, True]}
     assert entry.target_unit == world.commission

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cases import selectors, services, tokens
+from cases import organisation, selectors, services, tokens
 from cases.completion import completion_rows
 from cases.models import ApiToken, Case, CaseEvent
 from tests.factories import PASSWORD, api_key, days, drive_to
@@ -177,7 +177,7 @@ def test_it_filters_by_lights_overdue_and_deadlines(world, sup):
 
 
 def test_it_filters_by_region_parent_inspection_key_problem_and_update_time(world, sup):
-    other = services.inspection_create(
+    other = organisation.inspection_create(
         name="另一检查", kind="special", year=2024, issuing_unit=world.commission
     )
     problem = world.case(world.unit_a, is_key_problem=True)

@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from cases import services
+from cases import organisation, services
 from cases.completion import completion_rows, completion_total, end_of_day
 from cases.errors import InvalidInput
 from cases.workflow import Status
@@ -73,7 +73,7 @@ def test_it_counts_overdue_open_cases_only(world):
 
 
 def test_it_groups_by_inspection_unit_and_region(world):
-    other = services.inspection_create(
+    other = organisation.inspection_create(
         name="另一检查", kind="special", year=2023, issuing_unit=world.commission
     )
     a = world.case(world.unit_a)

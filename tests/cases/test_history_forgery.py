@@ -25,7 +25,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from cases import services
+from cases import organisation, services
 from cases.history_chain import (
     canonical_changes,
     date_text,
@@ -285,7 +285,7 @@ def test_it_catches_the_audit_logs_newest_entries_deleted_after_a_checkpoint(
     story: Case, world: World
 ) -> None:
     # The audit log is checked with the history, against the same signed checkpoint.
-    services.unit_update(
+    organisation.unit_update(
         unit=world.unit_a, name="甲县局（新）", is_supervising_body=False,
         is_responsible_unit=True, actor=world.admin,
     )  # fmt: skip

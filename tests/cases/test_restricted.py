@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 from audit.integrity import verify_audit
 from audit.models import AuditEntry
 from audit.selectors import audit_entries
-from cases import selectors, services
+from cases import grants, selectors, services
 from cases.completion import Selection, figures
 from cases.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cases.models import Case, RestrictedGrant, Unit
@@ -255,7 +255,7 @@ def test_it_shows_the_clue_ledger_to_the_commission_of_its_jurisdiction_only(sce
 
 def test_a_granted_units_supervisor_sees_the_ledger_until_the_grant_is_revoked(scene):
     world, secret = scene["world"], scene["secret"]
-    grant = services.restricted_grant_create(
+    grant = grants.restricted_grant_create(
         actor=world.supervisor,
         inspection_id=world.restricted.pk,
         unit_id=world.unit_a.pk,
@@ -278,7 +278,7 @@ def test_a_granted_units_supervisor_sees_the_ledger_until_the_grant_is_revoked(s
     # Never an API reader, granted or not.
     assert not selectors.visible_cases(world.api_reader).filter(pk=secret.pk)
 
-    services.restricted_grant_revoke(actor=world.supervisor, grant_id=grant.pk, reason="核查完毕")
+    grants.restricted_grant_revoke(actor=world.supervisor, grant_id=grant.pk, reason="核查完毕")
     _same_as_missing(client, "/api/v1/cases/{}/", secret.pk)
     with pytest.raises(NotFound):
         selectors.case_get(world.inspector_a, secret.pk)
@@ -295,7 +295,7 @@ def test_a_granted_units_supervisor_sees_the_ledger_until_the_grant_is_revoked(s
 def test_only_a_commission_supervisor_grants(scene, persona):
     world = scene["world"]
     with pytest.raises(Forbidden):
-        services.restricted_grant_create(
+        grants.restricted_grant_create(
             actor=_user(scene, persona),
             inspection_id=world.restricted.pk,
             unit_id=world.unit_a.pk,
@@ -317,7 +317,7 @@ def test_a_commission_grants_only_what_it_sees_to_units_it_oversees(scene):
     county_a, county_b = world.county_a_supervisor, world.county_b_commission
 
     def grant(actor: Any, unit: Unit) -> RestrictedGrant:
-        return services.restricted_grant_create(
+        return grants.restricted_grant_create(
             actor=actor, inspection_id=world.restricted.pk, unit_id=unit.pk, reason="授权"
         )
 
@@ -326,14 +326,14 @@ def test_a_commission_grants_only_what_it_sees_to_units_it_oversees(scene):
     with pytest.raises(InvalidInput):
         grant(county_b, world.unit_b)  # 乙县纪委监委 does not see the ledger
     with pytest.raises(InvalidInput):
-        services.restricted_grant_create(
+        grants.restricted_grant_create(
             actor=world.supervisor,
             inspection_id=world.inspection.pk,  # not restricted: nothing to grant
             unit_id=world.unit_a.pk,
             reason="授权",
         )
     with pytest.raises(InvalidInput):
-        services.restricted_grant_create(
+        grants.restricted_grant_create(
             actor=world.supervisor,
             inspection_id=world.restricted.pk,
             unit_id=world.unit_a.pk,
@@ -344,10 +344,10 @@ def test_a_commission_grants_only_what_it_sees_to_units_it_oversees(scene):
     with pytest.raises(Conflict):
         grant(world.supervisor, world.unit_a)  # one live grant per ledger and unit
     with pytest.raises(NotFound):
-        services.restricted_grant_revoke(actor=county_b, grant_id=made.pk)
-    services.restricted_grant_revoke(actor=world.supervisor, grant_id=made.pk)
+        grants.restricted_grant_revoke(actor=county_b, grant_id=made.pk)
+    grants.restricted_grant_revoke(actor=world.supervisor, grant_id=made.pk)
     with pytest.raises(Conflict):
-        services.restricted_grant_revoke(actor=world.supervisor, grant_id=made.pk)
+        grants.restricted_grant_revoke(actor=world.supervisor, grant_id=made.pk)
     assert grant(world.supervisor, world.unit_a).pk != made.pk  # granted again: a new row
 
 
@@ -384,7 +384,7 @@ def test_a_commission_grants_and_revokes_on_its_page(scene):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the guard is a PostgreSQL trigger")
 def test_the_database_keeps_every_grant_and_its_revocation(scene):
     world = scene["world"]
-    grant = services.restricted_grant_create(
+    grant = grants.restricted_grant_create(
         actor=world.supervisor, inspection_id=world.restricted.pk, unit_id=world.unit_a.pk,
         reason="授权",
     )  # fmt: skip
@@ -395,7 +395,7 @@ def test_the_database_keeps_every_grant_and_its_revocation(scene):
     ):
         with pytest.raises(DatabaseError), transaction.atomic():
             change()
-    services.restricted_grant_revoke(actor=world.supervisor, grant_id=grant.pk)
+    grants.restricted_grant_revoke(actor=world.supervisor, grant_id=grant.pk)
     with pytest.raises(DatabaseError), transaction.atomic():
         RestrictedGrant.objects.filter(pk=grant.pk).update(revoked_at=None, revoked_by=None)
     assert RestrictedGrant.objects.get(pk=grant.pk).revoked_at is not None
@@ -421,7 +421,7 @@ def test_a_staff_user_who_is_not_a_superuser_reads_no_clue_in_the_admin(scene):
             ]
         )
     )
-    services.restricted_grant_create(
+    grants.restricted_grant_create(
         actor=world.supervisor, inspection_id=world.restricted.pk, unit_id=world.unit_b.pk,
         reason="授权",
     )  # fmt: skip
@@ -451,13 +451,13 @@ def test_a_staff_user_who_is_not_a_superuser_reads_no_clue_in_the_admin(scene):
 
 def test_it_records_every_grant_and_revocation_in_the_audit_log(scene):
     world = scene["world"]
-    grant = services.restricted_grant_create(
+    grant = grants.restricted_grant_create(
         actor=world.supervisor,
         inspection_id=world.restricted.pk,
         unit_id=world.unit_a.pk,
         reason="交办线索核查",
     )
-    services.restricted_grant_revoke(actor=world.supervisor, grant_id=grant.pk, reason="核查完毕")
+    grants.restricted_grant_revoke(actor=world.supervisor, grant_id=grant.pk, reason="核查完毕")
     entries = list(
         AuditEntry.objects.filter(target_type="cases.restrictedgrant", target_id=str(grant.pk))
         .order_by("seq")
@@ -474,7 +474,7 @@ def test_a_lower_commission_neither_reads_revokes_nor_passes_on_a_higher_ones_gr
     # 甲县纪委监委 sees the city's clue case in its county, yet the ledger and its grants are the
     # city commission's decision: the county can neither regrant the ledger nor undo a grant.
     world = scene["world"]
-    grant = services.restricted_grant_create(
+    grant = grants.restricted_grant_create(
         actor=world.supervisor,
         inspection_id=world.restricted.pk,
         unit_id=world.unit_a.pk,
@@ -485,9 +485,9 @@ def test_a_lower_commission_neither_reads_revokes_nor_passes_on_a_higher_ones_gr
     assert not selectors.grantable_inspections(county).exists()
     assert not selectors.restricted_grants(county).exists()
     with pytest.raises(NotFound):
-        services.restricted_grant_revoke(actor=county, grant_id=grant.pk, reason="越权撤销")
+        grants.restricted_grant_revoke(actor=county, grant_id=grant.pk, reason="越权撤销")
     with pytest.raises(InvalidInput):
-        services.restricted_grant_create(
+        grants.restricted_grant_create(
             actor=county, inspection_id=world.restricted.pk, unit_id=world.unit_a.pk, reason="转授"
         )
     # Nor does its audit log name the city's ledger through the grant's entry.

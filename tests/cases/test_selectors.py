@@ -10,7 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from cases import selectors, services
+from cases import organisation, selectors, services
 from cases.errors import NotFound
 from cases.models import Case, Evidence, Inspection, Unit, User
 from tests.factories import World, build_world, make_inspection
@@ -59,7 +59,7 @@ def ledger(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Ledger:
         # On the clue ledger, with inspector_a's own unit responsible.
         "restricted_a": world.case(world.unit_a, inspection=world.restricted),
     }
-    inactive = services.user_create(
+    inactive = organisation.user_create(
         username="gone", password=None, unit=world.commission, role="supervisor"
     )
     inactive.is_active = False

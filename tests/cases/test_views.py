@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from cases import services
+from cases import organisation, services
 from cases.models import Case, CaseEvent
 from tests.factories import PASSWORD, days, drive_to
 
@@ -491,7 +491,7 @@ def test_it_speaks_english_when_asked(client, world):
 
 
 def test_unit_and_inspection_choices_mark_the_selection_and_escape_names(client, world):
-    services.unit_update(
+    organisation.unit_update(
         unit=world.unit_b, name="乙县<局>", is_supervising_body=False, is_responsible_unit=True
     )
     login(client, world.supervisor)

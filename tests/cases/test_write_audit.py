@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cases import services
+from cases import organisation
 from cases.models import Case, CaseEvent, Unit, User
 from ledgers import services as ledger_services
 from ledgers.models import Job
@@ -69,7 +69,7 @@ def assert_recorded(events: list[CaseEvent], actor: User, unit: Unit, window: Wi
 @pytest.fixture
 def unit_admin(world: World) -> User:
     """A staff superuser who belongs to the commission (how a site's admin is set up)."""
-    return services.user_create(
+    return organisation.user_create(
         username="unit_admin",
         password=PASSWORD,
         unit=world.commission,

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from cases import organisation
 from cases import services as case_services
 from cases.filters import CaseFilter
 from cases.models import Case
@@ -319,7 +320,7 @@ def test_it_orders_rows_totally(world):
 
 
 def test_it_keeps_a_formula_like_inspection_name_in_the_title_as_text(world):
-    inspection = case_services.inspection_create(
+    inspection = organisation.inspection_create(
         name='=HYPERLINK("http://evil.example")',
         kind="special",
         year=2024,

@@ -231,6 +231,7 @@ def test_it_describes_the_deadline_as_of_sending(people, clock):
 
 
 def test_it_checks_who_may_receive_again_when_sending(people, clock, bot):
+    from cases import organisation
     from cases import services as case_services
 
     world = people
@@ -239,7 +240,7 @@ def test_it_checks_who_may_receive_again_when_sending(people, clock, bot):
     moved = world.case(world.unit_a, deadline=day(1), title="移交乙县局的问题")
     services.sweep()
     # Between the sweep and the send the ledger becomes restricted, and a case moves away.
-    restricted = case_services.inspection_create(
+    restricted = organisation.inspection_create(
         name="限定台账", kind="clue_ledger", year=2026, issuing_unit=world.commission
     )
     from cases.models import Case
