@@ -443,6 +443,9 @@ def case_update_details(
     if "title" in values and not str(values["title"]).strip():
         message = _("请填写问题标题。")
         raise InvalidInput(message, fields={"title": [message]})
+    if (values.get("amount") or 0) < 0:
+        message = _("金额不能为负数。")
+        raise InvalidInput(message, fields={"amount": [message]})
     changes = {
         field: [_json(getattr(case, field)), _json(value)]
         for field, value in values.items()

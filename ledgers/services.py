@@ -430,7 +430,9 @@ def import_job_run(*, job_id: int) -> None:
     with translation.override(job.language):
         try:
             _require_import(job.owner)
-            plan = plan_import(job.owner, job.columns, job.rows)
+            # Read again (the data may have changed since the preview); the services' checks
+            # are made once, by the import itself.
+            plan = plan_import(job.owner, job.columns, job.rows, check=False)
             if plan.problems:
                 message = _("台账与系统当前数据不符，未导入任何内容。")
                 _finish(job, Job.Status.FAILED, problems=plan.problems, error=message)
@@ -439,14 +441,8 @@ def import_job_run(*, job_id: int) -> None:
             with ProgressReporter(job) as report, transaction.atomic():
                 apply_plan(plan, actor=job.owner, on_row=report)
         except RowFailed as failure:
-            problem = {
-                "row": failure.row,
-                "code": failure.code,
-                "column": "",
-                "message": failure.message,
-            }
             message = _("第 %(row)s 行未能导入，未导入任何内容。") % {"row": failure.row}
-            _finish(job, Job.Status.FAILED, problems=[problem], error=message)
+            _finish(job, Job.Status.FAILED, problems=failure.problems, error=message)
             return
         except Forbidden as error:
             _finish(job, Job.Status.FAILED, error=error.message)

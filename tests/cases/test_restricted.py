@@ -203,12 +203,19 @@ def test_it_refuses_an_import_into_the_clue_ledger_and_stores_nothing(scene, per
             "责任单位": unit,
             "整改时限": "2030-06-30",
         },
-        {"问题编号": secret.code, "问题标题": "改写线索"},
+        {
+            "问题编号": secret.code,
+            "所属检查": world.inspection.code,
+            "问题标题": "改写线索",
+            "责任单位": unit,
+            "整改时限": "2030-06-30",
+        },
     ]
     before = Case.objects.count()
     job = preview(user, xlsx(rows))
     # Rows 5 and 6 (after the title and header rows): the ledger is not found, as a missing
-    # one; row 7: the clue's code is not the user's to use. Each a row error.
+    # one; row 7: the clue's code is not the user's to use (case_create refuses a code in use,
+    # whoever may see its case). Each a row error.
     problems = {(p["row"], p["column"]) for p in job.problems}
     assert {(5, "所属检查"), (6, "所属检查"), (7, "问题编号")} <= problems, job.problems
     with pytest.raises(Conflict):
