@@ -135,6 +135,7 @@ def claim(jobs: QuerySet[J], job_id: int) -> Lease[J] | None:
         claimed = jobs.model._default_manager.filter(pk=job_id, status=Job.Status.QUEUED).update(
             status=Job.Status.RUNNING,
             attempts=F("attempts") + 1,
+            processed=0,  # a retry starts over
             started_at=now,
             lease_expires_at=lease_ends(now),
         )

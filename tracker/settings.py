@@ -564,6 +564,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "cases.workflow.Status",
+        "JobStatusEnum": "ledgers.models.Job.Status",
     },
 }
 
