@@ -11,7 +11,10 @@ from .models import ExportJob, ImportJob
 
 
 class JobAdmin(ReadOnlyAdmin):
-    list_display = ["pk", "owner", "status", "processed", "total", "created_at", "finished_at"]
+    list_display = [
+        "pk", "owner", "status", "processed", "total", "attempts", "lease_expires_at",
+        "created_at", "finished_at",
+    ]  # fmt: skip
     list_filter = ["status"]
     date_hierarchy = "created_at"
 

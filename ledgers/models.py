@@ -1,7 +1,8 @@
 """Export and import jobs: who asked, how far the work has got, and what came of it.
 
 A job is personal: only its owner may see it or download its file. The work itself is done by
-`ledgers.services`, in the request for small ledgers and by a Celery task for large ones.
+`ledgers.services`, in the request for small ledgers and by a Celery task for large ones; the
+lease that lets a job outlive a dead worker is `ledgers.jobs`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -45,6 +47,9 @@ class Job(models.Model):
         DONE = "done", _("已完成")
         FAILED = "failed", _("失败")
 
+    # Runs started before a job whose workers keep dying is failed (ledgers.jobs.jobs_recover).
+    MAX_ATTEMPTS = 3
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.CASCADE, related_name="+", verbose_name=_("发起人")
     )
@@ -59,6 +64,12 @@ class Job(models.Model):
     created_at = models.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Runs claimed so far; a runner's attempt number is its fencing token (ledgers.jobs.Lease).
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    # A queued or running job's lease: a worker must have taken it (queued) or renewed it
+    # (running) by then, or the recovery run by beat takes it back. None once it has ended.
+    # Indexed for that run's query, every minute.
+    lease_expires_at = models.DateTimeField(_("租约到期"), null=True, blank=True, db_index=True)
 
     class Meta:
         abstract = True
@@ -72,6 +83,27 @@ class Job(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return min(99, self.processed * 100 // self.total) if self.total else 0
+
+    @property
+    def attempt(self) -> int:
+        """The run under way (running), or the next one (queued): 1, then 2 after a worker
+        died holding it, and so on."""
+        return self.attempts if self.status == self.Status.RUNNING else self.attempts + 1
+
+    @property
+    def is_retry(self) -> bool:
+        """Active again after a worker died holding it."""
+        return self.is_active and self.attempt > 1
+
+    @property
+    def retry_notice(self) -> str:
+        """What the job page and the API say of a job run again after its worker died."""
+        if not self.is_retry:
+            return ""
+        return gettext("处理该任务的进程中断，正在重试（第 %(attempt)s 次，共 %(max)s 次）。") % {
+            "attempt": self.attempt,
+            "max": self.MAX_ATTEMPTS,
+        }
 
 
 def export_path(instance: ExportJob, filename: str) -> str:

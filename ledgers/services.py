@@ -1,22 +1,22 @@
 """Ledger export and import: the one implementation behind the pages, the API and the tasks.
 
 Each operation can run synchronously (small ledgers, within the request; tests) or from a
-Celery task that only passes the job's id (`ledgers.tasks`). A job is claimed with a
-compare-and-set on its status, so a task delivered twice (acks_late) runs once.
+Celery task that only passes the job's id (`ledgers.tasks`). A job is claimed and held with a
+lease (`ledgers.jobs`): a task delivered twice (acks_late) runs once, a job whose worker died
+is run again, and a runner that lost its lease writes nothing more.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.base import File
-from django.db import connection, connections, transaction
+from django.db import transaction
 from django.http import QueryDict
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -28,11 +28,20 @@ from cases.errors import Conflict, DomainError, FileTooLarge, Forbidden
 from cases.filters import LIGHTS, CaseFilter
 from cases.models import Case, light_of
 from cases.permissions import Action, may
-from tracker.celery import publish
 from tracker.db_router import read_from_replica
 
 from . import selectors
 from .importing import NO, YES, RowFailed, apply_plan, plan_import
+from .jobs import (
+    Lease,
+    LeaseLost,
+    ProgressReporter,
+    claim,
+    enqueue,
+    jobs_purge_expired,
+    lease_ends,
+    reserve_job_slot,
+)
 from .models import ExportJob, ImportJob, Job
 from .workbook import read_ledger, template_workbook, write_ledger
 
@@ -58,63 +67,6 @@ def may_import(user: Any) -> bool:
 def _require_import(user: Any) -> None:
     if not may_import(user):
         raise Forbidden(_("您的角色无权导入台账。"))
-
-
-def _finish(job: Job, status: str, **values: Any) -> None:
-    type(job)._default_manager.filter(pk=job.pk).update(
-        status=status, finished_at=timezone.now(), **values
-    )
-
-
-def _claim(model: type[Job], job_id: int) -> bool:
-    """QUEUED → RUNNING, for one runner only."""
-    return bool(
-        model._default_manager.filter(pk=job_id, status=Job.Status.QUEUED).update(
-            status=Job.Status.RUNNING, started_at=timezone.now()
-        )
-    )
-
-
-class TooManyJobs(DomainError):
-    code = "too_many_jobs"
-    status_code = 429
-
-
-# pg_advisory_xact_lock key: job creation counts and inserts under it, so two requests at once
-# cannot both see room under a cap (SQLite has one writer at a time anyway).
-JOBS_LOCK = 7_315_101
-
-
-def _reserve_job_slot(actor: Any) -> None:
-    """Within the caller's transaction: refuse a new background job past the per-user or the
-    global cap on jobs queued or running (recent ones: a job its dead worker left RUNNING
-    stops counting after LEDGER_JOB_STALE_MINUTES)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [JOBS_LOCK])
-    since = timezone.now() - timedelta(minutes=settings.LEDGER_JOB_STALE_MINUTES)
-    active = {"status__in": (Job.Status.QUEUED, Job.Status.RUNNING), "created_at__gte": since}
-    models = (ExportJob, ImportJob)
-    mine = sum(m.objects.filter(owner_id=actor.pk, **active).count() for m in models)
-    if mine >= settings.LEDGER_JOBS_PER_USER:
-        raise TooManyJobs(
-            _("您已有 %(n)s 个导入或导出任务在进行中，请等其完成后再试。")
-            % {"n": settings.LEDGER_JOBS_PER_USER}
-        )
-    everyone = sum(m.objects.filter(**active).count() for m in (ExportJob, ImportJob))
-    if everyone >= settings.LEDGER_JOBS_GLOBAL:
-        raise TooManyJobs(_("系统当前导入导出任务较多，请稍后再试。"))
-
-
-def _enqueue(task: Any, job: Job) -> None:
-    """Send the job's task after the job is committed; a broker that is down fails the job
-    with a message rather than the request."""
-
-    def send() -> None:
-        if not publish(task, job.pk):
-            _finish(job, Job.Status.FAILED, error=_("后台任务暂时无法启动，请稍后重试。"))
-
-    transaction.on_commit(send)
 
 
 # --- Export -------------------------------------------------------------------------------
@@ -282,7 +234,7 @@ def export_job_create(*, actor: Any, query: str, total: int, request: Any = None
     past the caps on jobs at once."""
     jobs_purge_expired()
     with transaction.atomic():
-        _reserve_job_slot(actor)
+        reserve_job_slot(actor)
         job = ExportJob.objects.create(
             owner=actor,
             status=Job.Status.QUEUED,
@@ -290,33 +242,42 @@ def export_job_create(*, actor: Any, query: str, total: int, request: Any = None
             total=total,
             language=translation.get_language() or settings.LANGUAGE_CODE,
             filename=export_filename(),
+            lease_expires_at=lease_ends(),
         )
         _record_export(actor, query, request, job)
         from .tasks import run_export_job
 
-        _enqueue(run_export_job, job)
+        enqueue(run_export_job, job)
     return job
 
 
 def export_job_run(*, job_id: int) -> None:
-    """Build a queued export's file; called by the task (or directly)."""
-    if not _claim(ExportJob, job_id):
+    """Build a queued export's file; called by the task (or directly). The lease is renewed
+    with the progress, every 2000 rows."""
+    lease = claim(ExportJob.objects.select_related("owner", "owner__unit"), job_id)
+    if lease is None:
         return
-    job = ExportJob.objects.select_related("owner", "owner__unit").get(pk=job_id)
-
-    def progress(count: int) -> None:
-        ExportJob.objects.filter(pk=job.pk).update(processed=count)
-
+    job = lease.job
     try:
         with translation.override(job.language), tempfile.TemporaryFile() as out:
-            count = export_write(user=job.owner, query=job.query, out=out, progress=progress)
+            count = export_write(
+                user=job.owner,
+                query=job.query,
+                out=out,
+                progress=lambda done: lease.renew(processed=done),
+            )
             out.seek(0)
             job.file.save(job.filename, File(out), save=False)
+    except LeaseLost:
+        logger.warning("export job %s taken over by another run; this one stops", job.pk)
+        return
     except Exception:
         logger.exception("export job %s failed", job.pk)
-        _finish(job, Job.Status.FAILED, error=_("导出失败，请稍后重试。"))
+        lease.finish(Job.Status.FAILED, error=_("导出失败，请稍后重试。"))
         return
-    _finish(job, Job.Status.DONE, file=job.file.name, processed=count, total=count)
+    if not lease.finish(Job.Status.DONE, file=job.file.name, processed=count, total=count):
+        logger.warning("export job %s taken over by another run; its file is dropped", job.pk)
+        job.file.delete(save=False)
 
 
 # --- Import -------------------------------------------------------------------------------
@@ -334,53 +295,62 @@ def import_job_create(*, actor: Any, upload: IO[bytes], name: str) -> ImportJob:
         raise FileTooLarge(_("文件超过 %(mb)s MB。") % {"mb": limit}, fields={"file": [name]})
     jobs_purge_expired()
     with transaction.atomic():
-        _reserve_job_slot(actor)
+        reserve_job_slot(actor)
         job = ImportJob(
             owner=actor,
             status=Job.Status.QUEUED,
             original_name=name[:255],
             language=translation.get_language() or settings.LANGUAGE_CODE,
+            lease_expires_at=lease_ends(),
         )
         job.upload.save("upload", File(upload), save=False)
         job.save()
         from .tasks import run_import_job
 
-        _enqueue(run_import_job, job)
+        enqueue(run_import_job, job)
     return job
 
 
-def _import_read(job: ImportJob) -> None:
+def _import_read(lease: Lease[ImportJob]) -> None:
     """The worker's half of an upload: read the file within the caps, check every row against
     the tracker and leave the job in PREVIEW (or FAILED with the reason). Nothing of the file is
-    written as cases here, and the file is deleted either way."""
+    written as cases here. The file is deleted once the outcome is written (a run that lost its
+    lease leaves it to the run that took over)."""
+    job = lease.job
     try:
         with job.upload.open("rb") as handle:
             ledger = read_ledger(
                 handle, job.original_name, max_rows=settings.LEDGER_IMPORT_MAX_ROWS
             )
-        plan = plan_import(job.owner, ledger.columns, ledger.rows)
+        lease.renew()
+        with ProgressReporter(lease) as report:  # the rehearsal can be long: renew meanwhile
+            plan = plan_import(job.owner, ledger.columns, ledger.rows, on_row=report)
+    except LeaseLost:
+        raise
     except DomainError as error:
-        _finish(job, Job.Status.FAILED, error=error.message, upload="")
-        return
+        written = lease.finish(Job.Status.FAILED, error=error.message, upload="")
     except Exception:
         logger.exception("import job %s could not be read", job.pk)
-        _finish(job, Job.Status.FAILED, error=_("无法读取该文件，未导入任何内容。"), upload="")
-        return
-    finally:
-        job.upload.delete(save=False)
-    changed = plan.changed
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=Job.Status.PREVIEW,
-        upload="",
-        columns=ledger.columns,
-        rows=ledger.rows,
-        problems=plan.problems,
-        changes=plan.changes(),
-        total=len(changed),
-        created=sum(1 for row in changed if row.action == "create"),
-        updated=sum(1 for row in changed if row.action == "update"),
-        unchanged=len(plan.rows) - len(changed),
-    )
+        message = _("无法读取该文件，未导入任何内容。")
+        written = lease.finish(Job.Status.FAILED, error=message, upload="")
+    else:
+        changed = plan.changed
+        written = lease.update(
+            status=Job.Status.PREVIEW,
+            lease_expires_at=None,
+            upload="",
+            columns=ledger.columns,
+            rows=ledger.rows,
+            problems=plan.problems,
+            changes=plan.changes(),
+            total=len(changed),
+            created=sum(1 for row in changed if row.action == "create"),
+            updated=sum(1 for row in changed if row.action == "update"),
+            unchanged=len(plan.rows) - len(changed),
+        )
+    if not written:
+        raise LeaseLost(f"{job} attempt {lease.attempt}")
+    job.upload.delete(save=False)
 
 
 def import_job_confirm(*, actor: Any, job_id: int, request: Any = None) -> ImportJob:
@@ -393,10 +363,11 @@ def import_job_confirm(*, actor: Any, job_id: int, request: Any = None) -> Impor
     inline = job.total <= settings.LEDGER_IMPORT_INLINE_ROWS
     with transaction.atomic():
         if not inline:  # a job for the worker again: the caps hold here too
-            _reserve_job_slot(actor)
-        # Compare-and-set: a double click imports once.
+            reserve_job_slot(actor)
+        # Compare-and-set: a double click imports once. The import is a new run: a fresh
+        # count of attempts (reading the file was the first job's).
         if not ImportJob.objects.filter(pk=job.pk, status=Job.Status.PREVIEW).update(
-            status=Job.Status.QUEUED
+            status=Job.Status.QUEUED, attempts=0, lease_expires_at=lease_ends()
         ):
             raise Conflict(_("该导入已经确认过。"))
         audit_record(
@@ -410,7 +381,7 @@ def import_job_confirm(*, actor: Any, job_id: int, request: Any = None) -> Impor
         if not inline:
             from .tasks import run_import_job
 
-            _enqueue(run_import_job, job)
+            enqueue(run_import_job, job)
     if inline:
         import_job_run(job_id=job.pk)
     job.refresh_from_db()
@@ -418,91 +389,61 @@ def import_job_confirm(*, actor: Any, job_id: int, request: Any = None) -> Impor
 
 
 def import_job_run(*, job_id: int) -> None:
-    """A queued upload: read it (`_import_read`). A confirmed preview: check it again against
-    the tracker as it is now, then carry it out in one transaction: every row or none."""
-    if not _claim(ImportJob, job_id):
+    """A queued upload: read it (`_import_read`). A confirmed preview: carry it out
+    (`_import_apply`)."""
+    lease = claim(ImportJob.objects.select_related("owner"), job_id)
+    if lease is None:
         return
-    job = ImportJob.objects.select_related("owner").get(pk=job_id)
-    if job.upload:  # an upload not read yet: read it, then wait for the owner's confirmation
-        with translation.override(job.language):
-            _import_read(job)
-        return
-    with translation.override(job.language):
-        try:
-            _require_import(job.owner)
-            # Read again (the data may have changed since the preview); the services' checks
-            # are made once, by the import itself.
-            plan = plan_import(job.owner, job.columns, job.rows, check=False)
-            if plan.problems:
-                message = _("台账与系统当前数据不符，未导入任何内容。")
-                _finish(job, Job.Status.FAILED, problems=plan.problems, error=message)
-                return
-            ImportJob.objects.filter(pk=job.pk).update(total=len(plan.changed), processed=0)
-            with ProgressReporter(job) as report, transaction.atomic():
-                apply_plan(plan, actor=job.owner, on_row=report)
-        except RowFailed as failure:
-            message = _("第 %(row)s 行未能导入，未导入任何内容。") % {"row": failure.row}
-            _finish(job, Job.Status.FAILED, problems=failure.problems, error=message)
+    try:
+        with translation.override(lease.job.language):
+            if lease.job.upload:  # not read yet: read it, then wait for the owner to confirm
+                _import_read(lease)
+            else:
+                _import_apply(lease)
+    except LeaseLost:
+        logger.warning("import job %s taken over by another run; this one stops", job_id)
+
+
+def _import_apply(lease: Lease[ImportJob]) -> None:
+    """Check a confirmed preview again against the tracker as it is now, then carry it out in
+    one transaction: every row or none. The job's result commits in that transaction, only if
+    this run still holds the job."""
+    job = lease.job
+    try:
+        _require_import(job.owner)
+        # Read again (the data may have changed since the preview); the services' checks are
+        # made once, by the import itself.
+        plan = plan_import(job.owner, job.columns, job.rows, check=False)
+        if plan.problems:
+            message = _("台账与系统当前数据不符，未导入任何内容。")
+            lease.finish(Job.Status.FAILED, problems=plan.problems, error=message)
             return
-        except Forbidden as error:
-            _finish(job, Job.Status.FAILED, error=error.message)
-            return
-        except Exception:
-            logger.exception("import job %s failed", job.pk)
-            _finish(job, Job.Status.FAILED, error=_("导入失败，未导入任何内容。请稍后重试。"))
-            return
-    changed = plan.changed
-    _finish(
-        job,
-        Job.Status.DONE,
-        processed=len(changed),
-        changes=plan.changes(),
-        created=sum(1 for row in changed if row.action == "create"),
-        updated=sum(1 for row in changed if row.action == "update"),
-        unchanged=len(plan.rows) - len(changed),
-    )
+        changed = plan.changed
+        lease.renew(total=len(changed), processed=0)
+        with ProgressReporter(lease) as report, transaction.atomic():
+            apply_plan(plan, actor=job.owner, on_row=report)
+            if not lease.finish(
+                Job.Status.DONE,
+                processed=len(changed),
+                changes=plan.changes(),
+                created=sum(1 for row in changed if row.action == "create"),
+                updated=sum(1 for row in changed if row.action == "update"),
+                unchanged=len(plan.rows) - len(changed),
+            ):
+                raise LeaseLost(f"{job} attempt {lease.attempt}")  # rolls the import back
+    except LeaseLost:
+        raise
+    except RowFailed as failure:
+        message = _("第 %(row)s 行未能导入，未导入任何内容。") % {"row": failure.row}
+        lease.finish(Job.Status.FAILED, problems=failure.problems, error=message)
+    except Forbidden as error:
+        lease.finish(Job.Status.FAILED, error=error.message)
+    except Exception:
+        logger.exception("import job %s failed", job.pk)
+        lease.finish(Job.Status.FAILED, error=_("导入失败，未导入任何内容。请稍后重试。"))
 
 
-class ProgressReporter:
-    """Publishes an import's progress while its transaction is still open.
-
-    The rows written are invisible to others until the commit, and so would be a progress
-    counter written on the same connection. On PostgreSQL the counter goes through a second,
-    autocommit connection (at most once a second); it never touches a row the import locks.
-    SQLite has one writer at a time: there the bar moves at the end only.
-    """
-
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        self.side: Any = None
-        self.last = time.monotonic()
-
-    def __enter__(self) -> Callable[[int], None]:
-        return self.report
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.side is not None:
-            self.side.close()
-
-    def report(self, done: int) -> None:
-        now = time.monotonic()
-        if now - self.last < 1 or connection.vendor != "postgresql":
-            return
-        self.last = now
-        try:
-            if self.side is None:
-                self.side = connections.create_connection("default")
-            with self.side.cursor() as cursor:
-                cursor.execute("SET lock_timeout = '1s'")
-                cursor.execute(
-                    f"UPDATE {type(self.job)._meta.db_table} SET processed = %s WHERE id = %s",  # noqa: S608 (table name from the model; values bound)
-                    [done, self.job.pk],
-                )
-        except Exception as error:  # progress is a nicety: never fail the import for it
-            logger.info("import progress not published: %s", error)
-
-
-# --- Template and housekeeping --------------------------------------------------------------
+# --- Template -----------------------------------------------------------------------------
 
 
 def import_template(out: IO[bytes] | str) -> None:
@@ -517,22 +458,3 @@ def import_template(out: IO[bytes] | str) -> None:
             "key_problem": [str(YES), str(NO)],
         },
     )
-
-
-def jobs_purge_expired(*, now: datetime | None = None) -> int:
-    """Delete jobs (and export files) older than LEDGER_KEEP_DAYS; the history written by an
-    import stays with the cases. Run whenever a job is created: jobs are few, and the query
-    is served by the created_at index."""
-    cutoff = (now or timezone.now()) - timedelta(days=settings.LEDGER_KEEP_DAYS)
-    count = 0
-    for job in ExportJob.objects.filter(created_at__lt=cutoff).iterator():
-        if job.file:
-            job.file.delete(save=False)
-        job.delete()
-        count += 1
-    for upload in ImportJob.objects.filter(created_at__lt=cutoff).defer("rows", "changes"):
-        if upload.upload:  # never read (its worker never came): the file goes too
-            upload.upload.delete(save=False)
-        upload.delete()
-        count += 1
-    return count

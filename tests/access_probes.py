@@ -481,6 +481,13 @@ API_PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/api/v1/reminders/"): Probe(
         "get", "/api/v1/reminders/?case={case}", row(401, None, 200, 200, 200, 200), "case"
     ),
+    # A background job, the caller's own: anyone else's answers as a missing one.
+    ("GET", "/api/v1/jobs/exports/{id}/"): Probe(
+        "get", "/api/v1/jobs/exports/{job}/", row(401, 200, 200, 200, 200, 200), "export_job"
+    ),
+    ("GET", "/api/v1/jobs/imports/{id}/"): Probe(
+        "get", "/api/v1/jobs/imports/{job}/", row(401, 200, 200, 200, 200, 200), "import_job"
+    ),
     ("GET", "/api/v1/stats/completion/"): Probe(
         "get", "/api/v1/stats/completion/?group_by=unit", row(401, 200, 200, 200, 200, 200)
     ),

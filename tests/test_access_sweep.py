@@ -38,7 +38,8 @@ from django_filters import FilterSet
 from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
-from cases import grants, services
+from cases import grants as case_grants
+from cases import services
 from cases.models import (
     ApiToken,
     Case,
@@ -150,7 +151,7 @@ def test_every_url_and_operation_has_a_probe():
         assert resolve(path).view_name == key, key
     for (method, path), probe in API_PROBES.items():
         assert probe.method.upper() == method
-        sent = probe.path.split("?")[0].format(case=1, evidence=1, unit=1, inspection=1)
+        sent = probe.path.split("?")[0].format(case=1, evidence=1, unit=1, inspection=1, job=1)
         assert resolve(sent).view_name == resolve(_sample(path)).view_name, (method, path)
 
 
@@ -292,7 +293,7 @@ def build_scene(world: World) -> Scene:
     api_keys = {role: api_key(user, name="探针") for role, user in owners.items()}
     api_tokens = {role: ApiToken.objects.get(user=user) for role, user in owners.items()}
     grants = {
-        label: grants.restricted_grant_create(
+        label: case_grants.restricted_grant_create(
             actor=world.supervisor,
             inspection_id=world.restricted.pk,
             unit_id=places[label][0].pk,

@@ -467,11 +467,14 @@ LEDGER_IMPORT_MAX_UNZIPPED_MB = env_int("LEDGER_IMPORT_MAX_UNZIPPED_MB", 100)
 LEDGER_IMPORT_MAX_MEMBER_MB = env_int("LEDGER_IMPORT_MAX_MEMBER_MB", 60)
 LEDGER_IMPORT_MAX_RATIO = env_int("LEDGER_IMPORT_MAX_RATIO", 100)
 # Background exports and imports queued or running at once: per user and for the whole site
-# (more is refused with 429). A job older than LEDGER_JOB_STALE_MINUTES no longer counts, so a
-# worker that died holding one does not lock its owner out.
+# (more is refused with 429). A job's lease: a worker renews it while it runs; beat retakes
+# (or, after 3 runs, fails) a job whose lease ran out, a minute later at most (ledgers.jobs).
 LEDGER_JOBS_PER_USER = env_int("LEDGER_JOBS_PER_USER", 2)
 LEDGER_JOBS_GLOBAL = env_int("LEDGER_JOBS_GLOBAL", 20)
-LEDGER_JOB_STALE_MINUTES = env_int("LEDGER_JOB_STALE_MINUTES", 60)
+LEDGER_JOB_LEASE_SECONDS = env_int("LEDGER_JOB_LEASE_SECONDS", 300)
+CELERY_BEAT_SCHEDULE["ledgers-recover-jobs"] = {
+    "task": "ledgers.recover_jobs", "schedule": 60, "options": {"expires": 60}
+}  # fmt: skip
 LEDGER_IMPORT_INLINE_ROWS = 100
 # Jobs and their files are deleted this many days after they were created (checked whenever
 # a new job starts).
@@ -561,6 +564,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "cases.workflow.Status",
+        "JobStatusEnum": "ledgers.models.Job.Status",
     },
 }
 

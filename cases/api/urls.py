@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from ledgers.api import CaseExportView
+from ledgers.api import CaseExportView, ExportJobView, ImportJobView
 from reminders.api import ReminderListView
 
 from . import views
@@ -20,6 +20,8 @@ urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
     path("stats/completion/", views.CompletionView.as_view(), name="stats-completion"),
     path("reminders/", ReminderListView.as_view(), name="reminders"),
+    path("jobs/exports/<int:pk>/", ExportJobView.as_view(), name="export-job"),
+    path("jobs/imports/<int:pk>/", ImportJobView.as_view(), name="import-job"),
     # Before the router: "cases/export/" would otherwise read as the case with id "export".
     path("cases/export/", CaseExportView.as_view(), name="case-export"),
     path(

@@ -22,6 +22,7 @@ Matching rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .carrying import apply_plan, rehearse
@@ -44,13 +45,18 @@ __all__ = [
 
 
 def plan_import(
-    user: Any, columns: list[str], rows: list[dict[str, Any]], *, check: bool = True
+    user: Any,
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    *,
+    check: bool = True,
+    on_row: Callable[[int], None] | None = None,
 ) -> Plan:
     """Check every row of a read ledger against the tracker, as `user` would import it. With
     `check`, the changed rows are also rehearsed through the services (and rolled back):
     their refusals are among the problems. Nothing is written either way."""
     plan = read_plan(user, columns, rows)
     if check and plan.changed:
-        rehearse(plan, actor=user)
+        rehearse(plan, actor=user, on_row=on_row)  # `on_row`: progress (and a job's lease)
     plan.problems.sort(key=lambda problem: problem["row"])
     return plan

@@ -58,11 +58,11 @@ class _Refused(Exception):
         self.column, self.message = column, message
 
 
-def rehearse(plan: Plan, *, actor: Any) -> None:
+def rehearse(plan: Plan, *, actor: Any, on_row: Callable[[int], None] | None = None) -> None:
     """The preview's check: every changed row through the services, in a transaction rolled
     back at the end. The rows refused become the plan's problems and leave its rows."""
     with transaction.atomic():
-        problems = _Runner(actor).run(plan)
+        problems = _Runner(actor).run(plan, on_row)
         transaction.set_rollback(True)
     refused = {problem["row"] for problem in problems}
     plan.rows = [row for row in plan.rows if row.row not in refused]

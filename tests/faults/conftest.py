@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.core import mail
 from django.db import connection
@@ -91,3 +93,37 @@ def people(world, reminder_policy):
     for name in ("supervisor", "inspector_a", "inspector_b"):
         getattr(world, name).refresh_from_db()
     return world
+
+
+@pytest.fixture
+def queue() -> Iterator[str]:
+    """Our own queue on our own Redis database, emptied afterwards."""
+    name = f"faults-{uuid.uuid4().hex[:12]}"
+    with celery_conf(task_default_queue=name):
+        yield name
+    client = redis.Redis.from_url(REDIS_URL, db=redis_db(REDIS_URL))
+    client.delete(name, "unacked", "unacked_index")
+    client.delete(f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
+    client.close()
+
+
+@pytest.fixture
+def workers(tmp_path) -> Iterator[Callable[..., Any]]:
+    """Start real Celery workers (tests/faults/workers.py) on `queue`; killed afterwards."""
+    from .workers import VISIBILITY, Worker
+
+    started: list[Worker] = []
+
+    def start(
+        queue: str,
+        name: str,
+        pool: str = "solo",
+        visibility: int = VISIBILITY,
+        env: dict[str, str] | None = None,
+    ) -> Worker:
+        started.append(Worker(queue, tmp_path, name, pool, visibility, env))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop()

@@ -6,24 +6,16 @@ worker lost) and nothing is done twice (the work is claimed in the database)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 import redis
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from cases import services as case_services
@@ -33,135 +25,9 @@ from reminders.tasks import deliver_reminders, publish, send_due_reminders
 from tests.reminders.test_celery import celery_conf
 
 from .conftest import REDIS_URL, free_port, needs_postgres, needs_redis, redis_db
+from .workers import backend_gone, received, row_lock, wait_for, waiting_on_lock
 
 pytestmark = [needs_postgres, needs_redis, pytest.mark.postgres]
-
-ROOT = Path(__file__).resolve().parents[2]
-CELERY = Path(sys.executable).with_name("celery")
-LEASE = 2  # seconds a sender holds a message
-VISIBILITY = 4  # seconds before an unacknowledged message is delivered again
-
-
-def _dsn() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-class Worker:
-    def __init__(self, queue: str, folder: Path, name: str, pool: str, visibility: int) -> None:
-        self.log = folder / f"{name}.log"
-        env = {
-            **os.environ,
-            "DATABASE_URL": _dsn(),
-            "REDIS_URL": REDIS_URL,
-            "TRACKER_VAR_DIR": str(folder / "var"),
-            "DJANGO_DEBUG": "true",
-            "LOG_FORMAT": "json",
-            "REMINDER_CHANNELS": "in_app",
-            "REMINDER_LEASE_SECONDS": str(LEASE),
-            "CELERY_VISIBILITY_TIMEOUT": str(visibility),
-            "CELERY_UNACKED_RESTORE_SECONDS": "1",
-        }
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(  # noqa: S603 (a fixed argument list, no shell)
-                [str(CELERY), "-A", "tracker", "worker", "-Q", queue, "-n", f"{name}@faults",
-                 "--pool", pool, "--concurrency", "1", "--without-heartbeat",
-                 "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        wait_for(lambda: b" ready." in self.log.read_bytes(), 40, self)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def json_logs(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.text().splitlines() if line.startswith("{")]
-
-    def children(self) -> list[int]:
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
-
-    def stop(self) -> None:
-        """Killed: its tasks are done (a warm shutdown of a pool takes seconds)."""
-        if self.process.poll() is None:
-            children = self.children()
-            self.process.kill()
-            for pid in children:
-                with suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-
-def wait_for(condition: Callable[[], Any], seconds: float, worker: Worker | None = None) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        result = condition()
-        if result:
-            return result
-        if worker is not None:
-            assert worker.process.poll() is None, worker.text()
-        assert time.monotonic() < deadline, worker.text() if worker else "timed out"
-        time.sleep(0.1)
-
-
-@pytest.fixture
-def queue() -> Iterator[str]:
-    """Our own queue on our own Redis database, emptied afterwards."""
-    name = f"faults-{uuid.uuid4().hex[:12]}"
-    with celery_conf(task_default_queue=name):
-        yield name
-    client = redis.Redis.from_url(REDIS_URL, db=redis_db(REDIS_URL))
-    client.delete(name, "unacked", "unacked_index")
-    client.delete(f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
-    client.close()
-
-
-@pytest.fixture
-def workers(tmp_path) -> Iterator[Callable[..., Worker]]:
-    started: list[Worker] = []
-
-    def start(queue: str, name: str, pool: str = "solo", visibility: int = VISIBILITY) -> Worker:
-        started.append(Worker(queue, tmp_path, name, pool, visibility))
-        return started[-1]
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
-@contextmanager
-def row_lock(sql: str, params: list[Any]) -> Iterator[psycopg.Connection]:
-    """Hold row locks in a transaction of a separate connection until the block ends."""
-    with psycopg.connect(_dsn(), autocommit=False) as holder:
-        holder.execute(sql, params)
-        try:
-            yield holder
-        finally:
-            holder.rollback()
-
-
-def waiting_on_lock(query_start: str) -> int | None:
-    """The backend (pid) waiting on a lock while running a statement starting so."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND query LIKE %s",
-            [query_start + "%"],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
-def backend_gone(pid: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
-        return cursor.fetchone()[0] == 0
-
-
-def received(worker: Worker, task: str) -> int:
-    messages = [entry["message"] for entry in worker.json_logs()]
-    return sum(1 for message in messages if "received" in message and task in message)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from cases import services as case_services
 from cases.errors import Conflict, DomainError, Forbidden
 from cases.models import Case, CaseEvent
 from cases.selectors import case_list
-from ledgers import services
+from ledgers import jobs, services
 from ledgers.importing import IMPORT_NOTE, parse_date, status_path
 from ledgers.models import ImportJob, Job
 from ledgers.workbook import LedgerFileError
@@ -517,15 +517,23 @@ def test_it_runs_a_claimed_job_only_once(world):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL side connection")
 @pytest.mark.django_db(transaction=True)
 def test_it_publishes_progress_while_the_import_transaction_is_open(world, monkeypatch):
-    job = ImportJob.objects.create(owner=world.supervisor, status=Job.Status.RUNNING, total=10)
-    monkeypatch.setattr(services.time, "monotonic", iter(range(0, 100, 5)).__next__)
-    with services.ProgressReporter(job) as report, transaction.atomic():
+    job = ImportJob.objects.create(owner=world.supervisor, status=Job.Status.QUEUED, total=10)
+    lease = jobs.claim(ImportJob.objects.all(), job.pk)
+    assert lease is not None
+    ImportJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
+    monkeypatch.setattr(jobs.time, "monotonic", iter(range(0, 100, 5)).__next__)
+    with jobs.ProgressReporter(lease) as report, transaction.atomic():
         report(4)
         observer = connections.create_connection("default")
         try:
             with observer.cursor() as cursor:
-                cursor.execute("SELECT processed FROM ledgers_importjob WHERE id = %s", [job.pk])
-                assert cursor.fetchone() == (4,)
+                cursor.execute(
+                    "SELECT processed, lease_expires_at FROM ledgers_importjob WHERE id = %s",
+                    [job.pk],
+                )
+                processed, lease_expires_at = cursor.fetchone()
+                # The lease is renewed with the progress, for the same reason.
+                assert processed == 4 and lease_expires_at > timezone.now() + timedelta(minutes=4)
         finally:
             observer.close()
 
