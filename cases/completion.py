@@ -30,7 +30,9 @@ from django.utils.translation import gettext as _
 
 from . import selectors, tally
 from .errors import InvalidInput, NotBuiltYet
-from .models import FIGURE_NAMES, Case, CaseEvent, CompletionSnapshot, CompletionTally
+from .lights import LIGHTS, light_q
+from .models import Case, CaseEvent, CompletionSnapshot, CompletionTally
+from .tally_sql import FIGURE_NAMES
 from .workflow import DONE_STATES, Status
 
 GroupBy = Literal["inspection", "unit", "region"]
@@ -144,22 +146,10 @@ def _done(state: _State) -> Q:
 
 
 def _light(state: _State, light: str) -> Q:
-    """The same rule as Case.light and cases.filters.light_q, on the live or past state."""
-    not_done = ~_done(state) & state.exists
-    soon = state.day + timedelta(days=settings.DUE_SOON_DAYS)
-    if light == "red":
-        return not_done & Q(**{f"{state.deadline}__lt": state.day})
-    if light == "yellow":
-        return not_done & Q(**{f"{state.deadline}__gte": state.day,
-                               f"{state.deadline}__lte": soon})  # fmt: skip
-    return state.exists & (_done(state) | Q(**{f"{state.deadline}__gt": soon}))
-
-
-def light_q(light: str, today: date | None = None) -> Q:
-    """The cases of one light now, as a filter (the list and the API use it)."""
-    live = _State(Case.objects.none(), "status", "deadline", "overdue_at_close",
-                  today or timezone.localdate(), Q())  # fmt: skip
-    return _light(live, light)
+    """The cases of `light` (the rule: `cases.lights`), on the live or past state."""
+    return state.exists & light_q(
+        light, day=state.day, status=state.status, deadline=state.deadline
+    )
 
 
 Figures = dict[str, int]  # FIGURE_NAMES -> count, for one group at one level
@@ -224,7 +214,7 @@ def _live_figures(
     aggregates = {
         **{status: Count("id", filter=Q(**{state.status: status})) for status in Status.values},
         "on_time": Count("id", filter=done & Q(**{state.late: False})),
-        **{light: Count("id", filter=_light(state, light)) for light in ("red", "yellow", "green")},
+        **{light: Count("id", filter=_light(state, light)) for light in LIGHTS},
     }
     counted = state.cases.order_by()
     if group_by is None:
@@ -370,7 +360,7 @@ def statuses_of(counts: Figures) -> dict[str, int]:
 
 
 def lights_of(counts: Figures) -> dict[str, int]:
-    return {light: counts[light] for light in ("red", "yellow", "green")}
+    return {light: counts[light] for light in LIGHTS}
 
 
 def status_counts(

@@ -22,7 +22,7 @@ from .completion import (
     lights_of,
     statuses_of,
 )
-from .completion import light_q as light_filter
+from .lights import light_q as light_filter
 from .models import Case, CaseEvent, Inspection, Unit
 from .workflow import Status
 

@@ -14,13 +14,14 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from .completion import at_level, light_q
+from .completion import at_level
+from .lights import CHOICES, light_q
 from .models import Case, Unit
 from .search import Search
 from .selectors import in_unit_subtree
 from .workflow import Status
 
-LIGHTS = [("red", _("红灯（逾期）")), ("yellow", _("黄灯（临期）")), ("green", _("绿灯"))]
+LIGHTS = CHOICES  # the rule and its names: cases.lights
 
 
 def overdue_q(today=None) -> Q:

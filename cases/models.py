@@ -10,6 +10,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.files.storage import FileSystemStorage
@@ -18,7 +19,18 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from . import tally_sql
+from .lights import light_of
+from .tally_models import CompletionSnapshot, CompletionTally, TallyDay  # noqa: F401  (this app's)
 from .workflow import DONE_STATES, Role, Status
+
+
+def _after(name: str, operation: Any, func: str, declare: list, **tables: str) -> Any:
+    """A statement trigger run after `operation`, its transition tables named `tables`."""
+    return pgtrigger.Trigger(
+        name=name, when=pgtrigger.After, operation=operation, level=pgtrigger.Statement,
+        referencing=pgtrigger.Referencing(**tables), declare=declare, func=func,
+    )  # fmt: skip
 
 
 class Unit(models.Model):
@@ -384,6 +396,15 @@ class Case(models.Model):
             models.Index(fields=["updated_at"], name="case_updated_at"),
             models.Index(fields=["parent"], name="case_parent"),
         ]
+        # The completion roll-ups (cases.tally) follow every write, in its transaction.
+        triggers = [
+            _after("tally_insert", pgtrigger.Insert, tally_sql.on_insert(),
+                   tally_sql.TALLY_DECLARE, new="new_rows"),
+            _after("tally_update", pgtrigger.Update, tally_sql.on_update(),
+                   tally_sql.TALLY_DECLARE, old="old_rows", new="new_rows"),
+            _after("tally_delete", pgtrigger.Delete, tally_sql.on_delete(),
+                   tally_sql.TALLY_DECLARE, old="old_rows"),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return f"{self.code} {self.title}"
@@ -393,23 +414,11 @@ class Case(models.Model):
         return self.status in DONE_STATES
 
     def is_overdue(self, today: date | None = None) -> bool:
-        today = today or timezone.localdate()
-        return not self.is_done and self.deadline < today
+        return self.light(today) == "red"
 
     def light(self, today: date | None = None) -> str:
+        """Red, yellow or green (the rule: `cases.lights`)."""
         return light_of(self.status, self.deadline, today or timezone.localdate())
-
-
-def light_of(status: str, deadline: date, today: date) -> str:
-    """Red: overdue; yellow: due within DUE_SOON_DAYS; green: on track or done."""
-    if status in DONE_STATES:
-        return "green"
-    days_left = (deadline - today).days
-    if days_left < 0:
-        return "red"
-    if days_left <= settings.DUE_SOON_DAYS:
-        return "yellow"
-    return "green"
 
 
 class CheckPoint(models.Model):
@@ -502,6 +511,11 @@ class CaseEvent(models.Model):
             models.Index(fields=["case", "created_at"], name="event_case_time"),
             models.Index(fields=["created_at"], name="event_time"),
         ]
+        # Back-dated history drops the completion snapshots it changes (cases.tally).
+        triggers = [
+            _after("snapshot_history", pgtrigger.Insert, tally_sql.on_history_added(),
+                   tally_sql.HISTORY_DECLARE, new="new_rows"),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
@@ -567,69 +581,3 @@ class Evidence(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
-
-
-# --- Completion roll-ups (cases.tally) -----------------------------------------------------
-# Maintained by PostgreSQL triggers in the same transaction as every case write, so the
-# completion figures of a province's million cases are sums over a few thousand rows.
-# "p_*" count problems, "i_*" count the leaves of item level (cases.completion's levels).
-
-FIGURE_NAMES = (*Status.values, "on_time", "red", "yellow", "green")
-FIGURE_COLUMNS = tuple(f"{level}_{name}" for level in ("p", "i") for name in FIGURE_NAMES)
-
-
-class _Figures(models.Model):
-    """Counts of one group of cases; a row is a delta until compaction adds rows up."""
-
-    inspection = models.ForeignKey(
-        Inspection, models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    responsible_unit = models.ForeignKey(
-        Unit, models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    supervising_unit = models.ForeignKey(
-        Unit, models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    region = models.ForeignKey(
-        Unit, models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
-    )
-
-    class Meta:
-        abstract = True
-
-
-for _column in FIGURE_COLUMNS:
-    _Figures.add_to_class(_column, models.IntegerField(default=0))
-
-
-class CompletionTally(_Figures):
-    """The figures now: lights are relative to `TallyDay.day`."""
-
-    class Meta:
-        indexes = [models.Index(fields=["inspection"], name="tally_inspection")]
-
-    def __str__(self) -> str:
-        return f"tally {self.inspection_id}/{self.responsible_unit_id}"
-
-
-class CompletionSnapshot(_Figures):
-    """The figures as of the end of a past day, rebuilt once from the history."""
-
-    day = models.DateField()
-
-    class Meta:
-        indexes = [models.Index(fields=["day", "inspection"], name="snapshot_day")]
-
-    def __str__(self) -> str:
-        return f"snapshot {self.day} {self.inspection_id}/{self.responsible_unit_id}"
-
-
-class TallyDay(models.Model):
-    """One row: the day the live tally's lights are computed for, and the rule's parameters."""
-
-    day = models.DateField()
-    due_soon_days = models.PositiveIntegerField()
-    time_zone = models.CharField(max_length=64)
-
-    def __str__(self) -> str:
-        return f"tally day {self.day}"

@@ -24,7 +24,6 @@ from django.utils.translation import gettext
 from . import tally
 from .errors import NotFound
 from .models import (
-    FIGURE_COLUMNS,
     Case,
     CaseEvent,
     CompletionTally,
@@ -34,6 +33,7 @@ from .models import (
     Unit,
     User,
 )
+from .tally_sql import FIGURE_COLUMNS
 from .workflow import Role, Status
 
 

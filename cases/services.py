@@ -244,7 +244,7 @@ def case_transition(
                 note=_("重新整改，验收要点待重新确认。"),
             )
     today = timezone.localtime(at).date()
-    late = case.deadline < today
+    late = case.is_overdue(today)  # red before the move (the light rule: cases.lights)
     old_status = case.status
     case.status = move.target
     case.updated_at = at

@@ -8,10 +8,13 @@ themselves; this module keeps the same figures pre-counted, exactly, on PostgreS
   on `cases_case` add a delta row in the transaction of every insert, update or delete that
   changes a counted column (one INSERT per statement: no row is updated, so concurrent writers
   never wait on each other or deadlock here). `compact()` adds the deltas up now and then.
-- Lights depend on the day: the tally's lights are those of `TallyDay.day`. Beat's
-  `cases.maintain_tally` builds the tally and rebuilds it for each new day under a lock that
-  writers share, so no delta computed for yesterday lands after the rebuild. A read never
-  builds: until the tally is today's, readers count the cases instead (`completion.figures`).
+- Lights depend on the day and the due-soon window (the rule: `cases.lights`): the tally's are
+  those of `TallyDay.day` and `TallyDay.due_soon_days`, which the triggers read. Beat's
+  `cases.maintain_tally` builds the tally and rebuilds it for each new day, and when
+  `DUE_SOON_DAYS` or the time zone differs from the row's, under a lock that writers share, so
+  no delta computed for the old day or window lands after the rebuild. A read never builds:
+  until the tally is today's with today's settings, readers count the cases instead
+  (`completion.figures`), by the settings as they are.
 - `cases_completionsnapshot` holds the same figures as of the end of a past day, built once from
   the history by the same rule as `completion._state`, by beat only (`build_missing_snapshots`)
   and only for the kept days (`first_kept_day` to yesterday). A history row dated on or before a
@@ -29,144 +32,29 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import FIGURE_COLUMNS, FIGURE_NAMES, CompletionSnapshot, TallyDay
-from .workflow import DONE_STATES, Status
+from .models import Case, CaseEvent, CompletionSnapshot, TallyDay
+from .tally_sql import DIMS, FIGURE_COLUMNS, SNAPSHOT_LOCK, figure_sums, tally_insert
 
-DIMS = ("inspection_id", "responsible_unit_id", "supervising_unit_id", "region_id")
-DONE_SQL = ", ".join(f"'{s.value}'" for s in sorted(DONE_STATES))
-# A statement changes the figures only if one of these changes.
-COUNTED = ("status", "deadline", "overdue_at_close", "parent_id", "items_total", *DIMS)
-# Moving a case to another group or level changes its past as well as its present.
-REGROUPING = ("parent_id", "items_total", *DIMS)
-# pg_advisory_xact_lock keys: one for rebuilding and compacting the tally, one for snapshots
-# (builders take it exclusively, writers of back-dated history share it).
+# pg_advisory_xact_lock key for rebuilding and compacting the tally (the snapshots' key,
+# shared by the history trigger, is tally_sql.SNAPSHOT_LOCK).
 TALLY_LOCK = 7_315_001
-SNAPSHOT_LOCK = 7_315_002
 
 
 def available() -> bool:
     return connection.vendor == "postgresql"
 
 
-def figure_sums(
-    *, status: str, deadline: str, late: str, case: str, day: str, sign: str = "1"
-) -> list[str]:
-    """SQL sums of every figure column, in FIGURE_COLUMNS order, over rows where `status`,
-    `deadline` and `late` are the case's state and `case` its table alias. `day` is the light's
-    reference day (a SQL date expression); the rule is `completion._light`'s."""
-    soon = f"({day} + {settings.DUE_SOON_DAYS})"
-    done = f"{status} IN ({DONE_SQL})"
-    not_done = f"({status} IS NOT NULL AND {status} NOT IN ({DONE_SQL}))"
-    conditions = {
-        **{value: f"{status} = '{value}'" for value in Status.values},
-        "on_time": f"{done} AND {late} = false",
-        "red": f"{not_done} AND {deadline} < {day}",
-        "yellow": f"{not_done} AND {deadline} BETWEEN {day} AND {soon}",
-        "green": f"{status} IS NOT NULL AND ({done} OR {deadline} > {soon})",
-    }
-    levels = {"p": f"{case}.parent_id IS NULL", "i": f"{case}.items_total = 0"}
+def load_triggers() -> list[tuple[str, str]]:
+    """(table, trigger) of the triggers a bulk load may turn off while it loads, then recount
+    (`refresh`) and drop the snapshots: the roll-ups' insert triggers. Their names are
+    pgtrigger's (declared in the models' Meta.triggers)."""
+    wanted = [(Case, "tally_insert"), (CaseEvent, "snapshot_history")]
     return [
-        f"COALESCE(SUM(CASE WHEN {levels[level]} AND {conditions[name]} THEN {sign} END), 0)"
-        for level in ("p", "i")
-        for name in FIGURE_NAMES
+        (model._meta.db_table, trigger.get_pgid(model))
+        for model, name in wanted
+        for trigger in model._meta.triggers  # type: ignore[attr-defined]  # pgtrigger's Meta
+        if trigger.name == name
     ]
-
-
-def _tally_insert(source: str, *, alias: str, sign: str, day: str) -> str:
-    dims = ", ".join(f"{alias}.{dim}" for dim in DIMS)
-    sums = figure_sums(
-        status=f"{alias}.status",
-        deadline=f"{alias}.deadline",
-        late=f"{alias}.overdue_at_close",
-        case=alias,
-        day=day,
-        sign=sign,
-    )
-    return (
-        f"INSERT INTO cases_completiontally ({', '.join(DIMS)}, {', '.join(FIGURE_COLUMNS)}) "
-        f"SELECT {dims}, {', '.join(sums)} FROM {source} GROUP BY {dims}"
-    )
-
-
-def _distinct(columns: tuple[str, ...]) -> str:
-    return " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in columns)
-
-
-def install_sql() -> str:
-    """The triggers (created by migration; run again by a later migration if the rule changes)."""
-    day = "tally_day"
-    changed = f"(SELECT o.* FROM old_rows o JOIN new_rows n USING (id) WHERE {_distinct(COUNTED)})"
-    changed_new = (
-        f"(SELECT n.* FROM old_rows o JOIN new_rows n USING (id) WHERE {_distinct(COUNTED)})"
-    )
-    regrouped = (
-        "EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n USING (id) "
-        f"WHERE {_distinct(REGROUPING)})"
-    )
-    return f"""
-CREATE OR REPLACE FUNCTION cases_tally_apply() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE tally_day date;
-BEGIN
-    -- Shared with other writers, exclusive with a rebuild for a new day (cases.tally.refresh).
-    SELECT day INTO tally_day FROM cases_tallyday WHERE id = 1 FOR SHARE;
-    IF NOT FOUND THEN
-        RETURN NULL;  -- no tally yet: the first read builds it
-    END IF;
-    IF TG_OP = 'INSERT' THEN
-        {_tally_insert("new_rows", alias="new_rows", sign="1", day=day)};
-    ELSIF TG_OP = 'DELETE' THEN
-        {_tally_insert("old_rows", alias="old_rows", sign="-1", day=day)};
-        DELETE FROM cases_completionsnapshot;
-    ELSE
-        {_tally_insert(changed + " AS c", alias="c", sign="-1", day=day)};
-        {_tally_insert(changed_new + " AS c", alias="c", sign="1", day=day)};
-        IF {regrouped} THEN
-            DELETE FROM cases_completionsnapshot;
-        END IF;
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-CREATE OR REPLACE FUNCTION cases_snapshot_history_added() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE zone text; first_day date;
-BEGIN
-    SELECT COALESCE(max(time_zone), 'UTC') INTO zone FROM cases_tallyday WHERE id = 1;
-    SELECT (min(created_at) AT TIME ZONE zone)::date INTO first_day FROM new_rows;
-    -- Only history dated before today can change a snapshot (snapshots are of past days).
-    IF first_day < (now() AT TIME ZONE zone)::date THEN
-        PERFORM pg_advisory_xact_lock_shared({SNAPSHOT_LOCK});
-        DELETE FROM cases_completionsnapshot WHERE day >= first_day;
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-DROP TRIGGER IF EXISTS cases_tally_insert ON cases_case;
-DROP TRIGGER IF EXISTS cases_tally_update ON cases_case;
-DROP TRIGGER IF EXISTS cases_tally_delete ON cases_case;
-DROP TRIGGER IF EXISTS cases_snapshot_history ON cases_caseevent;
-CREATE TRIGGER cases_tally_insert AFTER INSERT ON cases_case
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cases_tally_apply();
-CREATE TRIGGER cases_tally_update AFTER UPDATE ON cases_case
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION cases_tally_apply();
-CREATE TRIGGER cases_tally_delete AFTER DELETE ON cases_case
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cases_tally_apply();
-CREATE TRIGGER cases_snapshot_history AFTER INSERT ON cases_caseevent
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION cases_snapshot_history_added();
-"""
-
-
-UNINSTALL_SQL = """
-DROP TRIGGER IF EXISTS cases_tally_insert ON cases_case;
-DROP TRIGGER IF EXISTS cases_tally_update ON cases_case;
-DROP TRIGGER IF EXISTS cases_tally_delete ON cases_case;
-DROP TRIGGER IF EXISTS cases_snapshot_history ON cases_caseevent;
-DROP FUNCTION IF EXISTS cases_tally_apply();
-DROP FUNCTION IF EXISTS cases_snapshot_history_added();
-"""
 
 
 def _lock(key: int) -> None:
@@ -199,26 +87,38 @@ def ensure_current(today: date | None = None) -> date:
 
 @transaction.atomic
 def refresh(today: date | None = None, *, only_if_stale: bool = False) -> None:
-    """Rebuild the live tally from the cases, with lights as of `today`.
+    """Rebuild the live tally from the cases, with lights as of `today` and the due-soon window
+    of the settings now; the triggers count later writes by the same day and window.
 
     Takes the day row's lock: writers (who share it) finish first, later ones wait for the
-    commit, so every delta lands either in the rebuilt counts or after them.
+    commit, so every delta lands either in the rebuilt counts or after them. A changed window
+    or time zone also drops the snapshots (counted by the old ones); beat builds them again.
     """
     today = today or timezone.localdate()
     _lock(TALLY_LOCK)
     if only_if_stale and current_day() == today:
         return  # another reader rebuilt it while this one waited for the lock
+    window, zone = settings.DUE_SOON_DAYS, settings.TIME_ZONE
+    before = TallyDay.objects.filter(pk=1).values_list("due_soon_days", "time_zone").first()
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO cases_tallyday (id, day, due_soon_days, time_zone) VALUES (1, %s, %s, %s)"
             " ON CONFLICT (id) DO UPDATE SET day = EXCLUDED.day,"
             " due_soon_days = EXCLUDED.due_soon_days, time_zone = EXCLUDED.time_zone",
-            [today, settings.DUE_SOON_DAYS, settings.TIME_ZONE],
+            [today, window, zone],
         )
+        if before is not None and before != (window, zone):
+            cursor.execute("DELETE FROM cases_completionsnapshot")
         cursor.execute("DELETE FROM cases_completiontally")
         cursor.execute(
-            _tally_insert("cases_case", alias="cases_case", sign="1", day="%(day)s::date"),
-            {"day": today},
+            tally_insert(
+                "cases_case",
+                alias="cases_case",
+                sign="1",
+                day="%(day)s::date",
+                window="%(window)s::integer",
+            ),
+            {"day": today, "window": window},
         )
 
 
@@ -240,20 +140,29 @@ def compact() -> None:
         )
 
 
+# Snapshots count by the settings of their build; `refresh` drops them when the settings change.
+# Until beat has (the day row still holds the old settings), none of them is used.
+_SETTINGS_KEPT = (
+    "EXISTS (SELECT 1 FROM cases_tallyday t WHERE t.id = 1"
+    " AND t.due_soon_days = %(window)s AND t.time_zone = %(zone)s)"
+)
+
+
 def has_snapshot(day: date) -> bool:
-    return CompletionSnapshot.objects.filter(day=day).exists()
+    """`day`'s snapshot is built, by the settings as they are: one query."""
+    return day in built_days([day])
 
 
 def built_days(days: list[date]) -> set[date]:
-    """Which of `days` have their snapshot built: one query."""
+    """Which of `days` have their snapshot built, by the settings as they are: one query."""
     if not days:
         return set()
     # One index probe a day, not a scan of every built day's rows.
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT d FROM unnest(%s::date[]) AS d WHERE EXISTS"
-            " (SELECT 1 FROM cases_completionsnapshot s WHERE s.day = d)",
-            [list(days)],
+            "SELECT d FROM unnest(%(days)s::date[]) AS d WHERE EXISTS"
+            f" (SELECT 1 FROM cases_completionsnapshot s WHERE s.day = d) AND {_SETTINGS_KEPT}",
+            {"days": list(days), "window": settings.DUE_SOON_DAYS, "zone": settings.TIME_ZONE},
         )
         return {row[0] for row in cursor.fetchall()}
 
@@ -315,6 +224,7 @@ def _build_snapshot(day: date) -> None:
         late="s.was_overdue",
         case="c",
         day="%(day)s::date",
+        window="%(window)s::integer",
     )
     dims = ", ".join(f"c.{dim}" for dim in DIMS)
     columns = f"day, {', '.join(DIMS)}, {', '.join(FIGURE_COLUMNS)}"
@@ -336,7 +246,7 @@ def _build_snapshot(day: date) -> None:
              WHERE c.created_at < %(moment)s
              GROUP BY {dims}
             """,
-            {"moment": moment, "day": day},
+            {"moment": moment, "day": day, "window": settings.DUE_SOON_DAYS},
         )
         if cursor.rowcount == 0:
             # An empty day still gets a row, so "built" and "nothing then" are told apart.

@@ -26,7 +26,8 @@ from audit.services import audit_record
 from cases import selectors as case_selectors
 from cases.errors import Conflict, DomainError, FileTooLarge, Forbidden
 from cases.filters import LIGHTS, CaseFilter
-from cases.models import Case, light_of
+from cases.lights import light_of
+from cases.models import Case
 from cases.permissions import Action, may
 from tracker.db_router import read_from_replica
 

@@ -3,6 +3,72 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+# The roll-ups' triggers as this migration installed them, frozen: the text cases.tally's
+# install_sql() produced then, with the due-soon window of the default setting (7 days) baked
+# in. Migration 0010 replaces them with triggers that read the window from cases_tallyday.
+TALLY_SQL = """
+CREATE OR REPLACE FUNCTION cases_tally_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE tally_day date;
+BEGIN
+    -- Shared with other writers, exclusive with a rebuild for a new day (cases.tally.refresh).
+    SELECT day INTO tally_day FROM cases_tallyday WHERE id = 1 FOR SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;  -- no tally yet: the first read builds it
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO cases_completiontally (inspection_id, responsible_unit_id, supervising_unit_id, region_id, p_open, p_in_progress, p_submitted, p_completed, p_escalated, p_exempted, p_on_time, p_red, p_yellow, p_green, i_open, i_in_progress, i_submitted, i_completed, i_escalated, i_exempted, i_on_time, i_red, i_yellow, i_green) SELECT new_rows.inspection_id, new_rows.responsible_unit_id, new_rows.supervising_unit_id, new_rows.region_id, COALESCE(SUM(CASE WHEN new_rows.parent_id IS NULL AND new_rows.status = 'open' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.parent_id IS NULL AND new_rows.status = 'in_progress' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.parent_id IS NULL AND new_rows.status = 'submitted' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.parent_id IS NULL AND new_rows.status = 'completed' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.parent_id IS NULL AND new_rows.status = 'escalated' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.parent_id IS NULL AND new_rows.status = 'exempted' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.parent_id IS NULL AND new_rows.status IN ('completed', 'exempted') AND new_rows.overdue_at_close = false THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.parent_id IS NULL AND (new_rows.status IS NOT NULL AND new_rows.status NOT IN ('completed', 'exempted')) AND new_rows.deadline < tally_day THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.parent_id IS NULL AND (new_rows.status IS NOT NULL AND new_rows.status NOT IN ('completed', 'exempted')) AND new_rows.deadline BETWEEN tally_day AND (tally_day + 7) THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.parent_id IS NULL AND new_rows.status IS NOT NULL AND (new_rows.status IN ('completed', 'exempted') OR new_rows.deadline > (tally_day + 7)) THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.items_total = 0 AND new_rows.status = 'open' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.items_total = 0 AND new_rows.status = 'in_progress' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.items_total = 0 AND new_rows.status = 'submitted' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.items_total = 0 AND new_rows.status = 'completed' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.items_total = 0 AND new_rows.status = 'escalated' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.items_total = 0 AND new_rows.status = 'exempted' THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.items_total = 0 AND new_rows.status IN ('completed', 'exempted') AND new_rows.overdue_at_close = false THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.items_total = 0 AND (new_rows.status IS NOT NULL AND new_rows.status NOT IN ('completed', 'exempted')) AND new_rows.deadline < tally_day THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.items_total = 0 AND (new_rows.status IS NOT NULL AND new_rows.status NOT IN ('completed', 'exempted')) AND new_rows.deadline BETWEEN tally_day AND (tally_day + 7) THEN 1 END), 0), COALESCE(SUM(CASE WHEN new_rows.items_total = 0 AND new_rows.status IS NOT NULL AND (new_rows.status IN ('completed', 'exempted') OR new_rows.deadline > (tally_day + 7)) THEN 1 END), 0) FROM new_rows GROUP BY new_rows.inspection_id, new_rows.responsible_unit_id, new_rows.supervising_unit_id, new_rows.region_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO cases_completiontally (inspection_id, responsible_unit_id, supervising_unit_id, region_id, p_open, p_in_progress, p_submitted, p_completed, p_escalated, p_exempted, p_on_time, p_red, p_yellow, p_green, i_open, i_in_progress, i_submitted, i_completed, i_escalated, i_exempted, i_on_time, i_red, i_yellow, i_green) SELECT old_rows.inspection_id, old_rows.responsible_unit_id, old_rows.supervising_unit_id, old_rows.region_id, COALESCE(SUM(CASE WHEN old_rows.parent_id IS NULL AND old_rows.status = 'open' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.parent_id IS NULL AND old_rows.status = 'in_progress' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.parent_id IS NULL AND old_rows.status = 'submitted' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.parent_id IS NULL AND old_rows.status = 'completed' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.parent_id IS NULL AND old_rows.status = 'escalated' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.parent_id IS NULL AND old_rows.status = 'exempted' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.parent_id IS NULL AND old_rows.status IN ('completed', 'exempted') AND old_rows.overdue_at_close = false THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.parent_id IS NULL AND (old_rows.status IS NOT NULL AND old_rows.status NOT IN ('completed', 'exempted')) AND old_rows.deadline < tally_day THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.parent_id IS NULL AND (old_rows.status IS NOT NULL AND old_rows.status NOT IN ('completed', 'exempted')) AND old_rows.deadline BETWEEN tally_day AND (tally_day + 7) THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.parent_id IS NULL AND old_rows.status IS NOT NULL AND (old_rows.status IN ('completed', 'exempted') OR old_rows.deadline > (tally_day + 7)) THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.items_total = 0 AND old_rows.status = 'open' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.items_total = 0 AND old_rows.status = 'in_progress' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.items_total = 0 AND old_rows.status = 'submitted' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.items_total = 0 AND old_rows.status = 'completed' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.items_total = 0 AND old_rows.status = 'escalated' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.items_total = 0 AND old_rows.status = 'exempted' THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.items_total = 0 AND old_rows.status IN ('completed', 'exempted') AND old_rows.overdue_at_close = false THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.items_total = 0 AND (old_rows.status IS NOT NULL AND old_rows.status NOT IN ('completed', 'exempted')) AND old_rows.deadline < tally_day THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.items_total = 0 AND (old_rows.status IS NOT NULL AND old_rows.status NOT IN ('completed', 'exempted')) AND old_rows.deadline BETWEEN tally_day AND (tally_day + 7) THEN -1 END), 0), COALESCE(SUM(CASE WHEN old_rows.items_total = 0 AND old_rows.status IS NOT NULL AND (old_rows.status IN ('completed', 'exempted') OR old_rows.deadline > (tally_day + 7)) THEN -1 END), 0) FROM old_rows GROUP BY old_rows.inspection_id, old_rows.responsible_unit_id, old_rows.supervising_unit_id, old_rows.region_id;
+        DELETE FROM cases_completionsnapshot;
+    ELSE
+        INSERT INTO cases_completiontally (inspection_id, responsible_unit_id, supervising_unit_id, region_id, p_open, p_in_progress, p_submitted, p_completed, p_escalated, p_exempted, p_on_time, p_red, p_yellow, p_green, i_open, i_in_progress, i_submitted, i_completed, i_escalated, i_exempted, i_on_time, i_red, i_yellow, i_green) SELECT c.inspection_id, c.responsible_unit_id, c.supervising_unit_id, c.region_id, COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'open' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'in_progress' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'submitted' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'completed' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'escalated' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'exempted' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status IN ('completed', 'exempted') AND c.overdue_at_close = false THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND (c.status IS NOT NULL AND c.status NOT IN ('completed', 'exempted')) AND c.deadline < tally_day THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND (c.status IS NOT NULL AND c.status NOT IN ('completed', 'exempted')) AND c.deadline BETWEEN tally_day AND (tally_day + 7) THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status IS NOT NULL AND (c.status IN ('completed', 'exempted') OR c.deadline > (tally_day + 7)) THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'open' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'in_progress' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'submitted' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'completed' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'escalated' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'exempted' THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status IN ('completed', 'exempted') AND c.overdue_at_close = false THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND (c.status IS NOT NULL AND c.status NOT IN ('completed', 'exempted')) AND c.deadline < tally_day THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND (c.status IS NOT NULL AND c.status NOT IN ('completed', 'exempted')) AND c.deadline BETWEEN tally_day AND (tally_day + 7) THEN -1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status IS NOT NULL AND (c.status IN ('completed', 'exempted') OR c.deadline > (tally_day + 7)) THEN -1 END), 0) FROM (SELECT o.* FROM old_rows o JOIN new_rows n USING (id) WHERE o.status IS DISTINCT FROM n.status OR o.deadline IS DISTINCT FROM n.deadline OR o.overdue_at_close IS DISTINCT FROM n.overdue_at_close OR o.parent_id IS DISTINCT FROM n.parent_id OR o.items_total IS DISTINCT FROM n.items_total OR o.inspection_id IS DISTINCT FROM n.inspection_id OR o.responsible_unit_id IS DISTINCT FROM n.responsible_unit_id OR o.supervising_unit_id IS DISTINCT FROM n.supervising_unit_id OR o.region_id IS DISTINCT FROM n.region_id) AS c GROUP BY c.inspection_id, c.responsible_unit_id, c.supervising_unit_id, c.region_id;
+        INSERT INTO cases_completiontally (inspection_id, responsible_unit_id, supervising_unit_id, region_id, p_open, p_in_progress, p_submitted, p_completed, p_escalated, p_exempted, p_on_time, p_red, p_yellow, p_green, i_open, i_in_progress, i_submitted, i_completed, i_escalated, i_exempted, i_on_time, i_red, i_yellow, i_green) SELECT c.inspection_id, c.responsible_unit_id, c.supervising_unit_id, c.region_id, COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'open' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'in_progress' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'submitted' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'completed' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'escalated' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status = 'exempted' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status IN ('completed', 'exempted') AND c.overdue_at_close = false THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND (c.status IS NOT NULL AND c.status NOT IN ('completed', 'exempted')) AND c.deadline < tally_day THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND (c.status IS NOT NULL AND c.status NOT IN ('completed', 'exempted')) AND c.deadline BETWEEN tally_day AND (tally_day + 7) THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.parent_id IS NULL AND c.status IS NOT NULL AND (c.status IN ('completed', 'exempted') OR c.deadline > (tally_day + 7)) THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'open' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'in_progress' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'submitted' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'completed' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'escalated' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status = 'exempted' THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status IN ('completed', 'exempted') AND c.overdue_at_close = false THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND (c.status IS NOT NULL AND c.status NOT IN ('completed', 'exempted')) AND c.deadline < tally_day THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND (c.status IS NOT NULL AND c.status NOT IN ('completed', 'exempted')) AND c.deadline BETWEEN tally_day AND (tally_day + 7) THEN 1 END), 0), COALESCE(SUM(CASE WHEN c.items_total = 0 AND c.status IS NOT NULL AND (c.status IN ('completed', 'exempted') OR c.deadline > (tally_day + 7)) THEN 1 END), 0) FROM (SELECT n.* FROM old_rows o JOIN new_rows n USING (id) WHERE o.status IS DISTINCT FROM n.status OR o.deadline IS DISTINCT FROM n.deadline OR o.overdue_at_close IS DISTINCT FROM n.overdue_at_close OR o.parent_id IS DISTINCT FROM n.parent_id OR o.items_total IS DISTINCT FROM n.items_total OR o.inspection_id IS DISTINCT FROM n.inspection_id OR o.responsible_unit_id IS DISTINCT FROM n.responsible_unit_id OR o.supervising_unit_id IS DISTINCT FROM n.supervising_unit_id OR o.region_id IS DISTINCT FROM n.region_id) AS c GROUP BY c.inspection_id, c.responsible_unit_id, c.supervising_unit_id, c.region_id;
+        IF EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n USING (id) WHERE o.parent_id IS DISTINCT FROM n.parent_id OR o.items_total IS DISTINCT FROM n.items_total OR o.inspection_id IS DISTINCT FROM n.inspection_id OR o.responsible_unit_id IS DISTINCT FROM n.responsible_unit_id OR o.supervising_unit_id IS DISTINCT FROM n.supervising_unit_id OR o.region_id IS DISTINCT FROM n.region_id) THEN
+            DELETE FROM cases_completionsnapshot;
+        END IF;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION cases_snapshot_history_added() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE zone text; first_day date;
+BEGIN
+    SELECT COALESCE(max(time_zone), 'UTC') INTO zone FROM cases_tallyday WHERE id = 1;
+    SELECT (min(created_at) AT TIME ZONE zone)::date INTO first_day FROM new_rows;
+    -- Only history dated before today can change a snapshot (snapshots are of past days).
+    IF first_day < (now() AT TIME ZONE zone)::date THEN
+        PERFORM pg_advisory_xact_lock_shared(7315002);
+        DELETE FROM cases_completionsnapshot WHERE day >= first_day;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS cases_tally_insert ON cases_case;
+DROP TRIGGER IF EXISTS cases_tally_update ON cases_case;
+DROP TRIGGER IF EXISTS cases_tally_delete ON cases_case;
+DROP TRIGGER IF EXISTS cases_snapshot_history ON cases_caseevent;
+CREATE TRIGGER cases_tally_insert AFTER INSERT ON cases_case
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cases_tally_apply();
+CREATE TRIGGER cases_tally_update AFTER UPDATE ON cases_case
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cases_tally_apply();
+CREATE TRIGGER cases_tally_delete AFTER DELETE ON cases_case
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cases_tally_apply();
+CREATE TRIGGER cases_snapshot_history AFTER INSERT ON cases_caseevent
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION cases_snapshot_history_added();
+"""
+TALLY_DROP = """
+DROP TRIGGER IF EXISTS cases_tally_insert ON cases_case;
+DROP TRIGGER IF EXISTS cases_tally_update ON cases_case;
+DROP TRIGGER IF EXISTS cases_tally_delete ON cases_case;
+DROP TRIGGER IF EXISTS cases_snapshot_history ON cases_caseevent;
+DROP FUNCTION IF EXISTS cases_tally_apply();
+DROP FUNCTION IF EXISTS cases_snapshot_history_added();
+"""
+
 # Also the Chinese search index: trigrams (pg_trgm) of the case's code, title and description,
 # upper-cased as Django's icontains compares. pg_trgm keeps CJK characters, so a search of three
 # or more characters is an index lookup; shorter ones read the index whole.
@@ -23,17 +89,13 @@ DROP FUNCTION IF EXISTS case_search_text(text, text, text);
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        from cases.tally import install_sql
-
-        schema_editor.execute(install_sql())
+        schema_editor.execute(TALLY_SQL)
         schema_editor.execute(SEARCH_SQL)
 
 
 def backwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        from cases.tally import UNINSTALL_SQL
-
-        schema_editor.execute(UNINSTALL_SQL)
+        schema_editor.execute(TALLY_DROP)
         schema_editor.execute(SEARCH_DROP)
 
 

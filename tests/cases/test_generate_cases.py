@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cases import tally
 from cases.completion import completion_total
 from cases.models import Case, CaseEvent, CheckPoint, Inspection, Unit, User
 from cases.workflow import DONE_STATES, MOVES, Status
@@ -435,15 +436,16 @@ def _trigger_states() -> dict[str, str]:
 @pytest.mark.postgres
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY path: PostgreSQL only")
 def test_it_leaves_each_trigger_as_it_found_it_and_the_roll_ups_counted():
+    (_case_table, tally_insert), (event_table, snapshot_history) = tally.load_triggers()
     before = _trigger_states()
-    assert before["cases_tally_insert"] == before["cases_snapshot_history"] == "O"
+    assert before[tally_insert] == before[snapshot_history] == "O"
     run(9, 200, "--constraints", "rebuild")
     assert _trigger_states() == before
     # One an operator turned off stays off.
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE cases_caseevent DISABLE TRIGGER cases_snapshot_history")
+        cursor.execute(f"ALTER TABLE {event_table} DISABLE TRIGGER {snapshot_history}")
     run(10, 200, "--constraints", "rebuild")
-    assert _trigger_states() == {**before, "cases_snapshot_history": "D"}
+    assert _trigger_states() == {**before, snapshot_history: "D"}
     # The roll-ups were recounted in the load's transaction: they hold every case.
     with connection.cursor() as cursor:
         cursor.execute(

@@ -14,7 +14,7 @@ generated in blocks of an inspection's problems (`BLOCK`) and written
   a worker's failure stops the run with an error and nothing is written. For a large load
   (`--constraints auto`: at least 50000 cases and at least as many as the table holds;
   `rebuild` forces it) the foreign keys and secondary indexes of the three tables COPY
-  writes to are dropped for the load and the roll-up triggers (`LOAD_TRIGGERS`) disabled;
+  writes to are dropped for the load and the roll-up triggers (`tally.load_triggers()`) disabled;
   all are created or enabled again at the end, in the same transaction: an index built
   once costs a fraction of one maintained row by row, and adding a foreign key checks all
   rows in one query instead of a trigger per row. That locks the case tables (and those
@@ -1744,13 +1744,14 @@ class CopyWriter:
         # dropped then: their triggers would only copy each batch into a transition table.
         # Only those enabled now, and only those are enabled again: one an operator turned
         # off stays off.
+        load_triggers = tally.load_triggers()
         cursor.execute(
             "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "WHERE t.tgenabled <> 'D' AND t.tgname = ANY(%s)",
-            [[trigger for _table, trigger in LOAD_TRIGGERS]],
+            [[trigger for _table, trigger in load_triggers]],
         )
         enabled = set(cursor.fetchall())
-        self.disabled_triggers = [pair for pair in LOAD_TRIGGERS if pair in enabled]
+        self.disabled_triggers = [pair for pair in load_triggers if pair in enabled]
         for table, trigger in self.disabled_triggers:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
 
@@ -1814,12 +1815,6 @@ class CopyWriter:
             for part in parts:
                 copy.write(part)
 
-
-# Statement triggers off during a rebuilding load (cases.tally installs them).
-LOAD_TRIGGERS = [
-    ("cases_case", "cases_tally_insert"),
-    ("cases_caseevent", "cases_snapshot_history"),
-]
 
 # Below this many cases, keeping indexes and foreign keys in place costs less than rebuilding.
 REBUILD_FROM = 50_000
