@@ -472,13 +472,18 @@ def test_concurrent_writers_keep_every_chain_intact(world: World) -> None:
 
 def test_a_write_dated_before_the_head_is_refused(world: World) -> None:
     """Timestamps never go back along a chain (`verify_history` takes that for a forgery), so
-    a loader cannot slip a back-dated row after the head."""
-    case = world.case(world.unit_a)
-    earlier = timezone.now() - timedelta(days=3)
+    a loader cannot slip a back-dated row after the head, even one dated after the case row's
+    last change (a follow-up leaves the case row as it is)."""
+    now = timezone.now()
+    case = world.case(world.unit_a, at=now - timedelta(days=3))
+    services.case_follow_up(
+        actor=world.supervisor, case_id=case.pk, note="督办", at=now - timedelta(days=1)
+    )
+    earlier = now - timedelta(days=2)
     with pytest.raises(services.InvalidInput, match="早于该问题的最近一条记录"):
         services.case_follow_up(actor=world.supervisor, case_id=case.pk, note="补录", at=earlier)
-    assert [e.kind for e in events_of(case)] == ["created"]
-    assert "1 events verified" in verify("--case", str(case.pk))
+    assert [e.kind for e in events_of(case)] == ["created", "follow_up"]
+    assert "2 events verified" in verify("--case", str(case.pk))
 
 
 def test_it_reports_a_row_dated_in_the_future(world: World) -> None:
