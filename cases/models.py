@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from . import record_guards
 from .workflow import DONE_STATES, Role, Status
 
 
@@ -227,6 +228,7 @@ class RestrictedGrant(models.Model):
         verbose_name = _("限定台账授权")
         verbose_name_plural = _("限定台账授权")
         ordering = ["-granted_at", "-id"]
+        triggers = [record_guards.GRANT_REVOKED_ONCE]
         constraints = [
             # One live grant per ledger and unit: two commission staff granting at once
             # cannot leave two rows of which revoking one still leaves access.
@@ -497,6 +499,7 @@ class CaseEvent(models.Model):
         verbose_name = _("整改记录")
         verbose_name_plural = _("整改记录")
         ordering = ["created_at", "id"]
+        triggers = [record_guards.HISTORY_APPEND_ONLY]  # refused: UPDATE, DELETE
         indexes = [
             # Timelines, and "the last status/deadline row before D" for as-of figures.
             models.Index(fields=["case", "created_at"], name="event_case_time"),

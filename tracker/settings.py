@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "pgtrigger",
     "cases",
     "reminders",
     "ledgers",

@@ -237,7 +237,11 @@ def test_it_shows_a_refused_new_case_and_stores_none(client, world, operator):
     shown = world.case()
     count = Case.objects.count()
     data = _case_form(shown, title="后台登记", owner=world.inspector_b.pk)
-    data.update(inspection=world.inspection.pk, source=shown.source, code="")
+    data.update(
+        inspection=world.inspection.pk,
+        code="HT-001",
+        supervising_unit=shown.supervising_unit_id,
+    )
     response = client.post(reverse("admin:cases_case_add"), data)
     _refused(response, "责任人须为责任单位的人员。")
     assert Case.objects.count() == count
