@@ -256,3 +256,15 @@ def test_it_stores_nothing_of_a_submission_whose_inline_forms_are_refused(client
     assert response.status_code == 200
     assert "成功" not in response.content.decode()
     assert _state(case) == before
+
+
+def test_it_refuses_a_staff_users_change_of_a_case_outside_scope(client, world, staff):
+    # The admin lists every case outside restricted ledgers; the services still refuse a
+    # change of one the user may not see, as the API answers it (404).
+    case = world.case(world.unit_b)
+    before = _state(case)
+    response = client.post(
+        reverse("admin:cases_case_change", args=[case.pk]), _case_form(case, title="后台改名")
+    )
+    _refused(response, "未找到该整改问题，或您无权查看。")
+    assert _state(case) == before
