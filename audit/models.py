@@ -11,10 +11,37 @@ No rules live here: rows are written by `audit.services.audit_record` only.
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+# The database keeps the log append-only (on PostgreSQL; the SQLite demo has the same guard,
+# installed by migration 0002). UPDATE is refused, whoever asks. DELETE is refused too, except
+# of entries up to the anchor of a recorded purge: `purge_audit` first appends an `audit_purge`
+# entry naming the last entry it deletes (`changes.anchor_seq`), then deletes up to it. The
+# guard reads that from the table itself, so it depends on no setting and no session state. A
+# forged purge entry does not carry a valid seal, and `verify_history` names it; the runtime
+# role has no UPDATE or DELETE privilege on the table in the first place (which also stops a
+# session that asks django-pgtrigger to skip the trigger). TRUNCATE is left to the privilege.
+APPEND_ONLY = pgtrigger.Trigger(
+    name="append_only",
+    when=pgtrigger.Before,
+    operation=pgtrigger.Update | pgtrigger.Delete,
+    func="""
+    IF TG_OP = 'DELETE' AND EXISTS (
+        SELECT 1 FROM audit_auditentry AS purge
+        WHERE purge.action = 'audit_purge'
+          AND purge.seq > OLD.seq
+          AND (purge.changes ->> 'anchor_seq')::bigint >= OLD.seq
+    ) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'audit log is append-only: % on audit_auditentry refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+    """,
+)
 
 
 class AuditEntry(models.Model):
@@ -105,9 +132,10 @@ class AuditEntry(models.Model):
             # A commission's scope: entries of its units' people and about its units.
             models.Index(fields=["actor_unit"], name="audit_actor_unit"),
             models.Index(fields=["target_unit"], name="audit_target_unit"),
-            # The delete guard looks the purge entries up (see the migration's trigger).
+            # The delete guard looks the purge entries up (APPEND_ONLY).
             models.Index(fields=["action"], name="audit_action"),
         ]
+        triggers = [APPEND_ONLY]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.at:%Y-%m-%d %H:%M}"

@@ -8,7 +8,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -41,37 +40,44 @@ def _adopt(target: Any, created: Any) -> None:
     target.__dict__.update(created.__dict__)
 
 
+REFUSAL = "through_services_refusal"  # the request attribute that carries a refusal back
+
+
 class ThroughServicesMixin:
-    """Every admin save goes through the services (`save_through_services`), as the last
-    step of the form's validation: a service's refusal (a DomainError) becomes an error on
-    the form, so the admin shows the page again with the reason, writes nothing (the
-    services' writes of that submission are rolled back together) and never says "changed
-    successfully". Once the services have written, the admin's own save is a no-op.
+    """Every admin save goes through the services: `save_model` calls `save_through_services`
+    inside the admin's transaction. A service's refusal (a DomainError) ends that transaction
+    with nothing stored (no field of the submission, no log entry, no history) and before the
+    admin says "changed successfully"; the same view then shows the form again with the
+    service's message, word for word, on the fields it names (`attach_error`), and that
+    second pass writes nothing: the message makes the form invalid.
 
     Nothing is ever deleted through the admin: history refers to every row."""
 
     def save_through_services(self, request: HttpRequest, obj: Any, form: Any, change: bool):
         raise NotImplementedError
 
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
+        except DomainError as refusal:
+            setattr(request, REFUSAL, refusal)
+            return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
+
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
         form_class = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
-        admin_ = self
 
         class ThroughServices(form_class):  # type: ignore[misc, valid-type]
-            def _post_clean(self) -> None:
-                super()._post_clean()
-                if self._errors:
-                    return
-                try:
-                    with transaction.atomic():
-                        admin_.save_through_services(request, self.instance, self, change)
-                except DomainError as error:
-                    attach_error(self, error)
+            def clean(self) -> Any:
+                cleaned = super().clean()
+                refusal = getattr(request, REFUSAL, None)
+                if refusal is not None:
+                    attach_error(self, refusal)
+                return cleaned
 
         return ThroughServices
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """Already written by the services when the form was validated (see `get_form`)."""
+        self.save_through_services(request, obj, form, change)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from . import tally_sql
+from . import record_guards, tally_sql
 from .lights import light_of
 from .tally_models import CompletionSnapshot, CompletionTally, TallyDay  # noqa: F401  (this app's)
 from .workflow import DONE_STATES, Role, Status
@@ -239,6 +239,7 @@ class RestrictedGrant(models.Model):
         verbose_name = _("限定台账授权")
         verbose_name_plural = _("限定台账授权")
         ordering = ["-granted_at", "-id"]
+        triggers = [record_guards.GRANT_REVOKED_ONCE]
         constraints = [
             # One live grant per ledger and unit: two commission staff granting at once
             # cannot leave two rows of which revoking one still leaves access.
@@ -511,8 +512,10 @@ class CaseEvent(models.Model):
             models.Index(fields=["case", "created_at"], name="event_case_time"),
             models.Index(fields=["created_at"], name="event_time"),
         ]
-        # Back-dated history drops the completion snapshots it changes (cases.tally).
+        # Refused: UPDATE, DELETE. Back-dated history drops the completion snapshots it
+        # changes (cases.tally).
         triggers = [
+            record_guards.HISTORY_APPEND_ONLY,
             _after("snapshot_history", pgtrigger.Insert, tally_sql.on_history_added(),
                    tally_sql.HISTORY_DECLARE, new="new_rows"),
         ]  # fmt: skip

@@ -28,15 +28,7 @@ from . import selectors
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, Stale
 from .evidence import clean_name, inspect_upload
 from .history import append_event
-from .models import (
-    Case,
-    CaseEvent,
-    CheckPoint,
-    Evidence,
-    Inspection,
-    Unit,
-    User,
-)
+from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
 from .permissions import Action, require
 from .workflow import DONE_STATES, Status, check_move
 
@@ -45,19 +37,24 @@ AuditAction = AuditEntry.Action
 # --- Cases -------------------------------------------------------------------------------
 
 
-def _now() -> datetime:
-    """The time of a write that gives no `at`: read once the case row is locked, so that writes
-    queued on the lock are dated in the order they happen (read before it, a writer that
-    waited would date its history row before the one it waited for, or be refused by
-    `_require_in_order` with a 400 instead of the 409 its stale move deserves)."""
-    return timezone.now()
+def _lock(
+    actor: Any, case_id: int, at: datetime | None, action: Action | None = None
+) -> tuple[Case, datetime]:
+    """Start a write of a case: lock its row, check the actor's role for `action`, and date
+    the write. Every case write that may be back-dated depends on order, so all start here.
 
-
-def _require_in_order(case: Case, at: datetime) -> None:
-    """A loader's `at` may be in the past, but not before the case's last change: figures as of
-    a past day are rebuilt from the order of the history."""
+    Without `at` the time is read once the row is locked, so that writes queued on the lock
+    are dated in the order they happen (read before it, a writer that waited would date its
+    history row before the one it waited for, or be refused below with a 400 instead of the
+    409 its stale move deserves). A loader's `at` may be in the past, but not before the
+    case's last change: figures as of a past day are rebuilt from the order of the history."""
+    case = selectors.case_get_for_update(actor, case_id)
+    at = at or timezone.now()
+    if action is not None:
+        require(actor, action)
     if at < case.updated_at:
         raise InvalidInput(_("记录时间早于该问题的最近一次变更，不能补录在其之前。"))
+    return case, at
 
 
 def _require_unit_in_scope(actor: Any, unit: Unit, field: str) -> None:
@@ -102,6 +99,64 @@ def case_create(
     if not selectors.visible_inspections(actor).filter(pk=inspection.pk).exists():
         raise NotFound(_("未找到该检查，或您无权查看。"))
     _require_unit_in_scope(actor, responsible_unit, "responsible_unit")
+    _require_valid_new_case(
+        title=title, source=source, method=method, amount=amount, owner=owner,
+        responsible_unit=responsible_unit, code=code,
+    )  # fmt: skip
+    if parent is not None:
+        parent, code = _add_item_to(actor, parent, inspection=inspection, code=code, at=at)
+    elif not code:
+        code = _next_code(inspection)
+    case = _insert_case(
+        code=code,
+        title=title.strip(),
+        description=description,
+        inspection=inspection,
+        source=source,
+        parent=parent,
+        responsible_unit=responsible_unit,
+        owner=owner,
+        supervising_unit=supervising_unit or inspection.supervising_unit,
+        region=region if region is not None else responsible_unit.region,
+        deadline=deadline,
+        original_deadline=deadline,
+        measures=measures,
+        method=method,
+        is_key_problem=is_key_problem,
+        amount=amount,
+        status=Status.OPEN,
+        created_at=at,
+        updated_at=at,
+    )
+    CheckPoint.objects.bulk_create(
+        CheckPoint(case=case, text=text.strip(), position=index)
+        for index, text in enumerate(checklist)
+        if text.strip()
+    )
+    append_event(
+        case,
+        actor=actor,
+        kind=CaseEvent.Kind.CREATED,
+        at=at,
+        to_status=Status.OPEN,
+        deadline=deadline,
+        changes={"checklist": [None, [t for t in checklist if t.strip()]]} if checklist else {},
+    )
+    return case
+
+
+def _require_valid_new_case(
+    *,
+    title: str,
+    source: str,
+    method: str,
+    amount: Decimal | None,
+    owner: User | None,
+    responsible_unit: Unit,
+    code: str,
+) -> None:
+    """Refuse a new case's fields, every bad one at once (`fields`), before anything is
+    written."""
     errors: dict[str, list[str]] = {}
     if not title.strip():
         errors["title"] = [_("请填写问题标题。")]
@@ -121,68 +176,43 @@ def case_create(
     if errors:
         raise InvalidInput(next(iter(errors.values()))[0], fields=errors)
 
-    if parent is not None:
-        # Lock the problem: its item counter and the "all items done" rule depend on it.
-        parent = selectors.case_get_for_update(actor, parent.pk)
-        if parent.inspection_id != inspection.pk:
-            raise InvalidInput(_("事项须与所属问题属于同一检查。"), fields={"parent": [""]})
-        if parent.parent_id is not None:
-            raise InvalidInput(_("事项下不能再分事项。"), fields={"parent": [""]})
-        if parent.status in DONE_STATES:
-            raise Conflict(_("所属问题已办结，不能再添加事项。"))
-        parent.items_total += 1
-        parent.updated_at = max(parent.updated_at, at)
-        parent.save(update_fields=["items_total", "updated_at"])
-        if not code:
-            code = _free_code(f"{parent.code}-", parent.items_total, width=2)
-    elif not code:
-        locked = Inspection.objects.select_for_update().get(pk=inspection.pk)
-        code = _free_code(f"{inspection.code}-", locked.last_case_number + 1, width=3)
-        locked.last_case_number = int(code.rsplit("-", 1)[1])
-        locked.save(update_fields=["last_case_number"])
 
+def _add_item_to(
+    actor: Any, parent: Case, *, inspection: Inspection, code: str, at: datetime
+) -> tuple[Case, str]:
+    """Count a new item into its problem, locked: its item counter and the "all items done"
+    rule depend on it. Returns the locked problem and the item's code (the next free
+    `<problem>-NN` if none was given)."""
+    parent = selectors.case_get_for_update(actor, parent.pk)
+    if parent.inspection_id != inspection.pk:
+        raise InvalidInput(_("事项须与所属问题属于同一检查。"), fields={"parent": [""]})
+    if parent.parent_id is not None:
+        raise InvalidInput(_("事项下不能再分事项。"), fields={"parent": [""]})
+    if parent.status in DONE_STATES:
+        raise Conflict(_("所属问题已办结，不能再添加事项。"))
+    parent.items_total += 1
+    parent.updated_at = max(parent.updated_at, at)
+    parent.save(update_fields=["items_total", "updated_at"])
+    return parent, code or _free_code(f"{parent.code}-", parent.items_total, width=2)
+
+
+def _next_code(inspection: Inspection) -> str:
+    """The next free `<inspection>-NNN`, counted under the inspection's lock."""
+    locked = Inspection.objects.select_for_update().get(pk=inspection.pk)
+    code = _free_code(f"{inspection.code}-", locked.last_case_number + 1, width=3)
+    locked.last_case_number = int(code.rsplit("-", 1)[1])
+    locked.save(update_fields=["last_case_number"])
+    return code
+
+
+def _insert_case(**fields: Any) -> Case:
     try:
         with transaction.atomic():
-            case = Case.objects.create(
-                code=code,
-                title=title.strip(),
-                description=description,
-                inspection=inspection,
-                source=source,
-                parent=parent,
-                responsible_unit=responsible_unit,
-                owner=owner,
-                supervising_unit=supervising_unit or inspection.supervising_unit,
-                region=region if region is not None else responsible_unit.region,
-                deadline=deadline,
-                original_deadline=deadline,
-                measures=measures,
-                method=method,
-                is_key_problem=is_key_problem,
-                amount=amount,
-                status=Status.OPEN,
-                created_at=at,
-                updated_at=at,
-            )
+            return Case.objects.create(**fields)
     except IntegrityError:
         # Two imports racing for the same code: the loser gets the same answer as above.
-        message = _("问题编号已存在：%(code)s") % {"code": code}
+        message = _("问题编号已存在：%(code)s") % {"code": fields["code"]}
         raise InvalidInput(message, fields={"code": [message]}) from None
-    CheckPoint.objects.bulk_create(
-        CheckPoint(case=case, text=text.strip(), position=index)
-        for index, text in enumerate(checklist)
-        if text.strip()
-    )
-    append_event(
-        case,
-        actor=actor,
-        kind=CaseEvent.Kind.CREATED,
-        at=at,
-        to_status=Status.OPEN,
-        deadline=deadline,
-        changes={"checklist": [None, [t for t in checklist if t.strip()]]} if checklist else {},
-    )
-    return case
 
 
 def _free_code(prefix: str, number: int, *, width: int) -> str:
@@ -207,42 +237,17 @@ def case_transition(
     at: datetime | None = None,
 ) -> Case:
     """Move a case along the workflow (start, submit, close, return, escalate, exempt…)."""
-    case = selectors.case_get_for_update(actor, case_id)
-    at = at or _now()
-    _require_in_order(case, at)
+    case, at = _lock(actor, case_id, at)
     move = check_move(case.status, to, selectors.user_role(actor), note)
     # Refuse a bad file before anything is written; the files' SHA-256 are sealed with the event.
     inspected = [inspect_upload(upload, size=getattr(upload, "size", None)) for upload in evidence]
     was_done = case.status in DONE_STATES
     will_be_done = move.target in DONE_STATES
-    if will_be_done and case.items_done < case.items_total:
-        # A problem is done only when all its items are (closed or exempted).
-        raise Conflict(
-            _("还有 %(left)s 个事项未完成，全部完成后才能办结该问题。")
-            % {"left": case.items_total - case.items_done}
-        )
-    if was_done and not will_be_done and case.parent_id is not None:
-        # Locked (item, then problem: the order every writer uses) so that the problem cannot
-        # close between this check and the counter update below.
-        parent = Case.objects.select_for_update().filter(pk=case.parent_id)
-        if parent.values_list("status", flat=True).get() in DONE_STATES:
-            raise Conflict(_("所属问题已办结，请先将所属问题重新整改，再重新整改该事项。"))
+    _require_items_allow(case, was_done=was_done, will_be_done=will_be_done)
     if move.verifies:
         _confirm_checklist(case, actor=actor, confirm=set(confirm), at=at)
     if was_done and not will_be_done:
-        # Reopened: the next close verifies every point again.
-        reset = case.checklist.filter(confirmed=True).update(
-            confirmed=False, confirmed_by=None, confirmed_at=None
-        )
-        if reset:
-            append_event(
-                case,
-                actor=actor,
-                kind=CaseEvent.Kind.CHECKLIST,
-                at=at,
-                changes={"confirmed": [reset, 0]},
-                note=_("重新整改，验收要点待重新确认。"),
-            )
+        _reopen_checklist(case, actor=actor, at=at)
     today = timezone.localtime(at).date()
     late = case.is_overdue(today)  # red before the move (the light rule: cases.lights)
     old_status = case.status
@@ -278,6 +283,37 @@ def case_transition(
     return case
 
 
+def _require_items_allow(case: Case, *, was_done: bool, will_be_done: bool) -> None:
+    if will_be_done and case.items_done < case.items_total:
+        # A problem is done only when all its items are (closed or exempted).
+        raise Conflict(
+            _("还有 %(left)s 个事项未完成，全部完成后才能办结该问题。")
+            % {"left": case.items_total - case.items_done}
+        )
+    if was_done and not will_be_done and case.parent_id is not None:
+        # Locked (item, then problem: the order every writer uses) so that the problem cannot
+        # close between this check and the counter update in `case_transition`.
+        parent = Case.objects.select_for_update().filter(pk=case.parent_id)
+        if parent.values_list("status", flat=True).get() in DONE_STATES:
+            raise Conflict(_("所属问题已办结，请先将所属问题重新整改，再重新整改该事项。"))
+
+
+def _reopen_checklist(case: Case, *, actor: Any, at: datetime) -> None:
+    """Reopened: the next close verifies every point again."""
+    reset = case.checklist.filter(confirmed=True).update(
+        confirmed=False, confirmed_by=None, confirmed_at=None
+    )
+    if reset:
+        append_event(
+            case,
+            actor=actor,
+            kind=CaseEvent.Kind.CHECKLIST,
+            at=at,
+            changes={"confirmed": [reset, 0]},
+            note=_("重新整改，验收要点待重新确认。"),
+        )
+
+
 def _confirm_checklist(case: Case, *, actor: Any, confirm: set[int], at: datetime) -> None:
     points = list(case.checklist.all())
     known = {point.pk for point in points}
@@ -310,10 +346,7 @@ def case_extend_deadline(
     *, actor: Any, case_id: int, deadline: date, reason: str, at: datetime | None = None
 ) -> Case:
     """Change the deadline (延期). Supervisors only, with a reason."""
-    case = selectors.case_get_for_update(actor, case_id)
-    at = at or _now()
-    require(actor, Action.EXTEND_DEADLINE)
-    _require_in_order(case, at)
+    case, at = _lock(actor, case_id, at, Action.EXTEND_DEADLINE)
     if not reason.strip():
         message = _("调整时限须填写理由。")
         raise InvalidInput(message, fields={"reason": [message]})
@@ -352,9 +385,7 @@ def case_assign(
     at: datetime | None = None,
 ) -> Case:
     """Hand a case to another unit and/or owner (调整责任单位/责任人). Supervisors only."""
-    case = selectors.case_get_for_update(actor, case_id)
-    at = at or _now()
-    require(actor, Action.ASSIGN)
+    case, at = _lock(actor, case_id, at, Action.ASSIGN)
     changes: dict[str, list[Any]] = {}
     unit = responsible_unit or case.responsible_unit
     if responsible_unit is not None and responsible_unit.pk != case.responsible_unit_id:
@@ -388,7 +419,7 @@ def case_require_unchanged(*, actor: Any, case_id: int, updated_at: datetime) ->
     changed since the caller read it, i.e. its `updated_at` is no longer the one the caller
     sends back. Call it first, in the transaction of the edit: the lock then holds until the
     edit is written, so no other write can come in between."""
-    if not transaction.get_connection().in_atomic_block:
+    if transaction.get_autocommit():
         raise RuntimeError("case_require_unchanged must run inside the edit's transaction")
     case = selectors.case_get_for_update(actor, case_id)
     if case.updated_at != updated_at:
@@ -407,9 +438,7 @@ def case_update_rectification(
     at: datetime | None = None,
 ) -> Case:
     """Record rectification measures and progress (整改措施、进展)."""
-    case = selectors.case_get_for_update(actor, case_id)
-    at = at or _now()
-    require(actor, Action.RECTIFY)
+    case, at = _lock(actor, case_id, at, Action.RECTIFY)
     if case.status in DONE_STATES:
         raise Conflict(_("已办结的问题不能修改整改情况，如需修改请先重新整改。"))
     changes = {}
@@ -437,9 +466,7 @@ def case_update_details(
     unknown = set(values) - set(EDITABLE_DETAILS)
     if unknown:
         raise InvalidInput(_("不能在此修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
-    case = selectors.case_get_for_update(actor, case_id)
-    at = at or _now()
-    require(actor, Action.EDIT_DETAILS)
+    case, at = _lock(actor, case_id, at, Action.EDIT_DETAILS)
     if "title" in values and not str(values["title"]).strip():
         message = _("请填写问题标题。")
         raise InvalidInput(message, fields={"title": [message]})
@@ -466,9 +493,7 @@ def checkpoint_add(
     *, actor: Any, case_id: int, text: str, at: datetime | None = None
 ) -> CheckPoint:
     """Add a verification point (验收要点). Supervisors only."""
-    case = selectors.case_get_for_update(actor, case_id)
-    at = at or _now()
-    require(actor, Action.CHECKLIST)
+    case, at = _lock(actor, case_id, at, Action.CHECKLIST)
     if not text.strip():
         message = _("请填写验收要点。")
         raise InvalidInput(message, fields={"text": [message]})
@@ -493,9 +518,7 @@ def case_follow_up(*, actor: Any, case_id: int, note: str, at: datetime | None =
     """A supervisor's follow-up (督办) on a case: recorded in its history for the unit to see,
     and sent to its owner (or the unit's inspectors) by every reminder channel.
     """
-    case = selectors.case_get_for_update(actor, case_id)
-    at = at or _now()
-    require(actor, Action.FOLLOW_UP)
+    case, at = _lock(actor, case_id, at, Action.FOLLOW_UP)
     if not note.strip():
         message = _("请填写督办意见。")
         raise InvalidInput(message, fields={"note": [message]})
@@ -518,9 +541,7 @@ def evidence_add(
     at: datetime | None = None,
 ) -> Evidence:
     """Attach a supporting document (佐证材料) to a case, as its own history entry."""
-    case = selectors.case_get_for_update(actor, case_id)
-    at = at or _now()
-    require(actor, Action.EVIDENCE)
+    case, at = _lock(actor, case_id, at, Action.EVIDENCE)
     found = inspect_upload(upload, size=getattr(upload, "size", None))  # refuse before writing
     event = append_event(
         case,

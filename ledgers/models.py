@@ -127,11 +127,6 @@ class ExportJob(Job):
         return f"export {self.pk} ({self.status})"
 
 
-def upload_path(instance: ImportJob, filename: str) -> str:
-    # A generated name on disk: the user's file name never becomes a path.
-    return f"uploads/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
-
-
 class ImportJob(Job):
     """An uploaded ledger: its rows as read, the problems found, and what importing it would
     change (or did change).
@@ -141,7 +136,9 @@ class ImportJob(Job):
     QUEUED again, with `upload` empty, and the worker imports it."""
 
     original_name = models.CharField(_("文件名"), max_length=255)
-    upload = models.FileField(storage=ledger_storage, upload_to=upload_path, max_length=200,
+    # Saved under a generated name (`import_job_create`): the user's file name never becomes a
+    # path. A plain upload_to, so that no migration needs a function of this module.
+    upload = models.FileField(storage=ledger_storage, upload_to="uploads/%Y/%m/", max_length=200,
                               blank=True)  # fmt: skip
     # [{"row": 5, "values": {"code": "...", "deadline": "2024-06-30", ...}}, ...]: the cells of
     # the recognised columns, as text. The upload itself is deleted once read.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import IO, Any
@@ -304,7 +305,7 @@ def import_job_create(*, actor: Any, upload: IO[bytes], name: str) -> ImportJob:
             language=translation.get_language() or settings.LANGUAGE_CODE,
             lease_expires_at=lease_ends(),
         )
-        job.upload.save("upload", File(upload), save=False)
+        job.upload.save(uuid.uuid4().hex, File(upload), save=False)
         job.save()
         from .tasks import run_import_job
 

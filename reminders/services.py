@@ -19,11 +19,13 @@ Exactly once, as far as it can be had:
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -288,15 +290,28 @@ def deliver_after_commit() -> None:
     """Publish one delivery task when the current transaction commits.
 
     Once per transaction: a bulk follow-up of fifty cases publishes one task (which sends one
-    digest per recipient), and with the broker down costs one short timeout, not fifty."""
-    if any(entry[1] is _publish_delivery for entry in transaction.get_connection().run_on_commit):
+    digest per recipient), and with the broker down costs one short timeout, not fifty. Every
+    call registers a callback (`transaction.on_commit`), all of them sharing this thread's
+    next `_Publication`; the first to run after the commit publishes it, the others find it
+    done. (A rolled-back transaction leaves its publication to the thread's next one.)"""
+    publication = getattr(_thread, "publication", None)
+    if publication is None or publication.done:
+        publication = _thread.publication = _Publication()
+    transaction.on_commit(partial(_publish_once, publication), robust=True)
+
+
+class _Publication:
+    done = False
+
+
+_thread = threading.local()
+
+
+def _publish_once(publication: _Publication) -> None:
+    if publication.done:
         return
-    transaction.on_commit(_publish_delivery, robust=True)
-
-
-def _publish_delivery() -> None:
-    # Imported here: the tasks module imports this one.
-    from .tasks import deliver_reminders, publish
+    publication.done = True
+    from .tasks import deliver_reminders, publish  # here: the tasks module imports this one
 
     publish(deliver_reminders)
 

@@ -26,6 +26,7 @@ from cases import history_chain, services
 from cases.demo import load_demo
 from cases.history_chain import FastChain, event_hash
 from cases.models import Case, CaseEvent
+from cases.record_guards import trigger_name
 from tests.factories import World, days, drive_to
 
 pytestmark = pytest.mark.django_db
@@ -423,8 +424,16 @@ def test_the_migration_chains_history_written_before_it(world: World) -> None:
         cursor.execute("UPDATE cases_caseevent SET seq = 0, prev_hash = '', hash = ''")
         cursor.execute("UPDATE cases_case SET history_head = '', history_length = 0")
     verify_fails()
+    # The migration ran beside the hand-written trigger that a later one replaced by today's:
+    # that one is put back for it (it disables it by name), today's is off meanwhile.
+    triggers = import_module("cases.migrations.0010_triggers_declared_in_models")
+    today = trigger_name("cases.CaseEvent:append_only")
     with connection.schema_editor() as editor:
+        editor.execute(f"ALTER TABLE cases_caseevent DISABLE TRIGGER {today}")
+        triggers.restore_hand_written(apps, editor)
         migration.chain_existing(apps, editor)
+        triggers.drop_hand_written(apps, editor)
+        editor.execute(f"ALTER TABLE cases_caseevent ENABLE TRIGGER {today}")
     # Chained in the unkeyed form of version 1: refused until the owner seals it.
     message, _ = verify_fails()
     assert f"case {first.pk}: unsealed at event" in message and "seal_history" in message
@@ -472,13 +481,18 @@ def test_concurrent_writers_keep_every_chain_intact(world: World) -> None:
 
 def test_a_write_dated_before_the_head_is_refused(world: World) -> None:
     """Timestamps never go back along a chain (`verify_history` takes that for a forgery), so
-    a loader cannot slip a back-dated row after the head."""
-    case = world.case(world.unit_a)
-    earlier = timezone.now() - timedelta(days=3)
+    a loader cannot slip a back-dated row after the head, even one dated after the case row's
+    last change (a follow-up leaves the case row as it is)."""
+    now = timezone.now()
+    case = world.case(world.unit_a, at=now - timedelta(days=3))
+    services.case_follow_up(
+        actor=world.supervisor, case_id=case.pk, note="督办", at=now - timedelta(days=1)
+    )
+    earlier = now - timedelta(days=2)
     with pytest.raises(services.InvalidInput, match="早于该问题的最近一条记录"):
         services.case_follow_up(actor=world.supervisor, case_id=case.pk, note="补录", at=earlier)
-    assert [e.kind for e in events_of(case)] == ["created"]
-    assert "1 events verified" in verify("--case", str(case.pk))
+    assert [e.kind for e in events_of(case)] == ["created", "follow_up"]
+    assert "2 events verified" in verify("--case", str(case.pk))
 
 
 def test_it_reports_a_row_dated_in_the_future(world: World) -> None:

@@ -34,6 +34,7 @@ from cases.history_chain import (
     payload_text,
 )
 from cases.models import Case, CaseEvent
+from cases.record_guards import trigger_name
 from tests.factories import World, days, drive_to
 
 pytestmark = [
@@ -107,6 +108,9 @@ def verify_names(case: Case, reason: str) -> str:
     return str(excinfo.value)
 
 
+HISTORY_TRIGGER = trigger_name("cases.CaseEvent:append_only")
+
+
 @contextmanager
 def forger(how: str = "disable trigger") -> Iterator[Any]:
     """A superuser's cursor on which the append-only trigger does not fire."""
@@ -114,18 +118,14 @@ def forger(how: str = "disable trigger") -> Iterator[Any]:
         # (The test's own writes are still in its transaction: a forger's session has none.)
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         if how == "disable trigger":
-            cursor.execute(
-                "ALTER TABLE cases_caseevent DISABLE TRIGGER cases_caseevent_append_only"
-            )
+            cursor.execute(f"ALTER TABLE cases_caseevent DISABLE TRIGGER {HISTORY_TRIGGER}")
         else:
             cursor.execute("SET session_replication_role = replica")
         try:
             yield cursor
         finally:
             if how == "disable trigger":
-                cursor.execute(
-                    "ALTER TABLE cases_caseevent ENABLE TRIGGER cases_caseevent_append_only"
-                )
+                cursor.execute(f"ALTER TABLE cases_caseevent ENABLE TRIGGER {HISTORY_TRIGGER}")
             else:
                 cursor.execute("SET session_replication_role = origin")
 

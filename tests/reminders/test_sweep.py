@@ -8,12 +8,14 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.db import transaction
 from django.urls import reverse
 
 from cases import services as case_services
 from cases.errors import Forbidden
 from cases.models import Case
 from reminders import services
+from reminders import tasks as reminder_tasks
 from reminders.holidays import load_calendar
 from reminders.models import CalendarDay, Delivery, Notification, Reminder
 from tests.factories import drive_to, make_unit, make_user
@@ -303,20 +305,44 @@ def test_it_sends_one_digest_per_recipient_and_channel(people, clock):
     assert not Reminder.objects.exclude(status="sent").exists()
 
 
+def published(monkeypatch) -> list[str]:
+    """The names of the tasks sent to the broker from here on (none really is)."""
+    sent: list[str] = []
+    monkeypatch.setattr(reminder_tasks, "publish", lambda task: sent.append(task.name) or True)
+    return sent
+
+
 def test_it_sends_a_bulk_follow_up_as_one_digest_per_recipient(
-    people, clock, client, django_capture_on_commit_callbacks
+    people, clock, client, django_capture_on_commit_callbacks, monkeypatch
 ):
     world = people
     cases = [world.case(world.unit_a, deadline=day(30)) for _ in range(3)]
     client.force_login(world.supervisor)
-    with django_capture_on_commit_callbacks() as callbacks:
+    sent = published(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("cases:bulk"), {
             "action": "follow_up", "cases": [c.pk for c in cases], "note": "请本周内报送进展",
         })  # fmt: skip
-    assert len(callbacks) == 1  # one delivery task for the whole bulk action
+    # One delivery task for the whole bulk action.
+    assert sent == [reminder_tasks.deliver_reminders.name]
     services.deliver()
     (message,) = mail.outbox
     assert all(case.code in message.body for case in cases)
+
+
+def test_it_publishes_after_a_commit_that_follows_a_rolled_back_follow_up(
+    people, clock, django_capture_on_commit_callbacks, monkeypatch
+):
+    world = people
+    case = world.case(world.unit_a, deadline=day(30))
+    sent = published(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            case_services.case_follow_up(actor=world.supervisor, case_id=case.pk, note="撤回")
+            raise RuntimeError("rolled back")
+        case_services.case_follow_up(actor=world.supervisor, case_id=case.pk, note="请报送")
+        case_services.case_follow_up(actor=world.supervisor, case_id=case.pk, note="再催")
+    assert sent == [reminder_tasks.deliver_reminders.name]
 
 
 def test_it_runs_one_sweep_and_delivery_from_the_command(people, clock, capsys):

@@ -15,7 +15,7 @@ schema's tables and sequences, then grants:
 - only SELECT and INSERT on the append-only history and audit tables (APPEND_ONLY);
 - on the reminder, delivery and notification ledgers SELECT, INSERT and UPDATE of the
   delivery-state columns only (LEDGER_STATE): never DELETE, never an UPDATE of who, what or
-  when was queued;
+  when was queued; likewise on the restricted grants, UPDATE of the revocation's columns only;
 - only SELECT on Django's record of applied migrations.
 
 Never TRUNCATE, REFERENCES, TRIGGER or ownership: the runtime role cannot alter a table,
@@ -45,6 +45,10 @@ LEDGER_STATE = {
         "sent_at",
     ),
     "reminders_notification": ("read_at",),
+    # And the grants of restricted ledgers, a record too: only their revocation is written
+    # (cases.record_guards; a session that asks django-pgtrigger to skip that trigger still
+    # cannot rewrite who was granted what, or delete a grant).
+    "cases_restrictedgrant": ("revoked_by_id", "revoked_at", "revoke_reason"),
 }
 READ_ONLY = ("django_migrations",)
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from cases.history_verify import CaseChain, ChainChecker, iter_cases
 from cases.models import Case, CaseEvent, Evidence
+from cases.record_guards import trigger_name
 from cases.sealing import seal, seal_matches
 
 UPDATE_EVENTS = """
@@ -28,7 +29,6 @@ UPDATE cases_caseevent AS e SET prev_hash = v.prev_hash, hash = v.hash
 FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[]) AS v(id, prev_hash, hash)
 WHERE e.id = v.id
 """
-TRIGGER = "cases_caseevent_append_only"
 
 
 class Command(BaseCommand):
@@ -51,12 +51,13 @@ class Command(BaseCommand):
         checker = ChainChecker(timezone.now())
         sealed = events = 0
         refused: list[str] = []
+        trigger = trigger_name("cases.CaseEvent:append_only")
         with transaction.atomic():
             with connection.cursor() as cursor:
                 # No writer appends to a chain while it is re-sealed.
                 cursor.execute("LOCK TABLE cases_caseevent IN EXCLUSIVE MODE")
                 if not options["dry_run"]:
-                    cursor.execute(f"ALTER TABLE cases_caseevent DISABLE TRIGGER {TRIGGER}")
+                    cursor.execute(f"ALTER TABLE cases_caseevent DISABLE TRIGGER {trigger}")
             for chain in iter_cases(Case, CaseEvent, Evidence):
                 start, problem = _first_unkeyed(checker, chain)
                 if problem:
@@ -71,7 +72,7 @@ class Command(BaseCommand):
                     _write(chain.case_id, updates)
             if not options["dry_run"]:
                 with connection.cursor() as cursor:
-                    cursor.execute(f"ALTER TABLE cases_caseevent ENABLE TRIGGER {TRIGGER}")
+                    cursor.execute(f"ALTER TABLE cases_caseevent ENABLE TRIGGER {trigger}")
         for line in refused[:50]:
             self.stderr.write(line)
         verb = "would seal" if options["dry_run"] else "sealed"
