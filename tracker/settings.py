@@ -369,7 +369,7 @@ except ValueError:
 REMINDER_OVERDUE_EVERY_DAYS = env_int("REMINDER_OVERDUE_EVERY_DAYS", 7)
 # Overdue by more than this many days: the supervising unit's supervisors are reminded too.
 REMINDER_ESCALATION_DAYS = env_int("REMINDER_ESCALATION_DAYS", 14)
-# Count days as working days (holiday calendar with 调休, maintained in the admin).
+# Count days as working days (reminders.calendar: chinesecalendar, the admin's overrides).
 REMINDER_WORKING_DAYS = env_bool("REMINDER_WORKING_DAYS", False)
 # Remind cases waiting for higher-level coordination (待上级协调) as well.
 REMINDER_REMIND_ESCALATED = env_bool("REMINDER_REMIND_ESCALATED", False)
