@@ -38,7 +38,8 @@ from django_filters import FilterSet
 from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
-from cases import grants, services
+from cases import grants as grant_services
+from cases import services
 from cases.models import (
     ApiToken,
     Case,
@@ -292,7 +293,7 @@ def build_scene(world: World) -> Scene:
     api_keys = {role: api_key(user, name="探针") for role, user in owners.items()}
     api_tokens = {role: ApiToken.objects.get(user=user) for role, user in owners.items()}
     grants = {
-        label: grants.restricted_grant_create(
+        label: grant_services.restricted_grant_create(
             actor=world.supervisor,
             inspection_id=world.restricted.pk,
             unit_id=places[label][0].pk,
