@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET
 
 from . import selectors
 from .models import Unit, User
-from .permissions import Action, may
+from .permissions import ACTION_LABELS, Action, may
 
 PAGE_SIZE = 20
 MAX_TERM = 100  # longer than any unit name or username: a longer term finds nothing anyway
@@ -79,7 +79,8 @@ def unit_options(request: HttpRequest) -> JsonResponse:
 def user_options(request: HttpRequest) -> JsonResponse:
     # Only the owner picker of a reassignment lists people.
     if not may(request.user, Action.ASSIGN):
-        raise PermissionDenied(_("您的角色无权调整责任单位或责任人。"))
+        label = ACTION_LABELS[Action.ASSIGN]
+        raise PermissionDenied(_("您的角色无权%(action)s。") % {"action": label})
     page = _page_number(request)
     unit_id = request.GET.get("unit", "")
     if page is None or (unit_id and not unit_id.isdigit()):

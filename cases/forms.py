@@ -123,6 +123,7 @@ class AutocompleteSelect(FastSelect):
         url = reverse(self.url_name)
         attrs["data-autocomplete"] = f"{url}?{self.query}" if self.query else url
         attrs["data-autocomplete-empty"] = gettext("没有匹配的选项")
+        attrs["data-autocomplete-placeholder"] = gettext("输入名称搜索")
         if self.unit_from:  # the people of the unit chosen in that field
             attrs["data-autocomplete-unit"] = self.unit_from
         return attrs

@@ -23,9 +23,11 @@
       searchField: ["text", "detail"],
       plugins: ["virtual_scroll"],
       maxOptions: null,
+      closeAfterSelect: true,
       preload: "focus",
       loadThrottle: 250,
       allowEmptyOption: true,
+      placeholder: select.dataset.autocompletePlaceholder,
       firstUrl: function (query) {
         var url = new URL(select.dataset.autocomplete, window.location.href);
         url.searchParams.set("q", query);
