@@ -12,8 +12,10 @@ from django.db.models import Expression, F, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.forms.models import ModelChoiceIterator
 from django.forms.utils import flatatt
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors
@@ -55,24 +57,81 @@ class FastSelect(forms.Select):
 
     def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
         chosen = set(self.format_value(value))  # as Select marks them: None is ""
-        rows: Iterable[tuple[Any, Any]]
-        if self.label_field is not None and isinstance(self.choices, ModelChoiceIterator):
-            field = self.choices.field
-            empty = [("", field.empty_label)] if field.empty_label is not None else []
-            label = F(self.label_field) if isinstance(self.label_field, str) else self.label_field
-            queryset = field.queryset.annotate(option_label=label)  # type: ignore[union-attr]
-            rows = [*empty, *queryset.values_list("pk", "option_label")]
-        else:  # option groups flattened: their options, without the group
-            rows = [
-                option
-                for v, label in self.choices
-                for option in (label if isinstance(label, list | tuple) else [(v, label)])
-            ]
         options = render_options(
-            ("" if v is None else v, str(v) in chosen, label) for v, label in rows
+            ("" if v is None else v, str(v) in chosen, label) for v, label in self.rows(chosen)
         )
         final_attrs = self.build_attrs(self.attrs, attrs)
         return format_html('<select name="{}"{}>{}</select>', name, flatatt(final_attrs), options)
+
+    def rows(self, chosen: set[str]) -> Iterable[tuple[Any, Any]]:
+        """(value, label) of every option."""
+        if self.label_field is not None and isinstance(self.choices, ModelChoiceIterator):
+            field = self.choices.field
+            empty = [("", field.empty_label)] if field.empty_label is not None else []
+            return [*empty, *labelled(field.queryset, self.label_field)]
+        return [  # option groups flattened: their options, without the group
+            option
+            for v, label in self.choices
+            for option in (label if isinstance(label, list | tuple) else [(v, label)])
+        ]
+
+
+def labelled(queryset: Any, label_field: str | Expression) -> Any:
+    """(pk, label) rows of `queryset`, the label read in SQL (`label_field`)."""
+    label = F(label_field) if isinstance(label_field, str) else label_field
+    return queryset.annotate(option_label=label).values_list("pk", "option_label")
+
+
+# What a user's picker shows: User.__str__, in SQL.
+USER_LABEL = Coalesce(NullIf("full_name", Value("")), "username")
+# Without JavaScript a picker offers this many options (the field's queryset in its order),
+# plus the chosen one; with it, tom-select searches the whole scope on the server.
+NOSCRIPT_OPTIONS = 100
+
+
+def picker_rows(queryset: Any, chosen: Iterable[Any], label_field: str | Expression) -> list:
+    """(pk, label) rows for a picker: the chosen ones that are in `queryset` (an id out of
+    scope shows nothing), then the first NOSCRIPT_OPTIONS."""
+    chosen_ids = {int(v) for v in chosen if str(v).isdigit()}
+    first = list(labelled(queryset, label_field)[:NOSCRIPT_OPTIONS])
+    missing = chosen_ids - {pk for pk, _ in first}
+    extra = list(labelled(queryset.filter(pk__in=missing), label_field)) if missing else []
+    return [*extra, *first]
+
+
+class AutocompleteSelect(FastSelect):
+    """The picker of a model choice field with thousands of options (units, people): a plain
+    <select> of `picker_rows` that static/js/autocomplete.js turns into a tom-select searching
+    `url_name` (cases.autocomplete) as the user types. The field still checks the posted id
+    against its own scoped queryset: an id out of scope is a form error."""
+
+    def __init__(
+        self,
+        url_name: str,
+        *,
+        label_field: str | Expression,
+        query: str = "",
+        unit_from: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(label_field=label_field, **kwargs)
+        self.picker_label = label_field
+        self.url_name, self.query, self.unit_from = url_name, query, unit_from
+
+    def build_attrs(self, base_attrs: Any, extra_attrs: Any = None) -> dict[str, Any]:
+        attrs = super().build_attrs(base_attrs, extra_attrs)
+        url = reverse(self.url_name)
+        attrs["data-autocomplete"] = f"{url}?{self.query}" if self.query else url
+        attrs["data-autocomplete-empty"] = gettext("没有匹配的选项")
+        attrs["data-autocomplete-placeholder"] = gettext("输入名称搜索")
+        if self.unit_from:  # the people of the unit chosen in that field
+            attrs["data-autocomplete-unit"] = self.unit_from
+        return attrs
+
+    def rows(self, chosen: set[str]) -> Iterable[tuple[Any, Any]]:
+        field = self.choices.field  # type: ignore[attr-defined]
+        empty = [("", field.empty_label)] if field.empty_label is not None else []
+        return [*empty, *picker_rows(field.queryset, chosen, self.picker_label)]
 
 
 class DateInput(forms.DateInput):
@@ -136,12 +195,14 @@ class AssignForm(forms.Form):
     responsible_unit = forms.ModelChoiceField(
         label=_("责任单位"),
         queryset=Unit.objects.none(),
-        widget=FastSelect(label_field="name"),
+        widget=AutocompleteSelect(
+            "cases:autocomplete-units", label_field="name", query="responsible=1"
+        ),
     )
     owner = forms.ModelChoiceField(
         label=_("责任人"), queryset=User.objects.none(), required=False,
-        # User.__str__, in SQL.
-        widget=FastSelect(label_field=Coalesce(NullIf("full_name", Value("")), "username")),
+        widget=AutocompleteSelect("cases:autocomplete-users", label_field=USER_LABEL,
+                                  unit_from="id_responsible_unit"),
     )  # fmt: skip
     note = forms.CharField(label=_("说明"), required=False, max_length=2000)
 
@@ -181,7 +242,9 @@ class BulkForm(forms.Form):
         label=_("责任单位"),
         queryset=Unit.objects.none(),
         required=False,
-        widget=FastSelect(label_field="name"),
+        widget=AutocompleteSelect(
+            "cases:autocomplete-units", label_field="name", query="responsible=1"
+        ),
     )
     note = forms.CharField(label=_("理由或意见"), required=False, max_length=2000)
 
@@ -258,8 +321,9 @@ class GrantForm(forms.Form):
         widget=FastSelect(label_field="name"),
     )  # fmt: skip
     unit = forms.ModelChoiceField(
-        label=_("授权单位"), queryset=Unit.objects.none(), widget=FastSelect(label_field="name")
-    )
+        label=_("授权单位"), queryset=Unit.objects.none(),
+        widget=AutocompleteSelect("cases:autocomplete-units", label_field="name"),
+    )  # fmt: skip
     reason = forms.CharField(
         label=_("授权理由"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )

@@ -18,7 +18,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models import Case as SqlCase  # cases.models.Case is the case
+from django.db.models import (
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.utils.translation import gettext
 
 from . import tally
@@ -313,6 +325,38 @@ def visible_users(user: Any) -> QuerySet[User]:
 
 def users_in_unit_subtree(unit: Unit) -> QuerySet[User]:
     return User.objects.filter(unit__path__startswith=unit.path, is_active=True)
+
+
+def unit_search(user: Any, term: str, *, responsible_only: bool = False) -> QuerySet[Unit]:
+    """The pickers' units (cases.autocomplete): `visible_units` whose name contains `term`,
+    names starting with it first."""
+    units = visible_units(user)
+    if responsible_only:
+        units = units.filter(is_responsible_unit=True)
+    return _ranked(units, term, ["name"]).select_related("parent")
+
+
+def assignable_users(user: Any, term: str, *, unit: Unit | None = None) -> QuerySet[User]:
+    """The owner picker's people (cases.autocomplete): `visible_users` whose name or username
+    contains `term`; with `unit` (one the caller sees), only people of its subtree, as
+    `services.case_assign` requires of an owner."""
+    users = visible_users(user)
+    if unit is not None:
+        users = users.filter(pk__in=users_in_unit_subtree(unit).values("pk"))
+    return _ranked(users, term, ["full_name", "username"]).select_related("unit")
+
+
+def _ranked(rows: QuerySet, term: str, fields: list[str]) -> QuerySet:
+    """Rows with `term` in one of `fields` (case-insensitive), prefix matches first."""
+    term = term.strip()
+    if not term:
+        return rows.order_by(*fields, "pk")
+    contains, prefix = Q(), Q()
+    for field in fields:
+        contains |= Q(**{f"{field}__icontains": term})
+        prefix |= Q(**{f"{field}__istartswith": term})
+    rank = SqlCase(When(prefix, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return rows.filter(contains).annotate(search_rank=rank).order_by("search_rank", *fields, "pk")
 
 
 def _not_found_message() -> str:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import autocomplete, views
 
 app_name = "cases"
 
@@ -18,6 +18,8 @@ urlpatterns = [
     path("cases/<int:case_id>/deadline/", views.case_deadline, name="deadline"),
     path("cases/<int:case_id>/assign/", views.case_assign, name="assign"),
     path("cases/<int:case_id>/follow-up/", views.case_follow_up, name="follow-up"),
+    path("autocomplete/units/", autocomplete.unit_options, name="autocomplete-units"),
+    path("autocomplete/users/", autocomplete.user_options, name="autocomplete-users"),
     path("restricted-grants/", views.restricted_grants, name="grants"),
     path("restricted-grants/new/", views.restricted_grant_create, name="grant-create"),
     path(

@@ -55,6 +55,7 @@ from .forms import (
     RevokeForm,
     WorkflowForm,
     attach_error,
+    picker_rows,
 )
 from .models import Case, Evidence, Unit
 from .pagination import CappedPaginator, count_cap
@@ -161,13 +162,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
 # --- Case list -------------------------------------------------------------------------
 
 
-def _filter_choices(user: Any) -> dict[str, Any]:
+def _filter_choices(user: Any, chosen_unit: str) -> dict[str, Any]:
     units = selectors.visible_units(user)
     return {
         "inspections": selectors.visible_inspections(user)
         .order_by("-year", "code")
         .values_list("id", "name"),
-        "units": units.filter(is_responsible_unit=True).values_list("id", "name"),
+        # Searched on the server as the user types (cases.autocomplete); the page carries a
+        # first few for use without JavaScript.
+        "units": picker_rows(units.filter(is_responsible_unit=True), [chosen_unit], "name"),
         "regions": units.filter(level=Unit.Level.COUNTY).values_list("id", "name"),
         "statuses": Status.choices,
         "lights": LIGHTS,
@@ -196,7 +199,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
         "may_bulk": may(request.user, Action.FOLLOW_UP),
         "ordering": query["ordering"],
         "orderings": ORDERINGS,
-        **_filter_choices(request.user),
+        **_filter_choices(request.user, request.GET.get("responsible_unit", "")),
     }
     if may(request.user, Action.ASSIGN):
         context["bulk_units"] = context["units"]

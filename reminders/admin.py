@@ -1,6 +1,6 @@
-"""Admin: group bots and the holiday calendar are maintained here; reminders, messages and
-notifications are read-only records (the sweep and the senders write them), except that a
-failed message can be sent again."""
+"""Admin: group bots and the site's overrides of the holiday calendar are maintained here;
+reminders, messages and notifications are read-only records (the sweep and the senders write
+them), except that a failed message can be sent again."""
 
 from __future__ import annotations
 

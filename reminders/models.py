@@ -275,8 +275,9 @@ class UnitWebhook(models.Model):
 
 
 class CalendarDay(models.Model):
-    """A day that differs from the Monday-to-Friday week: a public holiday, or a weekend day
-    worked in exchange (调休上班). Admins maintain it; 2025–2027 ship with the project."""
+    """The site's own override of the national calendar (reminders.calendar): a day off (a
+    local holiday) or a day worked (调休上班), e.g. of a year the `chinesecalendar` package
+    does not cover yet. Admins maintain it; it ships empty."""
 
     class Kind(models.TextChoices):
         HOLIDAY = "holiday", _("放假")

@@ -302,6 +302,14 @@ WEB_PROBES: dict[str, Probe] = {
     "cases:evidence-download": Probe(
         "get", "/cases/{case}/evidence/{evidence}/", row(LOGIN, None, 200, 200, 200, 200), "case"
     ),
+    # The pickers' search: units for everyone signed in (what each sees: tests/cases/
+    # test_autocomplete.py), people for those who reassign cases only.
+    "cases:autocomplete-units": Probe(
+        "get", "/autocomplete/units/", row(LOGIN, 200, 200, 200, 200, 200)
+    ),
+    "cases:autocomplete-users": Probe(
+        "get", "/autocomplete/users/", row(LOGIN, 403, 403, 403, 200, 200)
+    ),
     # Restricted-ledger grants: a commission's supervisors only (everybody else 403, before
     # any lookup); granting goes back to the list, as does revoking a grant they see. The
     # county commission has no ledger of its own to grant: a form error (400).

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, for a log collector.
+"""Structured logs: one JSON object per line, for a log collector, written by python-json-logger
+(`pythonjsonlogger.json.JsonFormatter`); this module adds the request and the Celery task.
 
 Each line has `time` (UTC, ISO 8601), `level`, `logger` and `message`; inside a request also
 `request_id` (the client's X-Request-ID if it sent a sane one, else a new one, echoed in the
@@ -6,38 +7,32 @@ response), `method`, `path` and `user_id` once the user is known; `status` when 
 carries one (django.request's 4xx/5xx lines); `task_id`/`task` inside a Celery task;
 `exc_info` with the traceback; and any `extra={...}` the caller passed.
 
-LOG_FORMAT=json|text chooses (settings.py; json by default when DEBUG is off).
+LOG_FORMAT=json|text chooses (`log_settings`, called by settings.py; json by default when
+DEBUG is off).
 """
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+import pythonjsonlogger.json
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 _request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
     "tracker_request", default=None
 )
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
-# Attributes every LogRecord has: anything else on a record came from `extra=`.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message",
-    "asctime",
-    "taskName",
-    # Django puts these on django.request / django.server records; shown as path and status.
-    "request",
-    "status_code",
-    "server_time",
-}
+# Django puts these on django.request / django.server records; shown as path and status.
+_NOT_EXTRA = [*RESERVED_ATTRS, "taskName", "request", "status_code", "server_time"]
 
 
 def _user_id(request: HttpRequest) -> int | None:
@@ -61,47 +56,43 @@ def _current_task() -> Any:
     return task if task and getattr(task, "request", None) and task.request.id else None
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request = _request.get()
+class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
+    """python-json-logger's formatter with our field names, non-ASCII kept readable, and the
+    request and Celery task the line was written in."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("fmt", ["levelname", "name", "message"])
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        kwargs.setdefault("timestamp", "time")
+        kwargs.setdefault("reserved_attrs", _NOT_EXTRA)
+        kwargs.setdefault("json_ensure_ascii", False)
+        super().__init__(*args, **kwargs)
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        # The context is set last: an `extra=` key of the same name cannot forge it.
         record_request = getattr(record, "request", None)
-        if not isinstance(record_request, HttpRequest):
-            record_request = None
-        request = request or record_request
+        request = _request.get() or (
+            record_request if isinstance(record_request, HttpRequest) else None
+        )
         if request is not None:
             request_id = getattr(request, "request_id", None)
             if request_id:
-                entry["request_id"] = request_id
-            entry["method"] = request.method
-            entry["path"] = request.path
+                log_data["request_id"] = request_id
+            log_data["method"] = request.method
+            log_data["path"] = request.path
             user_id = _user_id(request)
             if user_id is not None:
-                entry["user_id"] = user_id
+                log_data["user_id"] = user_id
         status = getattr(record, "status_code", None)
         if isinstance(status, int):
-            entry["status"] = status
+            log_data["status"] = status
         task = _current_task()
         if task is not None:
-            entry["task_id"] = task.request.id
-            entry["task"] = task.name
-        for key, value in vars(record).items():
-            if key not in _STANDARD and key not in entry and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exc_info"] = self.formatException(record.exc_info)
-        elif record.exc_text:
-            entry["exc_info"] = record.exc_text
-        if record.stack_info:
-            entry["stack_info"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+            log_data["task_id"] = task.request.id
+            log_data["task"] = task.name
 
 
 class RequestContextMiddleware:
@@ -122,3 +113,24 @@ class RequestContextMiddleware:
             _request.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+def log_settings(log_format: str, *, debug: bool, level: str) -> tuple[str, dict[str, Any]]:
+    """LOG_FORMAT (json, text, or empty: json unless debug) and the LOGGING dict for it."""
+    log_format = log_format.strip().lower() or ("text" if debug else "json")
+    if log_format not in ("json", "text"):
+        raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {log_format!r}.")
+    config: dict[str, Any] = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"console": {"class": "logging.StreamHandler"}},
+        "root": {"handlers": ["console"], "level": level},
+    }
+    if log_format == "json":
+        config["formatters"] = {"json": {"()": "tracker.logging.JsonFormatter"}}
+        config["handlers"]["console"]["formatter"] = "json"
+        # Django's own loggers print through its text handler in debug mode: through ours.
+        config["loggers"] = {
+            "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        }
+    return log_format, config

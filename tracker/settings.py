@@ -14,36 +14,12 @@ import django
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from tracker.env import env_bool, env_int, env_list
+from tracker.logging import log_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TRACKER_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    truthy = {"1", "true", "yes", "on"}
-    falsy = {"0", "false", "no", "off"}
-    if value.strip().lower() in truthy:
-        return True
-    if value.strip().lower() in falsy:
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}.")
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}.") from None
-
-
-def env_list(name: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
 # Off unless asked for: a deployment that forgets the variable must not run with debug pages,
@@ -370,7 +346,7 @@ except ValueError:
 REMINDER_OVERDUE_EVERY_DAYS = env_int("REMINDER_OVERDUE_EVERY_DAYS", 7)
 # Overdue by more than this many days: the supervising unit's supervisors are reminded too.
 REMINDER_ESCALATION_DAYS = env_int("REMINDER_ESCALATION_DAYS", 14)
-# Count days as working days (holiday calendar with 调休, maintained in the admin).
+# Count days as working days (reminders.calendar: chinesecalendar, the admin's overrides).
 REMINDER_WORKING_DAYS = env_bool("REMINDER_WORKING_DAYS", False)
 # Remind cases waiting for higher-level coordination (待上级协调) as well.
 REMINDER_REMIND_ESCALATED = env_bool("REMINDER_REMIND_ESCALATED", False)
@@ -569,13 +545,6 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-}
-
 # --- Faults and logs (tracker/faults.py, tracker/logging.py) --------------------------------
 # Every request gets an id for its log lines; a database outage answers 503, not 500.
 MIDDLEWARE.insert(0, "tracker.logging.RequestContextMiddleware")
@@ -610,16 +579,10 @@ if REDIS_URL:
             "unacked_restore_throttle": 1,
         }
     )
-# LOG_FORMAT=json (one JSON object per line; the default with debug off) or text.
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or ("text" if DEBUG else "json")
-if LOG_FORMAT not in ("json", "text"):
-    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
-if LOG_FORMAT == "json":
-    LOGGING["formatters"] = {"json": {"()": "tracker.logging.JsonFormatter"}}
-    LOGGING["handlers"]["console"]["formatter"] = "json"  # type: ignore[index]
-    # Django's own loggers print through its text handler in debug mode: through ours.
-    LOGGING["loggers"] = {
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
-    }
-    # The worker logs through the handler above instead of installing Celery's text format.
-    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# LOG_FORMAT=json (one JSON object per line, python-json-logger; the default with debug off)
+# or text; the LOGGING dict for it (tracker/logging.py).
+LOG_FORMAT, LOGGING = log_settings(
+    os.environ.get("LOG_FORMAT", ""), debug=DEBUG, level=os.environ.get("DJANGO_LOG_LEVEL", "INFO")
+)
+# JSON: the worker logs through the handler above instead of installing Celery's text format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"

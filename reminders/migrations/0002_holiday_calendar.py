@@ -1,23 +1,12 @@
-"""The public holidays and make-up working days of 2025–2027 (see reminders/holidays.py for
-the sources, and for 2027 being an assumption until the State Council's notice)."""
+"""Formerly loaded the project's hand-kept holiday table (2025–2027) into CalendarDay by
+importing application code. The national calendar now comes from the `chinesecalendar`
+package (reminders/calendar.py) and CalendarDay holds only the site's own overrides, so this
+migration does nothing; 0003 removes the rows it loaded on databases where it already ran."""
 
 from django.db import migrations
-
-
-def load(apps, schema_editor):
-    from reminders.holidays import load_calendar
-
-    load_calendar(apps.get_model("reminders", "CalendarDay"))
-
-
-def unload(apps, schema_editor):
-    from reminders.holidays import calendar_days
-
-    model = apps.get_model("reminders", "CalendarDay")
-    model.objects.filter(date__in=[day["date"] for day in calendar_days()]).delete()
 
 
 class Migration(migrations.Migration):
     dependencies = [("reminders", "0001_initial")]
 
-    operations = [migrations.RunPython(load, unload)]
+    operations = []

@@ -7,14 +7,14 @@ from datetime import date, timedelta
 
 import pytest
 
-from reminders.calendar import CalendarDays, WorkCalendar
-from reminders.holidays import calendar_days
+from reminders.calendar import CalendarDays, WorkCalendar, is_working_day
 from reminders.rules import Due, Policy, describe_window, reminder_due, window_deadline
 
 POLICY = Policy(due_soon_days=(7, 1), overdue_every=7, escalation_after=14)
 DAYS = CalendarDays()
 TODAY = date(2026, 3, 2)
-SHIPPED = WorkCalendar({d["date"]: d["kind"] for d in calendar_days()}, load=False)
+# The national calendar alone (chinesecalendar), without the site's overrides or a database.
+SHIPPED = WorkCalendar(load=False)
 
 
 def due(offset: int, policy: Policy = POLICY) -> Due | None:
@@ -122,32 +122,74 @@ def test_it_reminds_nobody_on_a_day_off_in_working_day_mode():
     assert reminder_due(date(2026, 2, 13), date(2026, 3, 7), Policy(), DAYS) is not None
 
 
-def test_it_ships_the_official_2025_and_2026_schedules_and_marks_2027_as_assumed():
-    shipped = {d["date"]: d for d in calendar_days()}
-    assert len(shipped) == len(calendar_days())  # no day listed twice
-    # 2025 National Day and Mid-Autumn: 10-01 to 10-08, worked 09-28 (Sun) and 10-11 (Sat).
-    assert all(shipped[date(2025, 10, n)]["kind"] == "holiday" for n in range(1, 9))
-    assert shipped[date(2025, 9, 28)]["kind"] == shipped[date(2025, 10, 11)]["kind"] == "workday"
-    # Every make-up working day is a weekend day; every shipped day cites its source.
-    assert all(d.weekday() >= 5 for d, v in shipped.items() if v["kind"] == "workday")
-    assert all(v["source"] for v in shipped.values())
-    assert {d.year for d in shipped} == {2025, 2026, 2027}
-    assert all("推定" in v["source"] for d, v in shipped.items() if d.year == 2027)
-    assert not any("推定" in v["source"] for d, v in shipped.items() if d.year < 2027)
+# Facts from the State Council's notices, not from the library: the library must agree.
+# 国办发明电〔2024〕12号 (2025): Spring Festival off 01-28 to 02-04, worked Sun 01-26 and Sat
+# 02-08; National Day and Mid-Autumn off 10-01 to 10-08, worked Sun 09-28 and Sat 10-11.
+# 国办发明电〔2025〕7号 (2026): New Year off 01-01 to 01-03, worked Sun 01-04; Spring Festival
+# off 02-15 to 02-23, worked Sat 02-14 and Sat 02-28; Labour Day off 05-01 to 05-05, worked
+# Sat 05-09; National Day off 10-01 to 10-07, worked Sun 09-20 and Sat 10-10.
+NOTICE_DAYS_OFF = [date(2025, 1, 28), date(2025, 2, 4), date(2025, 10, 1), date(2025, 10, 8),
+                   date(2026, 1, 1), date(2026, 1, 2), date(2026, 2, 16), date(2026, 2, 23),
+                   date(2026, 5, 5), date(2026, 10, 7)]  # fmt: skip
+NOTICE_MAKE_UP_DAYS = [date(2025, 1, 26), date(2025, 2, 8), date(2025, 9, 28), date(2025, 10, 11),
+                       date(2026, 1, 4), date(2026, 2, 14), date(2026, 2, 28), date(2026, 5, 9),
+                       date(2026, 9, 20), date(2026, 10, 10)]  # fmt: skip
+
+
+def test_it_follows_the_state_councils_2025_and_2026_notices():
+    assert all(day.weekday() >= 5 for day in NOTICE_MAKE_UP_DAYS)  # weekend days, worked
+    assert [day for day in NOTICE_MAKE_UP_DAYS if not SHIPPED.is_working(day)] == []
+    assert [day for day in NOTICE_DAYS_OFF if SHIPPED.is_working(day)] == []
+    assert SHIPPED.is_working(date(2026, 1, 5)) and not SHIPPED.is_working(date(2026, 1, 10))
+
+
+def test_a_year_the_library_does_not_cover_counts_monday_to_friday(caplog):
+    # chinesecalendar raises NotImplementedError for such a year: no exception reaches a sweep.
+    far = WorkCalendar(load=False)
+    assert far.is_working(date(2100, 2, 1))  # a Monday
+    assert not far.is_working(date(2100, 2, 6))  # a Saturday
+    assert far.between(date(2100, 2, 1), date(2100, 2, 8)) == 5
+    assert "no holiday schedule for 2100" in caplog.text
 
 
 @pytest.mark.django_db
-def test_it_reads_the_calendar_admins_maintain():
-    from reminders.holidays import load_calendar
+def test_the_sites_overrides_come_before_the_national_calendar():
     from reminders.models import CalendarDay
 
-    load_calendar(CalendarDay)  # idempotent: the migration has already loaded it
-    load_calendar(CalendarDay)
-    assert CalendarDay.objects.filter(date__year=2026).count() == sum(
-        1 for d in calendar_days() if d["date"].year == 2026
-    )
+    assert not CalendarDay.objects.exists()  # nothing ships: the library is the calendar
     CalendarDay.objects.create(date=date(2026, 3, 9), kind="holiday", name="地方假日")
+    # The notice makes 2026-02-28 (Sat) a working day; this site gives it off.
+    CalendarDay.objects.create(date=date(2026, 2, 28), kind="holiday", name="本地调整")
+    CalendarDay.objects.create(date=date(2100, 2, 6), kind="workday", name="2100年调休")
     calendar = WorkCalendar()
-    assert not calendar.is_working(date(2026, 3, 9))
-    assert calendar.is_working(date(2026, 2, 28))
+    assert not calendar.is_working(date(2026, 3, 9))  # a Monday
+    assert not calendar.is_working(date(2026, 2, 28))
+    assert calendar.is_working(date(2100, 2, 6))  # a Saturday, beyond the library
+    assert calendar.is_working(date(2026, 2, 14))  # the library still answers the rest
     assert not calendar.is_working(date(2026, 10, 5))
+    # The same answers one day at a time.
+    assert not is_working_day(date(2026, 3, 9)) and is_working_day(date(2100, 2, 6))
+    assert is_working_day(date(2026, 3, 10)) and not is_working_day(date(2026, 1, 1))
+
+
+@pytest.mark.django_db
+def test_the_migration_removes_only_the_rows_it_used_to_ship():
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.db import connection
+
+    from reminders.models import CalendarDay
+
+    migration = import_module("reminders.migrations.0003_drop_shipped_holidays")
+    source_2026 = migration.SOURCES[2026]
+    CalendarDay.objects.create(date=date(2026, 2, 14), kind="workday", name="春节调休",
+                               source=source_2026)  # as shipped  # fmt: skip
+    CalendarDay.objects.create(date=date(2026, 2, 15), kind="holiday", name="春节",
+                               source="本市通知")  # edited by an admin  # fmt: skip
+    CalendarDay.objects.create(date=date(2026, 3, 9), kind="holiday", name="地方假日")
+    with connection.schema_editor() as editor:
+        migration.remove_shipped(apps, editor)
+    assert sorted(CalendarDay.objects.values_list("date", flat=True)) == [
+        date(2026, 2, 15), date(2026, 3, 9),
+    ]  # fmt: skip

@@ -16,8 +16,7 @@ from cases.errors import Forbidden
 from cases.models import Case
 from reminders import services
 from reminders import tasks as reminder_tasks
-from reminders.holidays import load_calendar
-from reminders.models import CalendarDay, Delivery, Notification, Reminder
+from reminders.models import Delivery, Notification, Reminder
 from tests.factories import drive_to, make_unit, make_user
 
 from .conftest import TODAY, moment, webhook_for
@@ -226,7 +225,6 @@ def test_it_uses_only_the_configured_channels(people, clock, settings):
 
 
 def test_it_counts_working_days_and_reminds_nobody_on_a_day_off(people, clock, settings):
-    load_calendar(CalendarDay)  # shipped by a migration; a flushed test database lost it
     settings.REMINDER_WORKING_DAYS = True
     world = people
     case = world.case(world.unit_a, deadline=day(2))  # Wednesday 2026-03-04

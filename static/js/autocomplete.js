@@ -1,0 +1,80 @@
+// The unit and people pickers: <select data-autocomplete="URL"> becomes a tom-select that
+// searches URL (cases/autocomplete.py) as the user types, 20 at a time, more on scrolling.
+// Without JavaScript the select works as it is (its first options and the chosen one); the
+// server checks the posted id against the user's scope either way.
+(function () {
+  "use strict";
+
+  function unitSource(select) {
+    var id = select.dataset.autocompleteUnit;
+    return id ? document.getElementById(id) : null;
+  }
+
+  function enhance(select) {
+    if (select.tomselect || typeof TomSelect === "undefined") return;
+    // The page's options are for use without JavaScript: keep only the chosen one.
+    Array.prototype.slice.call(select.options).forEach(function (option) {
+      if (!option.selected && option.value !== "") option.remove();
+    });
+    var unit = unitSource(select);
+    var picker = new TomSelect(select, {
+      valueField: "id",
+      labelField: "text",
+      searchField: ["text", "detail"],
+      plugins: ["virtual_scroll"],
+      maxOptions: null,
+      closeAfterSelect: true,
+      preload: "focus",
+      loadThrottle: 250,
+      allowEmptyOption: true,
+      placeholder: select.dataset.autocompletePlaceholder,
+      firstUrl: function (query) {
+        var url = new URL(select.dataset.autocomplete, window.location.href);
+        url.searchParams.set("q", query);
+        if (unit && unit.value) url.searchParams.set("unit", unit.value);
+        return url.toString();
+      },
+      load: function (query, callback) {
+        var self = this;
+        fetch(self.getUrl(query), {
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        })
+          .then(function (response) { return response.ok ? response.json() : { results: [] }; })
+          .then(function (data) {
+            if (data.next) self.setNextUrl(query, data.next);
+            callback(data.results);
+          })
+          .catch(function () { callback(); });
+      },
+      render: {
+        option: function (item, escape) {
+          var detail = item.detail ? '<small class="muted"> ' + escape(item.detail) + "</small>" : "";
+          return "<div>" + escape(item.text) + detail + "</div>";
+        },
+        item: function (item, escape) { return "<div>" + escape(item.text) + "</div>"; },
+        no_results: function (data, escape) {
+          return '<div class="no-results">' + escape(select.dataset.autocompleteEmpty || "—") + "</div>";
+        },
+        loading_more: function () { return '<div class="loading-more-results">…</div>'; },
+        no_more_results: function () { return ""; },
+      },
+    });
+    // The owner picker lists the chosen unit's people: a new unit starts it afresh.
+    if (unit) {
+      unit.addEventListener("change", function () {
+        picker.clear();
+        picker.clearOptions();
+        picker.clearPagination();
+      });
+    }
+  }
+
+  function enhanceAll(root) {
+    (root || document).querySelectorAll("select[data-autocomplete]").forEach(enhance);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { enhanceAll(document); });
+  // Fragments htmx swaps in (the case body, the list's results) bring their own pickers.
+  document.addEventListener("htmx:load", function (event) { enhanceAll(event.detail.elt); });
+})();
