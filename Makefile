@@ -67,13 +67,14 @@ lint: $(VENV)/.installed-lint $(VENV)/.installed-test
 	$(VENV)/bin/mypy .
 
 # Benchmark at scale (bench/run.py): generates CASES cases (and 10,000 to compare), serves
-# them with `make serve` and measures from outside; prints a table, writes bench/results.json.
+# them with `make serve` and measures from outside, its load phase with Locust (the `bench`
+# extra); prints a table, writes bench/results.json.
 # It DROPS and recreates the database named in DATABASE_URL (the name must contain "bench")
 # and the same name with a "10k" suffix. `make bench CASES=200000` for a smaller run;
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--load-seconds 10 --only stats,load".
 CASES ?= 1000000
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tracker_bench
-bench: $(VENV)/.installed-base
+bench: $(VENV)/.installed-bench
 	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(PY) bench/run.py --cases $(CASES) $(BENCH_ARGS)
 
 clean:

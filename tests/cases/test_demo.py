@@ -4,6 +4,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth import authenticate
 from django.db import transaction
 from django.test import RequestFactory, override_settings
@@ -12,6 +13,7 @@ from django.utils import timezone
 from cases import selectors
 from cases.completion import completion_rows, completion_total
 from cases.demo import DEMO_PASSWORD, load_demo
+from cases.demo_data import REDATE_REASON
 from cases.models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
 from cases.workflow import Status
 
@@ -146,6 +148,29 @@ def test_it_shows_overdue_and_due_soon_cases_relative_to_today(demo):
     assert open_cases.filter(deadline__gte=today, deadline__lte=today + timedelta(days=7)).exists()
     lights = Counter(case.light(today) for case in open_cases)
     assert lights["red"] and lights["yellow"] and lights["green"]
+
+
+def _open_cases():
+    return Case.objects.exclude(status__in=[Status.COMPLETED, Status.EXEMPTED]).order_by("id")
+
+
+def test_a_later_start_moves_the_open_deadlines_with_the_date(demo):
+    """`make demo` loads the demo on every start: months later, each open case is as far from
+    today as on the day it was built, by a 延期 in its history, and the figures are the same."""
+    built = timezone.localdate()
+    distances = {case.pk: case.deadline - built for case in _open_cases()}
+    rates = completion_total(Case.objects.all(), level="item")
+    with time_machine.travel(timezone.now() + timedelta(days=100), tick=False):
+        load_demo()
+        today = timezone.localdate()
+        assert {case.pk: case.deadline - today for case in _open_cases()} == distances
+        lights = Counter(case.light(today) for case in _open_cases())
+        assert lights["red"] and lights["yellow"] and lights["green"]
+        moves = CaseEvent.objects.filter(kind=CaseEvent.Kind.DEADLINE, note=REDATE_REASON)
+        assert moves.count() == len(distances)
+        assert completion_total(Case.objects.all(), level="item") == rates
+        load_demo()  # again the same day: nothing moves
+        assert moves.count() == len(distances)
 
 
 def test_it_gives_each_inspector_their_own_units_cases(demo):
