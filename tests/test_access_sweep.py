@@ -291,7 +291,7 @@ def build_scene(world: World) -> Scene:
     }
     api_keys = {role: api_key(user, name="探针") for role, user in owners.items()}
     api_tokens = {role: ApiToken.objects.get(user=user) for role, user in owners.items()}
-    grants = {
+    restricted_grants = {
         label: grants.restricted_grant_create(
             actor=world.supervisor,
             inspection_id=world.restricted.pk,
@@ -312,7 +312,7 @@ def build_scene(world: World) -> Scene:
         notifications,
         api_tokens,
         api_keys,
-        grants,
+        restricted_grants,
     )
 
 
