@@ -188,7 +188,7 @@ def test_no_get_writes_a_row_or_sends_a_message(
     assert not problems, "\n".join(problems)
 
 
-def test_the_counters_see_a_write_in_a_request(scene, published, client):
+def test_the_counters_see_a_write_in_a_request(scene):
     """The measure itself: a write in a GET's transaction shows in the counters."""
     from reminders.models import Notification
 

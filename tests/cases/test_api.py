@@ -12,11 +12,9 @@ from rest_framework.test import APIClient
 from cases import organisation, selectors, services, tokens
 from cases.completion import completion_rows
 from cases.models import ApiToken, Case, CaseEvent
-from tests.factories import PASSWORD, api_key, days, drive_to
+from tests.factories import PASSWORD, PDF, api_key, days, drive_to
 
 pytestmark = pytest.mark.django_db
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def client_for(user) -> APIClient:

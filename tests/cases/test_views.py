@@ -10,11 +10,10 @@ from django.urls import reverse
 
 from cases import organisation, services
 from cases.models import Case, CaseEvent
-from tests.factories import PASSWORD, days, drive_to
+from tests.factories import PASSWORD, PDF, add_evidence, days, drive_to
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PERSONAS = ["supervisor", "county_a_supervisor", "api_reader", "inspector_a",
             "inspector_a_child", "inspector_b", "no_unit", "admin"]  # fmt: skip
 
@@ -444,11 +443,7 @@ def test_it_shows_a_case_page_in_few_queries(client, world, django_assert_num_qu
 @pytest.fixture
 def evidence(world):
     case = world.case(world.unit_a)
-    return services.evidence_add(
-        actor=world.inspector_a,
-        case_id=case.pk,
-        upload=SimpleUploadedFile('报告"; filename=evil.html.pdf', PDF),
-    )
+    return add_evidence(world.inspector_a, case, '报告"; filename=evil.html.pdf')
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

@@ -19,7 +19,7 @@ from ledgers import importing, services
 from ledgers.importing import IMPORT_NOTE, parse_date, status_path
 from ledgers.models import ImportJob, Job
 from ledgers.workbook import LedgerFileError
-from tests.factories import days, drive_to, make_unit, make_user
+from tests.factories import ImportJobFactory, days, drive_to, make_unit, make_user
 from tests.ledgers.helpers import csv_bytes, edit, export_bytes, preview, xlsx
 
 pytestmark = pytest.mark.django_db
@@ -500,7 +500,7 @@ def test_it_runs_a_claimed_job_only_once(world):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL side connection")
 @pytest.mark.django_db(transaction=True)
 def test_it_publishes_progress_while_the_import_transaction_is_open(world, monkeypatch):
-    job = ImportJob.objects.create(owner=world.supervisor, status=Job.Status.RUNNING, total=10)
+    job = ImportJobFactory(owner=world.supervisor, status=Job.Status.RUNNING, total=10)
     monkeypatch.setattr(services.time, "monotonic", iter(range(0, 100, 5)).__next__)
     with services.ProgressReporter(job) as report, transaction.atomic():
         report(4)
