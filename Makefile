@@ -44,10 +44,13 @@ demo: migrate
 	echo "Serving on http://127.0.0.1:$(PORT)/  (accounts: see README, password jincheng-demo)"; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT) --noreload
 
+# PostgreSQL and Redis: the servers answering at these addresses (CI's, your own), else
+# throwaway ones that scripts/test-services starts on free ports and removes afterwards.
 test: $(VENV)/.installed-test
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-	REDIS_CACHE_URL=$${REDIS_CACHE_URL:-$(TEST_REDIS_CACHE_URL)} \
-	DJANGO_DEBUG=true $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --create-db $(PYTEST_ARGS)
+	REDIS_CACHE_URL=$${REDIS_CACHE_URL:-$(TEST_REDIS_CACHE_URL)} DJANGO_DEBUG=true \
+	scripts/test-services run \
+	    $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --create-db $(PYTEST_ARGS)
 
 # Production server: settings come from the environment (DJANGO_DEBUG is off unless set).
 serve: install

@@ -8,13 +8,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import factory
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from cases import organisation, services, tokens
-from cases.models import ApiToken, Case, Inspection, Unit, User
+from cases.models import ApiToken, Case, Evidence, Inspection, Unit, User
 from cases.workflow import Role
+from ledgers.models import ExportJob, ImportJob, Job
+from reminders.models import Notification
 
 PASSWORD = "correct-horse-battery"
+# The smallest file the evidence checks accept as a PDF.
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 _sequence = itertools.count(1)
 
 
@@ -72,6 +78,41 @@ def make_case(actor: User, inspection: Inspection, unit: Unit, **kwargs: Any) ->
     kwargs.setdefault("title", f"问题{next(_sequence)}")
     kwargs.setdefault("deadline", timezone.localdate() + timedelta(days=30))
     return services.case_create(actor=actor, inspection=inspection, responsible_unit=unit, **kwargs)
+
+
+def pdf_upload(name: str = "a.pdf", content: bytes = PDF) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/pdf")
+
+
+def add_evidence(actor: User, case: Case, name: str = "a.pdf", **kwargs: Any) -> Evidence:
+    """A PDF attached to `case` by `actor`, through the service."""
+    return services.evidence_add(actor=actor, case_id=case.pk, upload=pdf_upload(name), **kwargs)
+
+
+# Job and notification rows in a given state, as the ledgers' and reminders' services leave
+# them (their own tests drive the services; these are for pages and permissions).
+
+
+class ExportJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ExportJob
+
+    status = Job.Status.DONE
+
+
+class ImportJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ImportJob
+
+    status = Job.Status.DONE
+    original_name = "台账.xlsx"
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Notification
+
+    title = factory.Sequence(lambda n: f"通知{n}")
 
 
 @dataclass

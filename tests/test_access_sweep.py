@@ -73,7 +73,11 @@ from tests.access_probes import (
 )
 from tests.factories import (
     PASSWORD,
+    PDF,
+    ImportJobFactory,
+    NotificationFactory,
     World,
+    add_evidence,
     api_key,
     build_world,
     days,
@@ -84,7 +88,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 MISSING = 987_654_321
 SUCCESS = {200, 201, 204, 302}
 
@@ -262,10 +265,7 @@ def build_scene(world: World) -> Scene:
         for label, (unit, inspection) in places.items()
     }
     evidence = {
-        label: services.evidence_add(
-            actor=world.admin, case_id=case.pk, upload=SimpleUploadedFile(f"{label}.pdf", PDF)
-        )
-        for label, case in cases.items()
+        label: add_evidence(world.admin, case, f"{label}.pdf") for label, case in cases.items()
     }
     for case in cases.values():
         services.case_follow_up(actor=world.admin, case_id=case.pk, note="探针督办")
@@ -281,18 +281,17 @@ def build_scene(world: World) -> Scene:
         export_jobs[role] = ExportJob.objects.get(pk=job.pk)
         assert export_jobs[role].status == Job.Status.DONE
     import_jobs = {
-        role: ImportJob.objects.create(
+        role: ImportJobFactory(
             owner=user, status=Job.Status.DONE, original_name="台账.xlsx", total=1, processed=1
         )
         for role, user in owners.items()
     }
     notifications = {
-        role: Notification.objects.create(user=user, title="探针通知")
-        for role, user in owners.items()
+        role: NotificationFactory(user=user, title="探针通知") for role, user in owners.items()
     }
     api_keys = {role: api_key(user, name="探针") for role, user in owners.items()}
     api_tokens = {role: ApiToken.objects.get(user=user) for role, user in owners.items()}
-    grants = {
+    restricted_grants = {
         label: case_grants.restricted_grant_create(
             actor=world.supervisor,
             inspection_id=world.restricted.pk,
@@ -313,7 +312,7 @@ def build_scene(world: World) -> Scene:
         notifications,
         api_tokens,
         api_keys,
-        grants,
+        restricted_grants,
     )
 
 

@@ -24,10 +24,9 @@ from django.db import connection
 
 from cases import services
 from cases.models import Case, CaseEvent, Evidence
-from tests.factories import World, drive_to
+from tests.factories import PDF, World, add_evidence, drive_to
 
 ROOT = Path(__file__).resolve().parent.parent
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 pytestmark = [
     pytest.mark.postgres,
@@ -88,9 +87,7 @@ def test_a_restored_backup_verifies_and_still_catches_tampering(
     # Some history, evidence among it.
     case = world.case(world.unit_a, checklist=["窗口是否运行"])
     drive_to(case, "completed", world.supervisor)
-    services.evidence_add(
-        actor=world.supervisor, case_id=case.pk, upload=SimpleUploadedFile("报告.pdf", PDF)
-    )
+    add_evidence(world.supervisor, case, "报告.pdf")
     other = world.case(world.unit_a)
     services.case_transition(
         actor=world.inspector_a,

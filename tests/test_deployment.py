@@ -84,27 +84,6 @@ def active_env_example_assignments() -> dict[str, str]:
 # --- docker-compose.yml ------------------------------------------------------------------------
 
 
-def test_it_defines_the_web_worker_beat_postgres_and_redis_services(services):
-    assert set(APP_SERVICES + BACKING_SERVICES) <= set(services)
-
-
-def test_it_serves_web_with_gunicorn_on_the_tracker_wsgi_app(services):
-    cmd = command(services["web"])
-    assert cmd[:2] == ["gunicorn", "tracker.wsgi"], cmd
-    assert "0.0.0.0:8000" in cmd
-
-
-def test_it_runs_a_celery_worker_for_the_tracker_app(services):
-    cmd = command(services["worker"])
-    assert cmd[:4] == ["celery", "-A", "tracker", "worker"], cmd
-
-
-def test_it_runs_celery_beat_for_the_tracker_app_with_a_writable_schedule(services):
-    cmd = command(services["beat"])
-    assert cmd[:4] == ["celery", "-A", "tracker", "beat"], cmd
-    assert cmd[cmd.index("--schedule") + 1].startswith("/app/var/"), cmd
-
-
 def test_it_migrates_before_the_app_services_start(services):
     migrators = [
         name
@@ -156,27 +135,6 @@ def test_it_points_app_services_at_the_redis_service(services, name):
     assert url.scheme == "redis"
     assert url.hostname == "redis"
     assert (url.port or 6379) == 6379
-
-
-@pytest.mark.parametrize("name", APP_SERVICES)
-def test_it_turns_debug_off_for_app_services(services, name):
-    assert environment(services[name])["DJANGO_DEBUG"].strip().lower() == "false"
-
-
-@pytest.mark.parametrize("name", APP_SERVICES)
-def test_it_gives_app_services_the_env_file(services, name):
-    env_file = services[name].get("env_file")
-    files = [env_file] if isinstance(env_file, str) else list(env_file or [])
-    paths = [f if isinstance(f, str) else f.get("path") for f in files]
-    assert ".env" in paths
-
-
-@pytest.mark.parametrize("name", ["web", "worker"])
-def test_it_keeps_evidence_on_a_named_volume(services, name):
-    evidence_root = environment(services[name])["EVIDENCE_ROOT"]
-    named_volumes = set(yaml.safe_load(compose_text()).get("volumes") or {})
-    mounts = [str(v).split(":") for v in services[name].get("volumes") or []]
-    assert any(m[0] in named_volumes and m[1] == evidence_root for m in mounts), mounts
 
 
 def test_it_keeps_postgres_data_on_a_named_volume(services):
@@ -251,14 +209,6 @@ def test_it_ships_no_real_secret_in_env_example():
         assert active.get(name, "") in {"", "change-me"}, f"{name} has a value in .env.example"
 
 
-@pytest.mark.parametrize("name", BACKING_SERVICES)
-def test_it_healthchecks_the_backing_services(services, name):
-    test = services[name].get("healthcheck", {}).get("test")
-    assert test, f"{name} has no healthcheck"
-    text = " ".join(test) if isinstance(test, list) else test
-    assert {"postgres": "pg_isready", "redis": "redis-cli ping"}[name] in text
-
-
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_it_starts_app_services_after_healthy_backing_services(services, name):
     depends_on = services[name].get("depends_on")
@@ -267,24 +217,8 @@ def test_it_starts_app_services_after_healthy_backing_services(services, name):
         assert depends_on.get(backing, {}).get("condition") == "service_healthy", (name, backing)
 
 
-def test_it_healthchecks_web_over_http(services):
-    test = services["web"].get("healthcheck", {}).get("test")
-    assert test, "web has no healthcheck"
-    text = " ".join(test) if isinstance(test, list) else test
-    assert "8000" in text and ("http.client" in text or "urllib" in text)
-    assert "/healthz" in text  # the probe that checks the database and skips the redirect
-
-
-def test_it_builds_the_app_services_from_the_repository_dockerfile(services):
-    for name in APP_SERVICES:
-        build = services[name].get("build")
-        context = build if isinstance(build, str) else (build or {}).get("context")
-        assert context in {".", "./"}, (name, build)
-
-
 # --- docker-compose.yml: production readiness ---------------------------------------------------
 
-LONG_RUNNING = ("web", "worker", "beat", "proxy", "postgres", "redis")
 HEALTHCHECKED = ("web", "worker", "postgres", "redis")
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$")
 
@@ -315,18 +249,6 @@ def seconds(duration: str) -> int:
     return sum(int(n) * units[u] for n, u in parts)
 
 
-@pytest.mark.parametrize("name", LONG_RUNNING)
-def test_it_restarts_long_running_services_unless_stopped(services, name):
-    assert services[name].get("restart") == "unless-stopped"
-
-
-def test_it_runs_migrate_once_and_never_restarts_it(services):
-    migrate = services["migrate"]
-    assert command(migrate) == ["python", "manage.py", "migrate", "--noinput"]
-    assert migrate.get("restart") == "no"
-    assert "ports" not in migrate and "healthcheck" not in migrate
-
-
 @pytest.mark.parametrize("name", HEALTHCHECKED)
 def test_it_healthchecks_with_bounded_timings(services, name):
     check = services[name].get("healthcheck") or {}
@@ -334,18 +256,6 @@ def test_it_healthchecks_with_bounded_timings(services, name):
     assert check["test"][0] in {"CMD", "CMD-SHELL"}, check["test"]
     assert int(check["retries"]) >= 3
     assert 0 < seconds(check["timeout"]) < seconds(check["interval"]), check
-
-
-def test_it_healthchecks_the_worker_with_a_ping_to_its_own_node(services):
-    test = services["worker"]["healthcheck"]["test"]
-    # A shell form, for $HOSTNAME: a container's hostname is its worker's default node name.
-    assert test[0] == "CMD-SHELL"
-    words = shlex.split(test[1])
-    assert words[:5] == ["celery", "-A", "tracker", "inspect", "ping"], words
-    assert words[words.index("--destination") + 1] == "celery@$$HOSTNAME"
-    assert seconds(services["worker"]["healthcheck"]["timeout"]) > int(
-        words[words.index("--timeout") + 1]
-    )
 
 
 def test_it_runs_exactly_one_beat(services):
@@ -362,11 +272,7 @@ def test_it_lets_the_worker_finish_running_tasks_when_stopped(services):
     assert seconds(services["worker"].get("stop_grace_period", "10s")) >= 60
 
 
-def test_it_serves_web_with_gunicorn_behind_the_proxy_only(services):
-    web = services["web"]
-    cmd = command(web)
-    assert int(cmd[cmd.index("--workers") + 1]) >= 2
-    assert cmd[cmd.index("--access-logfile") + 1] == "-"
+def test_it_publishes_only_the_proxy_on_the_host(services):
     # The proxy is the way in: nothing else is published on the host.
     published = {name for name, service in services.items() if service.get("ports")}
     assert published == {"proxy"}, published
@@ -425,13 +331,6 @@ def test_it_writes_no_secret_into_the_compose_file(services):
         assert re.match(
             r"postgres://tracker_app:\$\{POSTGRES_APP_PASSWORD:\?[^}]+\}@postgres:", url
         ), url
-
-
-@pytest.mark.parametrize("name", LONG_RUNNING)
-def test_it_rotates_every_services_logs(services, name):
-    logging = services[name].get("logging") or {}
-    assert logging.get("driver") == "json-file"
-    assert logging.get("options", {}).get("max-size") and logging["options"].get("max-file")
 
 
 # --- docker-compose.yml: the proxy, mail and debug (issue 14) ------------------------------------
@@ -503,12 +402,8 @@ def test_it_requires_a_mail_relay_unless_email_is_off(services):
 # --- Dockerfile, .dockerignore, Makefile -------------------------------------------------------
 
 
-def test_it_has_a_dockerfile_that_runs_as_a_non_root_user_on_port_8000():
+def test_it_has_a_dockerfile_that_runs_as_a_non_root_user():
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert re.search(r"^FROM python:3\.12-slim\b", dockerfile, re.M)
-    assert re.search(r"^WORKDIR /app\s*$", dockerfile, re.M)
-    assert re.search(r"^RUN pip install \.", dockerfile, re.M)
-    assert re.search(r"^EXPOSE 8000\s*$", dockerfile, re.M)
     users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
     assert users and users[-1] not in {"root", "0", "0:0"}, users
 
@@ -699,6 +594,9 @@ def test_the_worker_healthcheck_pings_its_own_worker_only(services, tmp_path):
            "--concurrency", "1"]  # fmt: skip
     cmd[0] = str(Path(sys.executable).parent / "celery")
     test = services["worker"]["healthcheck"]["test"]
+    # Docker kills a check at its own timeout: the ping's must end before it.
+    ping_timeout = int(re.findall(r"--timeout (\d+)", test[1])[0])
+    assert seconds(services["worker"]["healthcheck"]["timeout"]) > ping_timeout
     # Compose turns $$ into $; the container's shell then reads its HOSTNAME.
     test = [test[0], test[1].replace("$$", "$")]
     with running(cmd, env, tmp_path / "worker.log", b"ready."):
@@ -708,3 +606,21 @@ def test_the_worker_healthcheck_pings_its_own_worker_only(services, tmp_path):
         quick = [test[0], test[1].replace("--timeout 10", "--timeout 2")]
         result = run_healthcheck(quick, {**env, "HOSTNAME": f"{node}-gone"})
         assert result.returncode != 0
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (a real broker)")
+def test_the_beat_service_starts_and_keeps_its_schedule_where_it_may_write(services, tmp_path):
+    # The service's command as written, with its schedule file moved from the image's
+    # /app/var to a folder of the test.
+    cmd = command(services["beat"])
+    schedule = cmd.index("--schedule") + 1
+    assert cmd[schedule].startswith("/app/var/"), cmd  # the image's writable folder
+    cmd[schedule] = str(tmp_path / "var" / "celerybeat-schedule")
+    (tmp_path / "var").mkdir()
+    cmd[0] = str(Path(sys.executable).parent / "celery")
+    env = production_env(tmp_path, REDIS_URL=os.environ["REDIS_URL"])
+    with running(cmd, env, tmp_path / "beat.log", b"beat: Starting..."):
+        deadline = time.monotonic() + 20
+        while not list((tmp_path / "var").glob("celerybeat-schedule*")):
+            assert time.monotonic() < deadline, (tmp_path / "beat.log").read_text()
+            time.sleep(0.2)

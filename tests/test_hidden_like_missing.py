@@ -24,11 +24,10 @@ from rest_framework.test import APIClient
 
 from cases import services
 from cases.models import Case, Evidence
-from tests.factories import World, api_key, days, make_case
+from tests.factories import PDF, World, api_key, days, make_case
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 MISSING = 987_654_321
 METHODS = ("get", "head", "options", "post", "put", "patch", "delete")
 # Headers that differ from one request to the next whatever the object (a clock, a cookie).

@@ -26,8 +26,8 @@ from django.urls import reverse
 
 from cases.models import Case
 from ledgers import services as ledger_services
-from ledgers.models import ExportJob, Job
-from tests.factories import api_key, days, drive_to
+from ledgers.models import Job
+from tests.factories import ExportJobFactory, api_key, days, drive_to
 from tracker.db_router import REPLICA_DB_ALIAS, read_from_replica
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +145,7 @@ class TestWithReplica:
         self, world, cases, settings, tmp_path
     ):
         settings.LEDGER_FILES_ROOT = tmp_path / "ledgers"
-        job = ExportJob.objects.create(
+        job = ExportJobFactory(
             owner=world.supervisor,
             status=Job.Status.QUEUED,
             query="",

@@ -13,7 +13,6 @@ from io import StringIO
 
 import psycopg
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -22,14 +21,13 @@ from cases.models import Case, CaseEvent, Evidence
 from cases.record_guards import trigger_name
 from reminders import services as reminders
 from reminders.models import Delivery, Notification, Reminder
-from tests.factories import World, days, drive_to
+from tests.factories import World, add_evidence, days, drive_to
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="database roles are PostgreSQL's"
 )
 
 ROLE = f"tracker_runtime_test_{os.getpid()}"
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def _create_role(name: str = ROLE) -> None:
@@ -73,9 +71,7 @@ def _follow_up_delivered(world: World) -> Case:
 @pytest.mark.django_db(transaction=True)
 def test_it_keeps_the_runtime_role_from_rewriting_history_and_ledgers(world: World) -> None:
     case = _follow_up_delivered(world)
-    services.evidence_add(
-        actor=world.supervisor, case_id=case.pk, upload=SimpleUploadedFile("a.pdf", PDF)
-    )
+    add_evidence(world.supervisor, case, "a.pdf")
     event = CaseEvent.objects.filter(case=case).latest("seq")
     reminder = Reminder.objects.filter(case=case).first()
     assert reminder is not None and reminder.delivery_id is not None
@@ -169,9 +165,7 @@ def test_the_app_works_as_the_runtime_role(world: World, settings) -> None:
         services.case_transition(
             actor=world.inspector_a, case_id=case.pk, to="in_progress", note="开始整改"
         )
-        services.evidence_add(
-            actor=world.inspector_a, case_id=case.pk, upload=SimpleUploadedFile("a.pdf", PDF)
-        )
+        add_evidence(world.inspector_a, case, "a.pdf")
         services.case_extend_deadline(
             actor=world.supervisor, case_id=case.pk, deadline=days(2), reason="客观原因"
         )

@@ -30,7 +30,7 @@ from rest_framework.test import APIClient
 from cases import services
 from cases.evidence import NAME_MAX, clean_name, download_name
 from cases.models import Case, CaseEvent, Evidence
-from tests.factories import World, drive_to
+from tests.factories import PDF, World, drive_to
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +50,6 @@ def _png() -> bytes:
 
 
 PNG = _png()
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 # A Windows program: "MZ", then the offset of the PE header, then the PE header.
 EXE = b"MZ" + b"\x90\x00" * 29 + struct.pack("<I", 64) + b"PE\x00\x00" + b"\x00" * 200
 REFUSED = {

@@ -38,12 +38,11 @@ from ledgers import services as ledger_services
 from ledgers.workbook import FORMULA_TRIGGERS
 from reminders import services as reminder_services
 from reminders.models import Notification, UnitWebhook
-from tests.factories import World, days, make_user
+from tests.factories import PDF, World, days, make_user
 from tests.reminders.conftest import Bot, bot  # noqa: F401  (the local group bot, as a fixture)
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 # Each breaks out of a different context: element content, a quoted or unquoted attribute, a
 # <textarea>, a JSON <script> block, a URL attribute, a template engine, a comment.

@@ -7,20 +7,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
 from audit.services import audit_record
-from cases import services
-from tests.factories import api_key, make_user
+from tests.factories import add_evidence, api_key, make_user
 
 pytestmark = pytest.mark.django_db
 
 Action = AuditEntry.Action
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def logged_in(user) -> Client:
@@ -75,12 +72,7 @@ def test_it_records_who_read_a_restricted_case_in_the_api(world, clue):
 
 def test_it_records_evidence_downloads_in_the_page_and_the_api(world):
     case = world.case()
-    evidence = services.evidence_add(
-        actor=world.inspector_a,
-        case_id=case.pk,
-        upload=SimpleUploadedFile("报告.pdf", PDF),
-        note="",
-    )
+    evidence = add_evidence(world.inspector_a, case, "报告.pdf", note="")
     page = logged_in(world.inspector_a).get(f"/cases/{case.pk}/evidence/{evidence.pk}/")
     b"".join(page.streaming_content)
     api = token_client(world.supervisor).get(

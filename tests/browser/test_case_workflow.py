@@ -6,11 +6,9 @@ import pytest
 
 from cases.models import Case
 from tests.browser.conftest import log_in
-from tests.factories import PASSWORD, drive_to
+from tests.factories import PASSWORD, PDF, drive_to
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def test_it_lets_an_inspector_start_and_submit_a_case_with_evidence(world, new_page, tmp_path):

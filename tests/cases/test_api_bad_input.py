@@ -12,11 +12,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from cases.models import Case, CaseEvent, CheckPoint, Evidence
-from tests.factories import World, make_case
+from tests.factories import PDF, World, make_case
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 API = "/api/v1"
 MB = 1024 * 1024
 

@@ -11,7 +11,6 @@ import pytest
 import schemathesis
 from django.apps import apps
 from django.core.cache import cache
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.wsgi import get_wsgi_application
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.drainage import GENERATOR_STATS
@@ -30,12 +29,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from cases import services
 from cases.evidence import ALLOWED_TYPES
 from cases.models import ApiToken
-from tests.factories import World, api_key, drive_to
+from tests.factories import World, add_evidence, api_key, drive_to
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 VERBS = ("get", "post", "put", "patch", "delete")
 
 # Every request passes the database-outage middleware (tracker.faults), which connects first.
@@ -207,9 +204,7 @@ def test_it_answers_generated_requests_as_its_schema_says(world: World):
     case = world.case(world.unit_a, checklist=["要点"], description="有佐证的问题")
     item = world.case(world.unit_a, parent=case, title="事项")
     done = drive_to(world.case(world.unit_b), "completed", world.supervisor)
-    evidence = services.evidence_add(
-        actor=world.supervisor, case_id=case.pk, upload=SimpleUploadedFile("a.pdf", PDF)
-    )
+    evidence = add_evidence(world.supervisor, case, "a.pdf")
     key = api_key(world.supervisor, name="schemathesis")
     auth = {"Authorization": f"Token {key}"}
 

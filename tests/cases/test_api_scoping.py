@@ -24,11 +24,10 @@ from rest_framework.test import APIClient
 
 from cases import services
 from cases.models import Case, CaseEvent, Evidence, Inspection, Unit
-from tests.factories import PASSWORD, World, api_key, drive_to, make_inspection
+from tests.factories import PASSWORD, PDF, World, api_key, drive_to, make_inspection
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 API = "/api/v1"
 
 PERSONAS = [

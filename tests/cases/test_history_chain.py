@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import close_old_connections, connection, connections
 from django.utils import timezone
@@ -27,11 +26,10 @@ from cases.demo import load_demo
 from cases.history_chain import FastChain, event_hash
 from cases.models import Case, CaseEvent
 from cases.record_guards import trigger_name
-from tests.factories import World, days, drive_to
+from tests.factories import World, add_evidence, days, drive_to
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="tampering goes around the PostgreSQL trigger"
@@ -91,9 +89,7 @@ def story(world: World) -> Case:
 def test_every_service_write_extends_its_cases_chain(world: World) -> None:
     case = world.case(world.unit_a, checklist=["要点一"])
     drive_to(case, "completed", world.supervisor)
-    services.evidence_add(
-        actor=world.supervisor, case_id=case.pk, upload=SimpleUploadedFile("a.pdf", PDF)
-    )
+    add_evidence(world.supervisor, case, "a.pdf")
     events = events_of(case)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[0].prev_hash == ""

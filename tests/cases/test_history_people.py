@@ -12,11 +12,10 @@ from rest_framework.test import APIClient
 
 from cases import services
 from cases.workflow import Role
-from tests.factories import World, drive_to, make_user
+from tests.factories import PDF, World, add_evidence, drive_to, make_user
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 LABEL = "晋城市纪委监委 · 监督检查人员"
 
 
@@ -29,9 +28,7 @@ def handled(world: World):
     zhao = make_user(world.unit_a_child, Role.INSPECTOR, "zhao_li", full_name="赵联络")
     case = world.case(world.unit_a_child, checklist=["窗口已运行"])
     services.case_update_rectification(actor=zhao, case_id=case.pk, measures="设立窗口")
-    services.evidence_add(
-        actor=wang, case_id=case.pk, upload=SimpleUploadedFile("验收.pdf", PDF), note="现场"
-    )
+    add_evidence(wang, case, "验收.pdf", note="现场")
     drive_to(case, "completed", wang)
     return case
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -25,7 +24,7 @@ from rest_framework.test import APIClient
 from audit.integrity import verify_audit
 from audit.models import AuditEntry
 from audit.selectors import audit_entries
-from cases import grants, selectors, services
+from cases import grants, selectors
 from cases.completion import Selection, figures
 from cases.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cases.models import Case, RestrictedGrant, Unit
@@ -33,12 +32,11 @@ from cases.workflow import Role
 from ledgers import services as ledger_services
 from reminders import services as reminder_services
 from reminders.models import Reminder
-from tests.factories import World, api_key, days, make_unit, make_user
+from tests.factories import World, add_evidence, api_key, days, make_unit, make_user
 from tests.ledgers.helpers import export_workbook, ledger_rows, preview, xlsx
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 MISSING = 987_654_321
 
 # Everybody who must never see the clue ledger's cases (the world's names; "county_b_commission"
@@ -80,11 +78,7 @@ def scene(world: World, settings: Any) -> dict[str, Any]:
         open_a = world.case(world.unit_a, title="公开甲")
         open_city = world.case(world.city_dept, title="公开市局")
         open_b = world.case(world.unit_b, title="公开乙")
-    evidence = services.evidence_add(
-        actor=world.supervisor,
-        case_id=secret.pk,
-        upload=SimpleUploadedFile("线索.pdf", PDF, content_type="application/pdf"),
-    )
+    evidence = add_evidence(world.supervisor, secret, "线索.pdf")
     return {
         "world": world,
         "secret": secret,

@@ -8,16 +8,14 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.files.storage import FileSystemStorage
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from cases import organisation, selectors, services
 from cases.errors import NotFound
 from cases.models import Case, Evidence, Inspection, Unit, User
-from tests.factories import World, build_world, make_inspection
+from tests.factories import World, add_evidence, build_world, make_inspection
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 MISSING = 10**9
 
 
@@ -210,11 +208,7 @@ def test_it_answers_not_found_for_missing_or_malformed_ids(ledger: Ledger, case_
 
 
 def _evidence(ledger: Ledger, case: Case) -> Evidence:
-    return services.evidence_add(
-        actor=ledger.world.supervisor,
-        case_id=case.pk,
-        upload=SimpleUploadedFile("整改报告.pdf", PDF, content_type="application/pdf"),
-    )
+    return add_evidence(ledger.world.supervisor, case, "整改报告.pdf")
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

@@ -19,13 +19,11 @@ from cases import organisation
 from cases.models import Case, CaseEvent, Unit, User
 from ledgers import services as ledger_services
 from ledgers.models import Job
-from tests.factories import PASSWORD, World, days
+from tests.factories import PASSWORD, PDF, World, days
 from tests.ledgers.helpers import preview, xlsx
 from tracker.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 class Window:

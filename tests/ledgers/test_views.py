@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from cases.models import Case, CaseEvent
 from ledgers.models import ExportJob, ImportJob, Job
 from ledgers.workbook import XLSX_CONTENT_TYPE
-from tests.factories import api_key, days
+from tests.factories import ExportJobFactory, ImportJobFactory, api_key, days
 from tests.ledgers.helpers import codes, csv_bytes, export_bytes, upload, worker_reads, xlsx
 
 pytestmark = pytest.mark.django_db
@@ -117,14 +117,14 @@ def test_it_runs_a_large_export_in_the_background_with_a_progress_bar(
 
 @pytest.mark.parametrize("persona", ["county_a_supervisor", "inspector_a", "admin"])
 def test_it_shows_an_export_job_to_its_owner_only(client, world, cases, persona):
-    job = ExportJob.objects.create(owner=world.supervisor, status=Job.Status.QUEUED, total=2)
+    job = ExportJobFactory(owner=world.supervisor, status=Job.Status.QUEUED, total=2)
     login(client, getattr(world, persona))
     for name in ("ledgers:export-job", "ledgers:export-status", "ledgers:export-download"):
         assert client.get(reverse(name, args=[job.pk])).status_code == 404, name
 
 
 def test_it_answers_404_for_a_download_not_ready(client, world):
-    job = ExportJob.objects.create(owner=world.supervisor, status=Job.Status.RUNNING, total=2)
+    job = ExportJobFactory(owner=world.supervisor, status=Job.Status.RUNNING, total=2)
     login(client, world.supervisor)
     assert client.get(reverse("ledgers:export-download", args=[job.pk])).status_code == 404
 
@@ -200,7 +200,7 @@ def test_it_refuses_an_upload_over_the_size_limit(client, world, settings):
 
 
 def test_it_shows_a_running_import_with_a_polling_progress_bar(client, world):
-    job = ImportJob.objects.create(
+    job = ImportJobFactory(
         owner=world.supervisor,
         status=Job.Status.RUNNING,
         total=10,
@@ -226,7 +226,7 @@ def test_it_refuses_the_import_pages_to_non_supervisors(client, world, persona):
 
 
 def test_it_shows_an_import_job_to_its_owner_only(client, world):
-    job = ImportJob.objects.create(
+    job = ImportJobFactory(
         owner=world.supervisor, status=Job.Status.PREVIEW, original_name="a.xlsx"
     )
     for persona in ("county_a_supervisor", "inspector_a", "admin"):
@@ -322,8 +322,8 @@ def test_it_documents_the_api_export(world):
 
 
 def test_it_lists_jobs_read_only_in_the_admin(client, world):
-    ImportJob.objects.create(owner=world.supervisor, status=Job.Status.FAILED, original_name="a")
-    export = ExportJob.objects.create(owner=world.supervisor, status=Job.Status.DONE)
+    ImportJobFactory(owner=world.supervisor, status=Job.Status.FAILED, original_name="a")
+    export = ExportJobFactory(owner=world.supervisor, status=Job.Status.DONE)
     login(client, world.admin)
     assert client.get("/admin/ledgers/importjob/").status_code == 200
     assert client.get(f"/admin/ledgers/exportjob/{export.pk}/change/").status_code == 200

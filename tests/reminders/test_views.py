@@ -119,8 +119,10 @@ def test_it_shows_the_cases_reminders_on_its_page(client, notified):
 
 
 def test_it_keeps_the_case_page_within_its_query_budget(
-    client, notified, django_assert_max_num_queries
+    client, notified, django_assert_num_queries
 ):
     client.force_login(notified.supervisor)
-    with django_assert_max_num_queries(25):
-        client.get(reverse("cases:detail", args=[notified.second.pk]))
+    page = reverse("cases:detail", args=[notified.second.pk])
+    client.get(page)  # the session's first request stamps its clocks (a write): not counted
+    with django_assert_num_queries(17):
+        assert client.get(page).status_code == 200
