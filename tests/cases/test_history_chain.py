@@ -422,7 +422,7 @@ def test_the_migration_chains_history_written_before_it(world: World) -> None:
     verify_fails()
     # The migration ran beside the hand-written trigger that a later one replaced by today's:
     # that one is put back for it (it disables it by name), today's is off meanwhile.
-    triggers = import_module("cases.migrations.0010_triggers_declared_in_models")
+    triggers = import_module("cases.migrations.0011_triggers_declared_in_models")
     today = trigger_name("cases.CaseEvent:append_only")
     with connection.schema_editor() as editor:
         editor.execute(f"ALTER TABLE cases_caseevent DISABLE TRIGGER {today}")
