@@ -131,23 +131,49 @@ def payload_text(
 ) -> str:
     """The sealed text from values already in canonical form (`date_text`, `moment_text`,
     `evidence_text`, `canonical_changes`)."""
-    head = _encode(
-        [
-            VERSION,
-            case_id,
-            seq,
-            kind,
-            from_status,
-            to_status,
-            deadline,
-            bool(was_overdue),
-            note,
-            actor_id,
-            actor_unit_id,
-            created_at,
-        ]
+    return payload_layout(
+        case_id,
+        seq,
+        _encode(kind),
+        _encode(from_status),
+        _encode(to_status),
+        _encode(deadline),
+        was_overdue,
+        _encode(note),
+        actor_id,
+        actor_unit_id,
+        _encode(created_at),
+        evidence,
+        changes,
     )
-    return f"{head[:-1]},{evidence},{changes}]"
+
+
+def payload_layout(
+    case_id: int,
+    seq: int,
+    kind: str,
+    from_status: str,
+    to_status: str,
+    deadline: str,
+    was_overdue: bool,
+    note: str,
+    actor_id: int | None,
+    actor_unit_id: int | None,
+    created_at: str,
+    evidence: str,
+    changes: str,
+) -> str:
+    """The one layout of the sealed text (VERSION 2), from its parts as JSON text: `kind`,
+    `from_status`, `to_status`, `deadline`, `note` and `created_at` already encoded (compact
+    JSON strings, or null), `evidence` and `changes` canonical. `payload_text` and `FastChain`
+    both end here."""
+    actor = "null" if actor_id is None else actor_id
+    unit = "null" if actor_unit_id is None else actor_unit_id
+    return (
+        f"[{VERSION},{case_id},{seq},{kind},{from_status},{to_status},{deadline},"
+        f"{'true' if was_overdue else 'false'},{note},{actor},{unit},{created_at},"
+        f"{evidence},{changes}]"
+    )
 
 
 def event_hash(
@@ -254,9 +280,10 @@ def changes_memo() -> Memo:
 
 
 class FastChain:
-    """The same seals as `event_hash`, for a bulk loader (`generate_cases`): the payload is
-    assembled from memoised JSON fragments (kinds, statuses and notes come from a small
-    vocabulary; `changes` arrives as JSON text), moments and dates as ready-made text."""
+    """The same seals as `event_hash`, for a bulk loader (`synthetic`'s bench mode): the
+    payload is laid out by the same `payload_layout`, from memoised JSON fragments (kinds,
+    statuses and notes come from a small vocabulary; `changes` arrives as JSON text), moments
+    and dates as ready-made text."""
 
     def __init__(self) -> None:
         self.strings = Memo(_encode, 100_000)
@@ -282,13 +309,21 @@ class FastChain:
         """`deadline` as "YYYY-MM-DD" or None, `created_at` as `moment_text` gives it,
         `changes` as JSON text, `evidence` the files' SHA-256."""
         s = self.strings
-        day = "null" if deadline is None else s[deadline]
-        actor = "null" if actor_id is None else actor_id
-        unit = "null" if actor_unit_id is None else actor_unit_id
-        files = evidence_text(evidence) if evidence else "[]"
-        payload = (
-            f"[{VERSION},{case_id},{seq},{s[kind]},{s[from_status]},"
-            f"{s[to_status]},{day},{'true' if was_overdue else 'false'},{s[note]},{actor},"
-            f'{unit},"{created_at}",{files},{self.changes[changes]}]'
+        return keyed_seal(
+            prev_hash,
+            payload_layout(
+                case_id,
+                seq,
+                s[kind],
+                s[from_status],
+                s[to_status],
+                "null" if deadline is None else s[deadline],
+                was_overdue,
+                s[note],
+                actor_id,
+                actor_unit_id,
+                f'"{created_at}"',
+                evidence_text(evidence) if evidence else "[]",
+                self.changes[changes],
+            ),
         )
-        return keyed_seal(prev_hash, payload)

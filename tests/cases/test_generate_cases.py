@@ -15,8 +15,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from cases import tally
 from cases.completion import completion_total
+from cases.history_chain import EVENT_FIELDS, event_hash
 from cases.models import Case, CaseEvent, CheckPoint, Inspection, Unit, User
 from cases.workflow import DONE_STATES, MOVES, Status
 from tests.factories import World
@@ -31,6 +31,13 @@ pytestmark = [
 ]
 
 TODAY = "2025-06-15"
+
+
+@pytest.fixture(autouse=True)
+def debug_on(settings: Any) -> None:
+    """The debug mode `make test` gives commands (pytest-django turns it off for the tests):
+    the bench mode is for test and scale databases."""
+    settings.DEBUG = True
 
 
 def run(seed: int, cases: int = 300, *extra: str) -> str:
@@ -171,13 +178,11 @@ def test_it_generates_the_same_content_for_a_seed_and_a_day_whatever_the_path():
     assert once(1) == first
     # Batches, and how rows are written, do not change what is written.
     assert once(1, "--batch-size", "37") == first
-    assert once(1, "--portable") == first
     if connection.vendor == "postgresql":
-        # (300 cases: `auto` keeps the constraints in place, and generates in-process.)
-        assert once(1, "--constraints", "rebuild") == first
-        # Worker processes generate the same content, however many.
-        assert once(1, "--jobs", "2") == first
-        assert once(1, "--jobs", "3", "--constraints", "rebuild", "--batch-size", "37") == first
+        # The bench mode writes the same rows, in-process or by workers, however many.
+        assert once(1, "--bench") == first
+        assert once(1, "--bench", "--jobs", "2") == first
+        assert once(1, "--bench", "--jobs", "3", "--batch-size", "37") == first
     other = once(2)
     assert other != first
     assert other["cases"].keys() != first["cases"].keys() or any(
@@ -331,7 +336,8 @@ def test_it_confirms_checklists_when_cases_are_closed(generated):
             case=point.case, kind="transition", to_status=Status.COMPLETED
         ).order_by("created_at")
         if point.confirmed:
-            assert point.confirmed_at == closes[0].created_at
+            # As the services do: a reopening resets the checklist, the next close confirms it.
+            assert point.confirmed_at == closes.last().created_at
             assert point.confirmed_by.unit_id == point.case.supervising_unit_id
         else:
             assert not closes.exists()
@@ -364,20 +370,26 @@ def test_it_gives_completion_figures_that_match_a_count(generated):
         assert (then.total, then.done, then.on_time, then.overdue) == expected(rows, on=yesterday)
 
 
-@pytest.mark.parametrize("constraints", ["keep", "rebuild"])
+@pytest.mark.parametrize("mode", [[], ["--bench"]])
 @pytest.mark.parametrize("where", ["writer", "generator"])
-def test_it_writes_nothing_when_a_batch_fails(monkeypatch, where, constraints):
-    from cases.management.commands import generate_cases as command
+def test_it_writes_nothing_when_a_batch_fails(monkeypatch, where, mode):
+    from synthetic import bench, drawing, writer
+    from synthetic import run as generation
 
     if where == "writer":
+        # The batch writer of the mode (COPY or bulk_create) fails a few batches in.
+        target, name = (generation, "send") if mode else (writer.BulkWriter, "write")
+        original = bench.send if mode else writer.BulkWriter.write
+        calls = iter(range(1_000_000))
 
-        def broken(clock: Any, chunk: Any) -> Any:
-            raise RuntimeError("boom")
+        def broken(*args: Any) -> Any:
+            if next(calls) == 3:
+                raise RuntimeError("boom")
+            return original(*args)
 
-        monkeypatch.setattr(command, "history_lines", broken)
-        monkeypatch.setattr(command.BulkWriter, "write", lambda self, chunk: broken(0, chunk))
+        monkeypatch.setattr(target, name, broken)
     else:
-        problem = command.Generator.problem
+        problem = drawing.Drawer.problem
         calls = iter(range(1_000_000))
 
         def sometimes(self: Any, *args: Any) -> None:
@@ -385,9 +397,9 @@ def test_it_writes_nothing_when_a_batch_fails(monkeypatch, where, constraints):
                 raise RuntimeError("boom")
             problem(self, *args)
 
-        monkeypatch.setattr(command.Generator, "problem", sometimes)
+        monkeypatch.setattr(drawing.Drawer, "problem", sometimes)
     with pytest.raises(RuntimeError, match="boom"):
-        run(8, 400, "--batch-size", "50", "--constraints", constraints)
+        run(8, 400, "--batch-size", "50", *mode)
     assert not Unit.objects.filter(name="合成省（种子8）").exists()
     assert not cases_of(8).exists()
     monkeypatch.undo()
@@ -403,6 +415,7 @@ def test_it_writes_nothing_when_a_batch_fails(monkeypatch, where, constraints):
 
 
 def _schema() -> list[tuple[Any, ...]]:
+    """The case tables' constraints (with their state) and indexes."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated "
@@ -415,13 +428,46 @@ def _schema() -> list[tuple[Any, ...]]:
         return sorted(cursor.fetchall())
 
 
+@pytest.fixture
+def ddl_log() -> Any:
+    """Every DDL statement run from now on in this database (an event trigger records it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE ddl_seen (tag text, query text)")
+        cursor.execute(
+            "CREATE FUNCTION pg_temp.note_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN INSERT INTO ddl_seen VALUES (tg_tag, current_query()); END $$"
+        )
+        cursor.execute(
+            "CREATE EVENT TRIGGER synthetic_ddl_seen ON ddl_command_start "
+            "EXECUTE FUNCTION pg_temp.note_ddl()"
+        )
+
+    def seen() -> list[tuple[str, str]]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT tag, query FROM ddl_seen")
+            return cursor.fetchall()
+
+    yield seen
+    with connection.cursor() as cursor:
+        cursor.execute("DROP EVENT TRIGGER synthetic_ddl_seen")
+
+
 @pytest.mark.postgres
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY path: PostgreSQL only")
-def test_it_puts_back_every_index_and_foreign_key_it_dropped():
-    before = _schema()
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="event triggers: PostgreSQL only")
+@pytest.mark.parametrize("mode", [[], ["--bench"], ["--bench", "--jobs", "2"]])
+def test_it_never_changes_the_schema(ddl_log, mode):
+    """No constraint, index or trigger of the live tables is dropped, disabled or rebuilt,
+    not even for a moment within the load: no DDL statement runs at all."""
+    before, triggers = _schema(), _trigger_states()
     assert len(before) > 20
-    run(9, 200, "--constraints", "rebuild")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE synthetic_probe (id int)")  # the log can see DDL
+    assert [tag for tag, _query in ddl_log()] == ["CREATE TABLE"]
+    run(9, 1200, "--batch-size", "200", *mode)
+    assert cases_of(9).count() == 1200
+    assert [tag for tag, _query in ddl_log()] == ["CREATE TABLE"]
     assert _schema() == before
+    assert _trigger_states() == triggers
 
 
 def _trigger_states() -> dict[str, str]:
@@ -435,17 +481,8 @@ def _trigger_states() -> dict[str, str]:
 
 @pytest.mark.postgres
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY path: PostgreSQL only")
-def test_it_leaves_each_trigger_as_it_found_it_and_the_roll_ups_counted():
-    (_case_table, tally_insert), (event_table, snapshot_history) = tally.load_triggers()
-    before = _trigger_states()
-    assert before[tally_insert] == before[snapshot_history] == "O"
-    run(9, 200, "--constraints", "rebuild")
-    assert _trigger_states() == before
-    # One an operator turned off stays off.
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {event_table} DISABLE TRIGGER {snapshot_history}")
-    run(10, 200, "--constraints", "rebuild")
-    assert _trigger_states() == {**before, snapshot_history: "D"}
+def test_the_bench_mode_leaves_the_roll_ups_counted():
+    run(10, 200, "--bench")
     # The roll-ups were recounted in the load's transaction: they hold every case.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -471,21 +508,21 @@ postgres_only = pytest.mark.skipif(
 def test_an_inspection_in_several_blocks_is_the_same_whatever_the_path(monkeypatch):
     """Blocks of an inspection are drawn from streams of their own: generated in-process or by
     workers, batched one way or another, the content is the same."""
-    from cases.management.commands import generate_cases as command
+    from synthetic import drawing
 
-    monkeypatch.setattr(command, "BLOCK", 2)
+    monkeypatch.setattr(drawing, "BLOCK", 2)
     first = once(1)
     numbers = [row[7] for row in first["inspections"]]  # last_case_number
     assert max(numbers) > 2 * 2  # some inspections span three blocks or more
     assert sum(numbers) == sum(1 for case in first["cases"].values() if case[4] is None)
-    assert once(1, "--portable", "--batch-size", "7") == first
+    assert once(1, "--batch-size", "7") == first
     if connection.vendor == "postgresql":
-        assert once(1, "--jobs", "2") == first
-        assert once(1, "--jobs", "2", "--batch-size", "1") == first
+        assert once(1, "--bench", "--jobs", "2") == first
+        assert once(1, "--bench", "--jobs", "2", "--batch-size", "1") == first
 
 
 def test_case_ids_are_handed_out_from_the_reserved_runs_in_order():
-    from cases.management.commands.generate_cases import CaseIds
+    from synthetic.writer import CaseIds
 
     ids = CaseIds([(1, 3), (10, 12), (20, 20)])
     assert ids.take(2) == [(1, 2)]
@@ -499,7 +536,7 @@ def test_case_ids_are_handed_out_from_the_reserved_runs_in_order():
 @pytest.mark.postgres
 @postgres_only
 def test_workers_write_cases_the_sequence_knows_and_chains_that_verify():
-    output = run(11, 400, "--jobs", "2", "--batch-size", "50")
+    output = run(11, 400, "--bench", "--jobs", "2", "--batch-size", "50")
     assert "400 cases" in output
     with connection.cursor() as cursor:
         cursor.execute("SELECT last_value FROM cases_case_id_seq")
@@ -516,9 +553,9 @@ def _in_worker(action: Any) -> Any:
     """A replacement of `Generator.problem` that does `action()` on the third problem of the
     first inspection, in a worker process only (in the command's process nothing goes
     wrong: the failure can only come from a worker)."""
-    from cases.management.commands import generate_cases as command
+    from synthetic import drawing
 
-    problem = command.Generator.problem
+    problem = drawing.Drawer.problem
     parent = os.getpid()
 
     def patched(self: Any, chunk: Any, feed: Any, number: int, *args: Any) -> None:
@@ -551,20 +588,19 @@ def _die() -> None:
         (_die, "died unexpectedly"),
     ],
 )
-@pytest.mark.parametrize("constraints", ["keep", "rebuild"])
-def test_a_failure_in_a_worker_writes_nothing(monkeypatch, action, message, constraints):
-    from cases.management.commands import generate_cases as command
+def test_a_failure_in_a_worker_writes_nothing(monkeypatch, action, message):
+    from synthetic import drawing
 
-    monkeypatch.setattr(command.Generator, "problem", _in_worker(action))
+    monkeypatch.setattr(drawing.Drawer, "problem", _in_worker(action))
     with pytest.raises(CommandError, match=message):
-        run(12, 1000, "--jobs", "2", "--batch-size", "50", "--constraints", constraints)
+        run(12, 1000, "--bench", "--jobs", "2", "--batch-size", "50")
     assert not multiprocessing.active_children()  # the workers are gone
     assert not Unit.objects.filter(name="合成省（种子12）").exists()
     assert not cases_of(12).exists()
     monkeypatch.undo()
     # The command's connection and transaction survived the workers; the tables are as they
     # were.
-    run(12, 300, "--jobs", "2")
+    run(12, 300, "--bench", "--jobs", "2")
     assert cases_of(12).count() == 300
     with connection.cursor() as cursor:
         cursor.execute(
@@ -574,6 +610,50 @@ def test_a_failure_in_a_worker_writes_nothing(monkeypatch, action, message, cons
         assert cursor.fetchone()[0] == 3
 
 
-def test_jobs_must_be_positive():
+def test_jobs_must_be_positive_and_go_with_the_bench_mode():
     with pytest.raises(CommandError, match="--jobs must be positive"):
-        run(13, 10, "--jobs", "0")
+        run(13, 10, "--bench", "--jobs", "0")
+    with pytest.raises(CommandError, match="go with --bench"):
+        run(13, 10, "--jobs", "2")
+    assert not Unit.objects.filter(name="合成省（种子13）").exists()
+
+
+# --- The bench mode is for scale and test databases --------------------------------------------
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_the_bench_mode_refuses_a_database_with_debug_off_unless_forced(settings):
+    settings.DEBUG = False
+    units, cases = Unit.objects.count(), Case.objects.count()
+    with pytest.raises(CommandError, match=r"DJANGO_DEBUG is off.*Nothing was written.*--force"):
+        run(14, 100, "--bench")
+    assert (Unit.objects.count(), Case.objects.count()) == (units, cases)
+    # The default mode writes as the services do: no refusal.
+    run(15, 50)
+    assert cases_of(15).count() == 50
+    run(14, 100, "--bench", "--force")
+    assert cases_of(14).count() == 100
+
+
+# --- The history is the services' ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [[], ["--bench", "--jobs", "2"]])
+def test_generated_history_verifies_and_is_sealed_as_the_services_seal(mode):
+    if mode and connection.vendor != "postgresql":
+        pytest.skip("bench mode: PostgreSQL only")
+    run(16, 600, "--batch-size", "100", *mode)
+    out = StringIO()
+    call_command("verify_history", stdout=out, stderr=StringIO())
+    events = CaseEvent.objects.filter(case__code__startswith="HC16-")
+    assert f"600 cases, {events.count()} events verified" in out.getvalue()
+    # Every seal is the one `append_event` would have made of the same row.
+    rows = {}
+    for event in events.order_by("case_id", "seq"):
+        expected = event_hash(**{name: getattr(event, name) for name in EVENT_FIELDS}, evidence=())
+        assert event.hash == expected
+        rows[event.case_id] = event
+    for case in cases_of(16):
+        last = rows[case.pk]
+        assert (case.history_head, case.history_length) == (last.hash, last.seq)

@@ -370,9 +370,10 @@ def test_the_demo_verifies_clean() -> None:
     assert f"{Case.objects.count()} cases, {CaseEvent.objects.count()} events verified" in out
 
 
-@pytest.mark.parametrize("extra", [[], ["--portable"]])
-def test_generated_cases_verify_clean(extra: list[str]) -> None:
-    cases = "2000" if not extra else "400"
+@pytest.mark.parametrize("extra", [[], ["--bench"]])
+def test_generated_cases_verify_clean(extra: list[str], settings: Any) -> None:
+    settings.DEBUG = True  # as `make test` runs commands: the bench mode is for test databases
+    cases = "2000" if extra else "400"
     call_command(
         "generate_cases", "--cases", cases, "--seed", "5", "--today", "2025-06-15", *extra,
         stdout=StringIO(),
@@ -387,10 +388,14 @@ def test_generated_cases_verify_clean(extra: list[str]) -> None:
 
 
 @postgres_only
-def test_generated_cases_with_rebuilt_constraints_verify_clean() -> None:
+@pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"
+)
+def test_generated_cases_of_the_bench_mode_verify_and_an_edit_is_caught(settings: Any) -> None:
+    settings.DEBUG = True
     call_command(
         "generate_cases", "--cases", "300", "--seed", "6", "--today", "2025-06-15",
-        "--constraints", "rebuild", stdout=StringIO(),
+        "--bench", "--jobs", "2", stdout=StringIO(),
     )  # fmt: skip
     assert "300 cases" in verify()
     with tampering() as cursor:
