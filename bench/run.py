@@ -8,8 +8,8 @@ For each size (10,000 cases, then --cases) it
 
 1. recreates a dedicated PostgreSQL database (the one in DATABASE_URL for --cases, the same
    name with a "10k" suffix for 10,000; the name must contain "bench": the bench drops it),
-   migrates it, times `generate_cases --cases N --seed 1 --bench --force`, then runs VACUUM ANALYZE (what
-   autovacuum would do after a bulk load; timed apart);
+   migrates it, times `generate_cases --cases N --seed 1 --bench --force`, then runs VACUUM
+   ANALYZE (what autovacuum would do after a bulk load; timed apart);
 2. gives the generated provincial supervisor a password, creates a read-only API client of the
    provincial commission and tokens for fifty generated inspectors and supervisors;
 3. starts the production server (`make serve`: gunicorn, debug off) on a free port and measures
@@ -81,9 +81,8 @@ def generate(size: int, url: str, env: dict[str, str], result: dict[str, Any]) -
     step = run_step([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], env)
     result["migrate"] = {"value": round(step.seconds, 1)}
     log(f"  migrate {step.seconds:.1f} s; generate_cases --cases {size} --seed 1 --bench --force …")
-    step = run_step(
-        [PYTHON, "manage.py", "generate_cases", "--cases", str(size), "--seed", "1", "--bench", "--force"], env
-    )
+    generate = ["generate_cases", "--cases", str(size), "--seed", "1", "--bench", "--force"]
+    step = run_step([PYTHON, "manage.py", *generate], env)
     result["generate"] = {"value": round(step.seconds, 1), "peak_mb": round(step.peak_mb)}
     log(f"  generated in {step.seconds:.1f} s (peak {step.peak_mb:.0f} MB); analyzing …")
     started = time.perf_counter()
