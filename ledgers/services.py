@@ -325,8 +325,7 @@ def _import_read(lease: Lease[ImportJob]) -> None:
                 handle, job.original_name, max_rows=settings.LEDGER_IMPORT_MAX_ROWS
             )
         lease.renew()
-        with ProgressReporter(lease) as report:  # the rehearsal can be long: renew meanwhile
-            plan = plan_import(job.owner, ledger.columns, ledger.rows, on_row=report)
+        plan = plan_import(job.owner, ledger.columns, ledger.rows)
     except LeaseLost:
         raise
     except DomainError as error:

@@ -80,6 +80,10 @@ def kill_mid_export(job_id: int, attempt: int, worker: Worker, pid: int) -> None
         backend = wait_for(lambda: waiting_on_lock(RENEWAL), 30, worker)
         job = job_state(job_id)
         assert job.status == Job.Status.RUNNING and 2000 <= job.processed < CASES
+        if pid != worker.process.pid:
+            # The pool child running the export now: the one seen before the run may already
+            # have been replaced (a pool replaces a process that died on the previous run).
+            (pid,) = wait_for(lambda: len(worker.children()) == 1 and worker.children(), 30, worker)
         os.kill(pid, signal.SIGKILL)
         if pid == worker.process.pid:
             worker.process.wait(timeout=10)
