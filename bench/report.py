@@ -27,7 +27,7 @@ class Metric:
 METRICS = [
     Metric("generate", "generate_cases", "s", "generate", 120),
     Metric("analyze", "VACUUM ANALYZE after the load", "s", "generate"),
-    Metric("maintain", "maintain_tally after the load (13 snapshots)", "s", "generate"),
+    Metric("maintain", "maintain_tally after the load (one beat run)", "s", "generate"),
     Metric("stats_as_of_first", "stats as_of, first request of a day", "ms", "stats"),
     *(
         Metric(f"stats_{by}{suffix}", f"stats group_by={by}{label}", "ms", "stats", 50, 2.0)

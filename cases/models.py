@@ -93,6 +93,16 @@ class Unit(models.Model):
     def depth(self) -> int:
         return self.path.count("/") - 1
 
+    @property
+    def lineage(self) -> list[int]:
+        """The ids from the root down to this unit."""
+        return path_ids(self.path) or [self.pk]
+
+
+def path_ids(path: str) -> list[int]:
+    """The ids of a materialised path ("/1/7/42/"), root first."""
+    return [int(part) for part in path.strip("/").split("/") if part]
+
 
 class User(AbstractUser):
     """A person or API client. Belongs to one unit, with one role."""

@@ -63,9 +63,11 @@ class UnitWebhookAdmin(admin.ModelAdmin):
 
 @admin.register(CalendarDay)
 class CalendarDayAdmin(admin.ModelAdmin):
-    list_display = ["date", "kind", "name", "source"]
+    list_display = ["date", "unit", "kind", "name", "source"]
     list_filter = ["kind", "date"]
-    search_fields = ["name", "source"]
+    search_fields = ["name", "source", "unit__name"]
+    list_select_related = ["unit"]
+    autocomplete_fields = ["unit"]
     date_hierarchy = "date"
 
 

@@ -275,16 +275,27 @@ class UnitWebhook(models.Model):
 
 
 class CalendarDay(models.Model):
-    """The site's own override of the national calendar (reminders.calendar): a day off (a
-    local holiday) or a day worked (调休上班), e.g. of a year the `chinesecalendar` package
-    does not cover yet. Admins maintain it; it ships empty."""
+    """An override of the national calendar (reminders.calendar): a day off (a local holiday)
+    or a day worked (调休上班), e.g. of a year the `chinesecalendar` package does not cover yet.
+    With a unit, it is that unit's own (and its subtree's, unless a unit nearer down the tree
+    has its own row for the day); without, the site's, for every unit. Admins maintain it; it
+    ships empty."""
 
     class Kind(models.TextChoices):
         HOLIDAY = "holiday", _("放假")
         WORKDAY = "workday", _("调休上班")
 
-    date = models.DateField(_("日期"), unique=True)
+    date = models.DateField(_("日期"))
     kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
+    unit = models.ForeignKey(
+        Unit,
+        verbose_name=_("单位"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="calendar_days",
+        help_text=_("留空为全部单位；填写后仅适用于该单位及其下级单位。"),
+    )
     name = models.CharField(_("节日"), max_length=50, blank=True)
     # Where the day comes from (the State Council notice), or why it is an assumption.
     source = models.CharField(_("依据"), max_length=300, blank=True)
@@ -293,6 +304,20 @@ class CalendarDay(models.Model):
         verbose_name = _("节假日与调休")
         verbose_name_plural = _("节假日与调休")
         ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["date"],
+                condition=models.Q(unit__isnull=True),
+                name="calendar_day_site_once",
+                violation_error_message=_("全部单位的这一天已经设置过。"),
+            ),
+            models.UniqueConstraint(
+                fields=["unit", "date"],
+                name="calendar_day_unit_once",
+                violation_error_message=_("该单位的这一天已经设置过。"),
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.date} {self.get_kind_display()} {self.name}"
+        where = self.unit.name if self.unit_id and self.unit else _("全部单位")
+        return f"{self.date} {where} {self.get_kind_display()} {self.name}"

@@ -112,7 +112,7 @@ class Addressees:
     def inspectors(self, case: Case) -> list[User]:
         unit = case.responsible_unit
         if unit.pk not in self._inspectors:
-            chain = [int(pk) for pk in unit.path.strip("/").split("/") if pk] or [unit.pk]
+            chain = unit.lineage
             found: dict[int, list[User]] = defaultdict(list)
             for user in self._users().filter(unit_id__in=chain, role=Role.INSPECTOR):
                 found[user.unit_id].append(user)
@@ -206,10 +206,17 @@ def sweep(*, today: date | None = None, policy: Policy | None = None) -> SweepRe
     at = timezone.now()
     report = SweepReport()
     days = calendar_for(policy.working_days)
-    if not days.is_working(today):
+    # The site's calendar and each unit's with overrides of its own (working-day mode).
+    variants = days.variants(today)
+    if not any(variant.is_working(today) for variant in variants):
         return report
-    # A deadline can only be due soon if it comes before the (horizon+1)-th day from today.
-    before = days.add(today, policy.horizon + 1) if policy.horizon >= 0 else today
+    # A deadline can only be due soon if it comes before the (horizon+1)-th day from today,
+    # on the calendar that reaches farthest.
+    before = (
+        max(variant.add(today, policy.horizon + 1) for variant in variants)
+        if policy.horizon >= 0
+        else today
+    )
     statuses = statuses_to_remind(policy, OPEN_STATES, Status.ESCALATED)
     addressees = Addressees()
     last_pk = 0
@@ -228,7 +235,9 @@ def sweep(*, today: date | None = None, policy: Policy | None = None) -> SweepRe
         last_pk = chunk[-1].pk
         due = {}
         for case in chunk:
-            found = reminder_due(case.deadline, today, policy, days)
+            found = reminder_due(
+                case.deadline, today, policy, days.for_unit(case.responsible_unit)
+            )
             if found is not None:
                 due[case.pk] = (case, found)
         report.cases += len(due)

@@ -193,3 +193,31 @@ def test_the_migration_removes_only_the_rows_it_used_to_ship():
     assert sorted(CalendarDay.objects.values_list("date", flat=True)) == [
         date(2026, 2, 15), date(2026, 3, 9),
     ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_units_own_overrides_apply_to_its_subtree_and_the_nearest_wins(world):
+    from reminders.models import CalendarDay
+
+    monday, saturday = date(2026, 3, 9), date(2026, 3, 7)
+    CalendarDay.objects.create(date=monday, kind="holiday", unit=world.county_a, name="县庆")
+    CalendarDay.objects.create(date=monday, kind="workday", unit=world.unit_a_child)
+    CalendarDay.objects.create(date=saturday, kind="workday", name="全市调休")
+    CalendarDay.objects.create(date=saturday, kind="holiday", unit=world.unit_b)
+    site = WorkCalendar()
+    county_a, unit_a = site.for_unit(world.county_a), site.for_unit(world.unit_a)
+    child, unit_b = site.for_unit(world.unit_a_child), site.for_unit(world.unit_b)
+    # The county's holiday is its departments' too, unless one nearer down works that day.
+    assert site.is_working(monday) and unit_b.is_working(monday)
+    assert not county_a.is_working(monday) and not unit_a.is_working(monday)
+    assert child.is_working(monday)
+    # The site's working Saturday is everyone's but the unit that gave it off.
+    assert unit_a.is_working(saturday) and child.is_working(saturday)
+    assert not unit_b.is_working(saturday)
+    assert unit_a.between(date(2026, 3, 6), date(2026, 3, 10)) == 2  # Sat, Tue
+    assert child.between(date(2026, 3, 6), date(2026, 3, 10)) == 3  # Sat, Mon, Tue
+    # One day at a time, and the calendars a sweep must consider.
+    assert not is_working_day(monday, unit=world.unit_a) and is_working_day(monday)
+    assert len(site.variants(monday)) == 4  # the site's, county A's, its child's, unit B's
+    with pytest.raises(Exception, match="calendar_day_unit_once"):
+        CalendarDay.objects.create(date=monday, kind="workday", unit=world.county_a)

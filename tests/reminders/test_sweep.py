@@ -351,3 +351,23 @@ def test_it_runs_one_sweep_and_delivery_from_the_command(people, clock, capsys):
     assert len(mail.outbox) == 1
     call_command("send_reminders", "--date", day(9).isoformat(), "--no-deliver")
     assert Reminder.objects.filter(kind="overdue", status="pending").count() == 2
+
+
+def test_working_day_reminders_follow_each_units_own_calendar(people, clock, settings):
+    from reminders.models import CalendarDay
+
+    settings.REMINDER_WORKING_DAYS = True
+    world = people
+    # Overdue since Friday 2026-02-27; TODAY is Monday 2026-03-02.
+    case_a = world.case(world.unit_a, owner=world.inspector_a, deadline=day(-3))
+    case_b = world.case(world.unit_b, owner=world.inspector_b, deadline=day(-3))
+    CalendarDay.objects.create(date=TODAY, kind="holiday", unit=world.county_a, name="县庆")
+    services.sweep()
+    assert not keys(case_a)  # county A is off today, and so is its department
+    assert {k[:2] for k in keys(case_b)} == {("overdue", "o0")}
+    # Saturday 2026-03-07: nobody works, but unit A made it a working day of its own.
+    CalendarDay.objects.create(date=day(5), kind="workday", unit=world.unit_a)
+    clock.move_to(moment(day(5)))
+    services.sweep()
+    assert {k[:2] for k in keys(case_a)} == {("overdue", "o0")}
+    assert {k[:2] for k in keys(case_b)} == {("overdue", "o0")}  # nothing new on its day off
