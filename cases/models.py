@@ -20,6 +20,8 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from . import record_guards, tally_sql
+from .extension_models import ExtensionRequest  # noqa: F401  (this app's)
+from .grant_models import RestrictedGrant  # noqa: F401  (this app's)
 from .lights import light_of
 from .tally_models import CompletionSnapshot, CompletionTally, TallyDay  # noqa: F401  (this app's)
 from .workflow import DONE_STATES, Role, Status
@@ -199,6 +201,20 @@ class Inspection(models.Model):
     )
     # A restricted ledger (the clue ledger) is for the commission's supervisors only.
     restricted = models.BooleanField(_("限定纪委监委可见"), default=False)
+    # The feedback (问题清单) as the letter gives it: who was inspected, in which round, when
+    # the feedback came and by when it is to be rectified (the default deadline of its cases).
+    inspected_units = models.ManyToManyField(
+        Unit, blank=True, related_name="inspected_in", verbose_name=_("被检查单位")
+    )
+    round = models.CharField(_("轮次"), max_length=50, blank=True, db_default="")
+    feedback_date = models.DateField(_("反馈日期"), null=True, blank=True)
+    rectification_deadline = models.DateField(_("整改期限"), null=True, blank=True)
+    # Rules of this inspection's cases: evidence to submit (and a note on every verification
+    # point to close), the most deadline extensions a case may have (empty: no cap), and
+    # whether deadlines count working days (reminders.calendar).
+    requires_evidence = models.BooleanField(_("销号须附佐证材料"), default=False, db_default=False)
+    max_extensions = models.PositiveSmallIntegerField(_("延期次数上限"), null=True, blank=True)
+    working_days = models.BooleanField(_("按工作日计算时限"), default=False, db_default=False)
     # Last number handed out to a case of this inspection; bumped under the row lock.
     last_case_number = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
@@ -210,70 +226,6 @@ class Inspection(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class RestrictedGrant(models.Model):
-    """A commission lets one unit read one restricted ledger (问题线索台账).
-
-    The grant covers the unit itself, not its sub-units: a commission hands a clue ledger to
-    the office that works on it, and every further unit needs its own, recorded, decision.
-    What the unit's people then see of the ledger is still bounded by their usual scope
-    (`cases.selectors.restricted_q`). Rows are never deleted: a revocation is written onto the
-    row, so the record of who could read the ledger, and when, stays. Made and revoked only
-    by `cases.grants.restricted_grant_create` / `restricted_grant_revoke`.
-    """
-
-    inspection = models.ForeignKey(
-        Inspection, models.PROTECT, related_name="grants", verbose_name=_("检查/台账")
-    )
-    unit = models.ForeignKey(
-        Unit, models.PROTECT, related_name="restricted_grants", verbose_name=_("授权单位")
-    )
-    reason = models.TextField(_("授权理由"))
-    granted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("授权人")
-    )
-    granted_at = models.DateTimeField(_("授权时间"), default=timezone.now)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("撤销人"),
-    )
-    revoked_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
-    revoke_reason = models.TextField(_("撤销理由"), blank=True)
-
-    class Meta:
-        verbose_name = _("限定台账授权")
-        verbose_name_plural = _("限定台账授权")
-        ordering = ["-granted_at", "-id"]
-        triggers = [record_guards.GRANT_REVOKED_ONCE]
-        constraints = [
-            # One live grant per ledger and unit: two commission staff granting at once
-            # cannot leave two rows of which revoking one still leaves access.
-            models.UniqueConstraint(
-                fields=["inspection", "unit"],
-                condition=models.Q(revoked_at__isnull=True),
-                name="restricted_grant_one_live",
-            ),
-        ]
-        indexes = [
-            # Serves every scoped read of a non-commission user: the live grants of one unit.
-            models.Index(
-                fields=["unit"],
-                condition=models.Q(revoked_at__isnull=True),
-                name="restricted_grant_live_unit",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.inspection} → {self.unit}"
-
-    @property
-    def is_live(self) -> bool:
-        return self.revoked_at is None
 
 
 class Case(models.Model):
@@ -351,6 +303,11 @@ class Case(models.Model):
     )
     deadline = models.DateField(_("整改时限"))
     original_deadline = models.DateField(_("原定时限"))
+    # Deadline extensions granted so far (a supervisor's, or an approved request): shown on the
+    # case and capped by the inspection's max_extensions.
+    extensions = models.PositiveSmallIntegerField(
+        _("延期次数"), default=0, db_default=0, editable=False
+    )
     measures = models.TextField(_("整改措施"), blank=True)
     progress = models.TextField(_("整改进展"), blank=True)
     method = models.CharField(_("整改方式"), max_length=24, choices=Method.choices, blank=True)
@@ -452,6 +409,8 @@ class CheckPoint(models.Model):
         related_name="+",
     )
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # What the verifier found (required on close where the inspection requires evidence).
+    note = models.TextField(_("验收说明"), blank=True, db_default="")
 
     class Meta:
         verbose_name = _("验收要点")

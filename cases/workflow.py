@@ -28,6 +28,8 @@ class Role(models.TextChoices):
     INSPECTOR = "inspector", _("整改联络员")
     SUPERVISOR = "supervisor", _("监督检查人员")
     API_READER = "api_reader", _("接口只读账号")
+    # Manages the people and group bots of their unit's subtree (cases.people); no case moves.
+    UNIT_ADMIN = "unit_admin", _("单位管理员")
 
 
 # "Done" counts towards the completion rate.
