@@ -138,7 +138,7 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
-def attach_error(form: forms.Form, error: DomainError) -> None:
+def attach_error(form: forms.BaseForm, error: DomainError) -> None:
     """Show a service's refusal on the form: on the fields it names, else on the whole form."""
     placed = False
     for field, messages in error.fields.items():

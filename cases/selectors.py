@@ -4,6 +4,7 @@
 - supervisor: the jurisdiction of their unit (a commission sees the whole area it sits in);
 - api_reader: the same jurisdiction, read-only;
 - inspector: cases whose responsible unit is their unit or under it;
+- unit_admin: their unit's subtree, read-only (they manage its people: cases.people);
 - anyone else (no unit, no role, anonymous): nothing.
 
 Restricted ledgers (问题线索台账) are further narrowed by one rule, `restricted_q`: within that
@@ -83,7 +84,8 @@ def scope_root(user: Any) -> Unit | None:
     role = user_role(user)
     if role is None or user.is_superuser:
         return None
-    if role == Role.INSPECTOR:
+    if role in (Role.INSPECTOR, Role.UNIT_ADMIN):
+        # A unit administrator manages (cases.people) and reads its own unit's subtree only.
         return user.unit
     return jurisdiction_of(user.unit)
 

@@ -236,7 +236,7 @@ class Probe:
 
 
 # Pages, keyed by URL name. Every pattern under admin/ is probed by the admin sweep instead
-# (test_the_admin_is_for_staff_only: every admin URL, each role).
+# (test_the_admin_is_for_superusers_only: every admin URL, each role).
 ADMIN_PREFIX = "admin/"
 
 WEB_PROBES: dict[str, Probe] = {
@@ -324,6 +324,16 @@ WEB_PROBES: dict[str, Probe] = {
         "grant",
         hidden={"no_unit": 403, "api_reader": 403, "inspector": 403, "dept_supervisor": 403},
     ),
+    # 人员管理 (cases.people_views): unit administrators and superusers only, none of the
+    # roles here: 403 before any lookup. A unit administrator's own scope, and its writes:
+    # tests/cases/test_people.py.
+    "people:list": Probe("get", "/people/", row(LOGIN, 403, 403, 403, 403, 403)),
+    "people:create": Probe("get", "/people/new/", row(LOGIN, 403, 403, 403, 403, 403)),
+    "people:detail": Probe("get", "/people/1/", row(LOGIN, 403, 403, 403, 403, 403)),
+    "people:password": Probe("get", "/people/1/password/", row(LOGIN, 403, 403, 403, 403, 403)),
+    "people:bots": Probe("get", "/people/bots/", row(LOGIN, 403, 403, 403, 403, 403)),
+    "people:bot-create": Probe("get", "/people/bots/new/", row(LOGIN, 403, 403, 403, 403, 403)),
+    "people:bot-detail": Probe("get", "/people/bots/1/", row(LOGIN, 403, 403, 403, 403, 403)),
     "reminders:notifications": Probe("get", "/notifications/", row(LOGIN, 200, 200, 200, 200, 200)),
     "reminders:read-all": Probe(
         "post", "/notifications/read-all/", row(LOGIN, 302, 302, 302, 302, 302)

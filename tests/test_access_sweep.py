@@ -1047,13 +1047,21 @@ def test_every_admin_url_is_built_by_the_admin_sweep():
             assert match.view_name == name, (url, match.view_name)
 
 
-@pytest.mark.parametrize("role", [*ROLES, "staff"])
-def test_the_admin_is_for_staff_only(scene, role):
-    """Every admin URL: the login page for anyone who is not staff (inspectors and
-    supervisors included); the pages themselves for the (superuser) staff."""
+@pytest.mark.parametrize("role", [*ROLES, "staff", "staff_not_superuser"])
+def test_the_admin_is_for_superusers_only(scene, role):
+    """Every admin URL: the login page for anyone who is not a superuser (inspectors,
+    supervisors, and staff accounts with every permission but not superusers, included:
+    tracker.admin_site); the pages themselves for the superusers ("staff")."""
     client = APIClient()
     if role == "staff":
         client.force_login(scene.world.admin)
+    elif role == "staff_not_superuser":
+        from django.contrib.auth.models import Permission
+
+        staff = scene.users["county_supervisor"]
+        User.objects.filter(pk=staff.pk).update(is_staff=True)
+        staff.user_permissions.set(Permission.objects.all())
+        client.force_login(staff)
     elif scene.user(role) is not None:
         client.force_login(scene.users[role])
     problems = []

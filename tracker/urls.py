@@ -41,6 +41,7 @@ urlpatterns = [
     path("notifications/", include("reminders.urls")),
     path("ledgers/", include("ledgers.urls")),
     path("audit/", include("audit.urls")),
+    path("people/", include("cases.people_urls")),
     path("", include("cases.urls")),
 ]
 
