@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import selectors
+from . import rules, selectors
 from .completion import as_of_problem
 from .errors import DomainError
 from .models import Case, Inspection, Unit, User
@@ -151,7 +151,12 @@ def attach_error(form: forms.BaseForm, error: DomainError) -> None:
 
 
 class WorkflowForm(forms.Form):
-    """One form for every move the user may make now: `to`, `note`, `evidence`, `confirm`."""
+    """One form for every move the user may make now: `to`, `note`, `evidence`, `confirm`, and
+    a verifier's note per checklist point (`point_note_<id>`).
+
+    `to` accepts every move of the user's role, so that a move the commission's rules refuse
+    (cases.rules) reaches the service and is refused in its words; the page offers only
+    `offered`, and shows `refused` (why the others are not offered)."""
 
     to = forms.ChoiceField(label=_("操作"))
     note = forms.CharField(
@@ -170,10 +175,28 @@ class WorkflowForm(forms.Form):
         cast(forms.ChoiceField, self.fields["to"]).choices = [
             (move.target, move.label) for move in self.moves
         ]
+        offered, self.refused = rules.offered_moves(user, case)
+        self.offered = [(move.target, move.label) for move in offered]
+        open_points = [point for point in case.checklist.all() if not point.confirmed]
         cast(forms.ChoiceField, self.fields["confirm"]).choices = [
-            (point.pk, point.text) for point in case.checklist.all() if not point.confirmed
+            (point.pk, point.text) for point in open_points
         ]
-        self.verifying = any(move.verifies for move in self.moves)
+        self.points = []
+        for point in open_points:
+            name = f"point_note_{point.pk}"
+            self.fields[name] = forms.CharField(
+                label=_("验收说明"), required=False, max_length=rules.NOTE_MAX_CHARS
+            )
+            self.points.append((point, self[name]))
+        self.verifying = any(move.verifies for move in offered)
+        self.notes_required = bool(case.inspection.requires_evidence)
+
+    def notes(self) -> dict[int, str]:
+        """The verifier's notes, by point id (after `is_valid`)."""
+        return {
+            point.pk: self.cleaned_data.get(f"point_note_{point.pk}") or ""
+            for point, _field in self.points
+        }
 
 
 class RectificationForm(forms.ModelForm):

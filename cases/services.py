@@ -9,7 +9,7 @@ record when something really happened; it defaults to now.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from audit.models import AuditEntry
 from reminders.services import remind_follow_up
 
-from . import selectors
+from . import rules, selectors
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, Stale
 from .evidence import clean_name, inspect_upload
 from .history import append_event
@@ -233,19 +233,26 @@ def case_transition(
     to: str,
     note: str = "",
     confirm: Iterable[int] = (),
+    notes: Mapping[int, str] | None = None,
     evidence: Sequence[IO[bytes]] = (),
     at: datetime | None = None,
 ) -> Case:
-    """Move a case along the workflow (start, submit, close, return, escalate, exempt…)."""
+    """Move a case along the workflow (start, submit, close, return, escalate, exempt…).
+
+    Besides the workflow's table, the commission's rules (cases.rules): separation of duties,
+    a supervisor's moves on other units' cases, and the inspection's evidence rule. `notes`
+    are the verifier's notes on the checklist points, by point id."""
     case, at = _lock(actor, case_id, at)
     move = check_move(case.status, to, selectors.user_role(actor), note)
+    rules.require_allowed(actor, case, move)
+    rules.require_evidence_to_submit(case, move, uploading=len(evidence))
     # Refuse a bad file before anything is written; the files' SHA-256 are sealed with the event.
     inspected = [inspect_upload(upload, size=getattr(upload, "size", None)) for upload in evidence]
     was_done = case.status in DONE_STATES
     will_be_done = move.target in DONE_STATES
     _require_items_allow(case, was_done=was_done, will_be_done=will_be_done)
     if move.verifies:
-        _confirm_checklist(case, actor=actor, confirm=set(confirm), at=at)
+        rules.confirm_checklist(case, actor=actor, confirm=set(confirm), notes=notes or {}, at=at)
     if was_done and not will_be_done:
         _reopen_checklist(case, actor=actor, at=at)
     today = timezone.localtime(at).date()
@@ -301,7 +308,7 @@ def _require_items_allow(case: Case, *, was_done: bool, will_be_done: bool) -> N
 def _reopen_checklist(case: Case, *, actor: Any, at: datetime) -> None:
     """Reopened: the next close verifies every point again."""
     reset = case.checklist.filter(confirmed=True).update(
-        confirmed=False, confirmed_by=None, confirmed_at=None
+        confirmed=False, confirmed_by=None, confirmed_at=None, note=""
     )
     if reset:
         append_event(
@@ -311,33 +318,6 @@ def _reopen_checklist(case: Case, *, actor: Any, at: datetime) -> None:
             at=at,
             changes={"confirmed": [reset, 0]},
             note=_("重新整改，验收要点待重新确认。"),
-        )
-
-
-def _confirm_checklist(case: Case, *, actor: Any, confirm: set[int], at: datetime) -> None:
-    points = list(case.checklist.all())
-    known = {point.pk for point in points}
-    unknown = confirm - known
-    if unknown:
-        message = _("验收要点不属于该问题：%(ids)s") % {"ids": sorted(unknown)}
-        raise InvalidInput(message, fields={"confirm": [message]})
-    missing = [p.text for p in points if not p.confirmed and p.pk not in confirm]
-    if missing:
-        message = _("销号前须确认全部验收要点，尚未确认：%(points)s") % {
-            "points": "；".join(missing)
-        }
-        raise InvalidInput(message, fields={"confirm": [message]})
-    newly = [p for p in points if not p.confirmed]
-    for point in newly:
-        point.confirmed, point.confirmed_by, point.confirmed_at = True, actor, at
-    CheckPoint.objects.bulk_update(newly, ["confirmed", "confirmed_by", "confirmed_at"])
-    if newly:
-        append_event(
-            case,
-            actor=actor,
-            kind=CaseEvent.Kind.CHECKLIST,
-            at=at,
-            changes={"confirmed": [None, [p.text for p in newly]]},
         )
 
 

@@ -316,27 +316,32 @@ def _after_write(request: HttpRequest, case_id: int, message: str) -> HttpRespon
     return redirect("cases:detail", case_id=case_id)
 
 
-def _refused(request: HttpRequest, case_id: int, form_name: str, form: Any) -> HttpResponse:
-    """Show the page again with the form's errors; nothing was stored."""
+def _refused(
+    request: HttpRequest, case_id: int, form_name: str, form: Any, status: int = 400
+) -> HttpResponse:
+    """Show the page again with the form's errors; nothing was stored. A refusal of the
+    user's right (a 403 domain error) answers 403, bad input 400."""
     case = _case_or_404(request.user, case_id)
     context = _case_context(request, case, **{form_name: form})
     if _htmx(request):
         return render(request, "cases/_case_body.html", context)
-    return render(request, "cases/case_detail.html", context, status=400)
+    return render(request, "cases/case_detail.html", context, status=status)
 
 
 def _submit(
     request: HttpRequest, case: Case, form_name: str, form: Any, success: str, perform: Any
 ) -> HttpResponse:
     """Run one service with a bound form's data; on refusal show the form with the reason."""
+    status = 400
     if form.is_valid():
         try:
             perform(form.cleaned_data)
         except DomainError as error:
             attach_error(form, error)
+            status = 403 if error.status_code == 403 else 400
         else:
             return _after_write(request, case.pk, success)
-    return _refused(request, case.pk, form_name, form)
+    return _refused(request, case.pk, form_name, form, status)
 
 
 @login_required
@@ -347,7 +352,8 @@ def case_transition(request: HttpRequest, case_id: int) -> HttpResponse:
     return _submit(request, case, "workflow_form", form, _("状态已更新。"), lambda data: (
         services.case_transition(
             actor=request.user, case_id=case.pk, to=data["to"], note=data["note"],
-            confirm=data["confirm"], evidence=[data["evidence"]] if data["evidence"] else [],
+            confirm=data["confirm"], notes=form.notes(),
+            evidence=[data["evidence"]] if data["evidence"] else [],
         )
     ))  # fmt: skip
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from cases import organisation, services, tokens
 from cases.models import ApiToken, Case, Evidence, Inspection, Unit, User
-from cases.workflow import Role
+from cases.workflow import MOVES, Role, Status
 from ledgers.models import ExportJob, ImportJob, Job
 from reminders.models import Notification
 
@@ -208,7 +208,7 @@ def days(n: int) -> date:
     return timezone.localdate() + timedelta(days=n)
 
 
-# The moves a supervisor makes to bring a new (open) case into each state.
+# The moves that bring a new (open) case into each state.
 PATH_FROM_OPEN: dict[str, list[str]] = {
     "open": [],
     "in_progress": ["in_progress"],
@@ -219,14 +219,29 @@ PATH_FROM_OPEN: dict[str, list[str]] = {
 }
 
 
+def unit_inspector(case: Case) -> User:
+    """An inspector of the case's responsible unit (the first one; made if it has none): who
+    makes the unit's moves (start, submit, escalate, resume), as the rules want (cases.rules)."""
+    unit = case.responsible_unit
+    found = User.objects.filter(unit=unit, role=Role.INSPECTOR, is_active=True).order_by("pk")
+    return found.first() or make_user(unit, Role.INSPECTOR)
+
+
 def drive_to(case: Case, status: str, actor: User, *, at: Any = None) -> Case:
-    """Move an open case to `status` through the services (as `actor`, normally a
-    supervisor), with a note on every move; all checklist points are confirmed on close."""
+    """Move an open case to `status` through the services, with a note on every move: the
+    unit's moves by an inspector of its responsible unit (`unit_inspector`, or `actor` if it is
+    one), the supervisors' moves (close, exempt…) by `actor`; all checklist points are
+    confirmed on close, with a note each."""
+    inspector = actor if actor.role == Role.INSPECTOR else unit_inspector(case)
     for target in PATH_FROM_OPEN[status]:
         extra: dict[str, Any] = {}
         if target == "completed":
-            extra["confirm"] = list(case.checklist.values_list("pk", flat=True))
+            points = list(case.checklist.values_list("pk", flat=True))
+            extra["confirm"] = points
+            extra["notes"] = {pk: "测试：已核实" for pk in points}
+        move = MOVES[case.status, Status(target)]
+        by = inspector if Role.INSPECTOR in move.roles else actor
         case = services.case_transition(
-            actor=actor, case_id=case.pk, to=target, note=f"测试：{target}", at=at, **extra
+            actor=by, case_id=case.pk, to=target, note=f"测试：{target}", at=at, **extra
         )
     return case

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -73,7 +74,7 @@ class InspectionSerializer(serializers.ModelSerializer):
 class CheckPointSerializer(serializers.ModelSerializer):
     class Meta:
         model = CheckPoint
-        fields = ["id", "text", "confirmed"]
+        fields = ["id", "text", "confirmed", "note"]
 
 
 class ItemsProgressSerializer(serializers.Serializer):
@@ -187,6 +188,19 @@ class TransitionSerializer(serializers.Serializer):
         child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=200,
         help_text="ids of the checklist points confirmed (closing needs them all)",
     )  # fmt: skip
+    notes = serializers.DictField(
+        child=serializers.CharField(max_length=2000, allow_blank=True), required=False,
+        default=dict, help_text='the verifier\'s note per checklist point, {"<point id>": "note"} '
+        "(closing needs one on every point where the inspection requires evidence)",
+    )  # fmt: skip
+
+    def validate_notes(self, value: dict[str, str]) -> dict[int, str]:
+        if len(value) > 200:
+            raise serializers.ValidationError(_("验收说明最多 200 条。"))
+        try:
+            return {int(key): note for key, note in value.items()}
+        except ValueError:
+            raise serializers.ValidationError(_("验收说明须以验收要点编号为键。")) from None
 
 
 class ActorSerializer(serializers.Serializer):

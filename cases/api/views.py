@@ -292,7 +292,10 @@ class CaseViewSet(
     def transitions(self, request: Request, pk: str) -> Response:
         """Move the case along the workflow. 400: unknown status or missing note; 409: not
         allowed from the current status (or another request moved it first); 403: the
-        caller's role may not make this move; 404: the caller may not see the case."""
+        caller's role may not make this move, or the commission's rules refuse it
+        (`separation_of_duties`: the submitter or the responsible unit verifying;
+        `not_own_unit`: a supervisor making a unit's move on another unit's case); 404: the
+        caller may not see the case."""
         data = _parse(s.TransitionSerializer, request.data)
         case = services.case_transition(
             actor=request.user,
@@ -300,6 +303,7 @@ class CaseViewSet(
             to=data["to"],
             note=data["note"],
             confirm=data["confirm"],
+            notes=data["notes"],
         )
         return Response(self.get_serializer(self._case(case.pk)).data)
 
