@@ -4,6 +4,11 @@ them; they print one JSON object on stdout):
     python bench/inproc.py setup --password P         accounts, tokens and request samples
     python bench/inproc.py export --query Q            one ledger export job, run synchronously
     python bench/inproc.py queries --requests FILE     SQL queries per request (test client)
+    python bench/inproc.py digest [--until-file F]     the digest step after the sweep, and
+                                                       the most messages of one (sweep, channel,
+                                                       addressee); with --until-file, group
+                                                       again and again until F exists (a
+                                                       delivery overlapping the sweep)
     python bench/inproc.py explain PATH [--auth session] [--user U] [--text]
                                                        EXPLAIN ANALYZE of the
                                                        slowest queries of one request
@@ -265,6 +270,29 @@ def explain(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def digest(args: argparse.Namespace) -> dict[str, Any]:
+    from reminders.digest import group_new_reminders, most_messages_per_digest
+    from reminders.models import DeliveryStatus, Reminder
+
+    if args.until_file:
+        made = rounds = 0
+        while not Path(args.until_file).exists():
+            made += group_new_reminders()
+            rounds += 1
+            time.sleep(0.5)
+        return {"messages_during_sweep": made, "rounds": rounds}
+    started = time.perf_counter()
+    made = group_new_reminders()
+    seconds = time.perf_counter() - started
+    ungrouped = Reminder.objects.filter(delivery__isnull=True, status=DeliveryStatus.PENDING)
+    return {
+        "messages": made,
+        "seconds": round(seconds, 1),
+        "most_per_digest": most_messages_per_digest(),
+        "ungrouped": ungrouped.count(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -274,6 +302,8 @@ def main() -> None:
     export_parser.add_argument("--query", default="")
     queries_parser = commands.add_parser("queries")
     queries_parser.add_argument("--requests", required=True)
+    digest_parser = commands.add_parser("digest")
+    digest_parser.add_argument("--until-file", default="")
     explain_parser = commands.add_parser("explain")
     explain_parser.add_argument("path")
     explain_parser.add_argument("--auth", choices=["session", "token"], default="token")
@@ -281,7 +311,8 @@ def main() -> None:
     explain_parser.add_argument("--top", type=int, default=3)
     explain_parser.add_argument("--text", action="store_true", help="plans as text, not JSON")
     args = parser.parse_args()
-    handler = {"setup": setup, "export": export, "queries": queries, "explain": explain}
+    handler = {"setup": setup, "export": export, "queries": queries, "explain": explain,
+               "digest": digest}  # fmt: skip
     result = handler[args.command](args)
     if args.command == "explain" and args.text:
         print(f"{args.path}: {result['status']}, {result['queries']} queries, "

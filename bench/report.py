@@ -48,6 +48,10 @@ METRICS = [
     Metric("export_mb", "export ~100k rows: peak RSS", "MB", "export", 300),
     Metric("export_rows", "export: rows", "", "export"),
     Metric("sweep", "reminder sweep, all cases", "s", "sweep", 60),
+    Metric("digest_seconds", "digest: grouping the sweep's reminders", "s", "sweep"),
+    Metric(
+        "digest_max", "digest: messages per recipient per channel per sweep (max)", "", "sweep", 1
+    ),
 ]
 
 

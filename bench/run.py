@@ -22,7 +22,9 @@ For each size (10,000 cases, then --cases) it
    (another move came first) is a business answer counted apart, failures are 5xx,
    unexpected 4xx, timeouts and refused connections;
 5. with the server stopped: a ledger export of 100,000 rows as the worker runs it (time and the
-   process's peak memory), the reminder sweep over all cases (`send_reminders --no-deliver`);
+   process's peak memory), the reminder sweep over all cases (`send_reminders --no-deliver`)
+   with a digest step grouping again and again beside it, then the digest step, and the most
+   messages any (sweep, channel, recipient or unit) has (target 1: a digest never splits);
 6. counts the SQL queries of one request of each kind (Django's test client, same database).
 
 It prints a table (each figure at 10k and at N, the growth, the target) and writes it as JSON
@@ -38,6 +40,7 @@ import json
 import os
 import random
 import secrets
+import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -237,19 +240,54 @@ def export_step(
 
 
 def sweep_step(env: dict[str, str], opts: argparse.Namespace, result: dict[str, Any]) -> None:
-    """The reminder sweep over all cases, nothing delivered."""
-    step = run_step(
-        [PYTHON, "manage.py", "send_reminders", "--no-deliver"],
-        env,
-        check=False,
-        timeout=opts.step_timeout,
-    )
+    """The reminder sweep over all cases, with a digest step grouping again and again beside
+    it (a delivery overlapping the sweep); then the digest step after it, and the check that
+    no (sweep, channel, recipient or unit) got more than one message."""
+    with tempfile.TemporaryDirectory(prefix="bench-digest-") as folder:
+        stop = Path(folder) / "stop"
+        beside = subprocess.Popen(  # noqa: S603 (commands written in this script, no shell)
+            [PYTHON, str(BENCH / "inproc.py"), "digest", "--until-file", str(stop)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        step = run_step(
+            [PYTHON, "manage.py", "send_reminders", "--no-deliver"],
+            env,
+            check=False,
+            timeout=opts.step_timeout,
+        )
+        stop.touch()
+        during, errors = beside.communicate(timeout=opts.step_timeout)
     result["sweep"] = {
         "value": round(step.seconds, 1) if step.ok else None,
         "errors": 0 if step.ok else 1,
         "output": step.stdout.strip() if step.ok else step.stderr[-2000:],
     }
     log(f"  sweep: {step.seconds:.1f} s ({result['sweep']['output'][-300:]})")
+    if beside.returncode != 0:
+        log(f"  digest beside the sweep failed: {errors.decode()[-2000:]}")
+    grouped = run_step(
+        [PYTHON, str(BENCH / "inproc.py"), "digest"], env, check=False, timeout=opts.step_timeout
+    )
+    if not (grouped.ok and step.ok and beside.returncode == 0):
+        error = grouped.stderr[-2000:] or "the sweep or the digest beside it failed"
+        for key in ("digest_seconds", "digest_max"):
+            result[key] = {"value": None, "errors": 1, "error": error}
+        log(f"  digest failed: {error}")
+        return
+    done = last_json(grouped.stdout)
+    during_sweep = last_json(during.decode()) if during.strip() else {}
+    result["digest_seconds"] = {"value": done["seconds"], "messages": done["messages"]}
+    # Left ungrouped after the digest step is a failure too: a message nobody will send.
+    result["digest_max"] = {
+        "value": None if done["ungrouped"] else done["most_per_digest"],
+        "most_per_digest": done["most_per_digest"],
+        "errors": 1 if done["ungrouped"] else 0,
+        "ungrouped": done["ungrouped"],
+        "during_sweep": during_sweep,
+    }
+    log(f"  digest: {done['messages']:,} messages in {done['seconds']:.1f} s, at most "
+        f"{done['most_per_digest']} per (sweep, channel, addressee), {done['ungrouped']} "
+        f"left ungrouped; beside the sweep: {during_sweep}")  # fmt: skip
 
 
 def queries_step(

@@ -35,6 +35,24 @@ class DeliveryStatus(models.TextChoices):
     CANCELLED = "cancelled", _("已取消")
 
 
+class SweepRun(models.Model):
+    """One run of the sweep (`reminders.services.sweep`). Its reminders are tagged with it and
+    put into messages only once it has finished (or its heartbeat is older than the sweep
+    lease: the process died), so a delivery overlapping a sweep never splits one
+    recipient's digest in two."""
+
+    started_at = models.DateTimeField(_("开始时间"), default=timezone.now)
+    beat_at = models.DateTimeField(_("最近心跳"), default=timezone.now)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("提醒扫描")
+        verbose_name_plural = _("提醒扫描")
+
+    def __str__(self) -> str:
+        return f"sweep #{self.pk} {self.started_at:%Y-%m-%d %H:%M}"
+
+
 class Reminder(models.Model):
     class Kind(models.TextChoices):
         DUE_SOON = "due_soon", _("临期提醒")
@@ -83,6 +101,17 @@ class Reminder(models.Model):
         related_name="reminders",
         verbose_name=_("所在消息"),
     )
+    # The sweep that created it (None: a follow-up or another event's notification).
+    # No index of its own: the digest's partial index leads with it.
+    sweep = models.ForeignKey(
+        SweepRun,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        db_index=False,
+    )
     status = models.CharField(
         _("状态"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
@@ -116,11 +145,12 @@ class Reminder(models.Model):
             ),
         ]
         indexes = [
-            # Serves the digest step: the new reminders not yet in a message.
+            # Serves the digest step (reminders.digest): the new reminders not yet in a
+            # message, by sweep and addressee.
             models.Index(
-                fields=["id"],
+                fields=["sweep", "channel", "recipient", "unit"],
                 condition=models.Q(delivery__isnull=True, status="pending"),
-                name="reminder_ungrouped",
+                name="reminder_ungrouped_by_sweep",
             ),
         ]
 
@@ -169,11 +199,28 @@ class Delivery(models.Model):
     errors = models.JSONField(_("错误记录"), default=list, blank=True)
     created_at = models.DateTimeField(_("生成时间"), default=timezone.now)
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+    # The sweep whose reminders it carries (None: event reminders, grouped as they come).
+    sweep = models.ForeignKey(
+        SweepRun, models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
 
     class Meta:
         verbose_name = _("提醒消息")
         verbose_name_plural = _("提醒消息")
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # A digest: one message per addressee, channel and sweep, enforced by the database.
+            models.UniqueConstraint(
+                fields=["sweep", "channel", "recipient"],
+                condition=models.Q(sweep__isnull=False, recipient__isnull=False),
+                name="delivery_one_per_person_sweep",
+            ),
+            models.UniqueConstraint(
+                fields=["sweep", "channel", "unit"],
+                condition=models.Q(sweep__isnull=False, unit__isnull=False),
+                name="delivery_one_per_unit_sweep",
+            ),
+        ]
         indexes = [
             # Serves the sender's claim: pending messages whose time has come.
             models.Index(

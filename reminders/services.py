@@ -5,8 +5,8 @@ Exactly once, as far as it can be had:
 - Creating a reminder is an INSERT … ON CONFLICT DO NOTHING on its unique key (case, kind,
   window, addressee, channel): repeated or concurrent sweeps, or two beat schedulers, create
   each reminder once.
-- The digest step takes the new reminders with SELECT … FOR UPDATE SKIP LOCKED and puts each
-  into exactly one message (`Delivery`) per addressee and channel.
+- The digest step (`reminders.digest`) puts each new reminder into exactly one message
+  (`Delivery`): one per addressee, channel and sweep, once the sweep has finished.
 - A sender claims a message (FOR UPDATE SKIP LOCKED, then a lease `claimed_until` and a fresh
   `claim_token`) and sends it outside any transaction; it records the outcome only if the token
   is still its own (compare-and-set). A sender killed mid-send leaves the lease to expire and
@@ -29,7 +29,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -41,15 +41,14 @@ from cases.workflow import DONE_STATES, OPEN_STATES, Role, Status
 
 from . import channels, selectors
 from .calendar import calendar_for
+from .digest import group_new_reminders, sweep_begin, sweep_end, sweep_step_begin
 from .models import Channel, Delivery, DeliveryStatus, Notification, Reminder, UnitWebhook
 from .rules import Policy, follow_up_window, reminder_due, statuses_to_remind, window_deadline
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 500  # cases per sweep step
-_GROUP_BATCH = 2000  # reminders per digest step
 _KEEP_ERRORS = 10
-_DIGEST_LOCK = 0x7265_6D69  # pg advisory lock key of the digest step ("remi")
 
 
 @dataclass
@@ -218,53 +217,81 @@ def sweep(*, today: date | None = None, policy: Policy | None = None) -> SweepRe
         else today
     )
     statuses = statuses_to_remind(policy, OPEN_STATES, Status.ESCALATED)
-    addressees = Addressees()
-    last_pk = 0
-    while True:
-        chunk = list(selectors.cases_to_remind(statuses, before=before, after_pk=last_pk)[:_CHUNK])
-        if not chunk:
-            if report.unaddressed:
-                # Once per sweep, not per case: a unit without liaison officers is a standing
-                # condition that an admin fixes (add inspectors, an owner or a group bot).
-                logger.warning(
-                    "%s cases are due for a reminder that nobody can receive (e.g. ids %s)",
-                    report.unaddressed,
-                    report.unaddressed_cases,
-                )
-            return report
-        last_pk = chunk[-1].pk
-        due = {}
-        for case in chunk:
-            found = reminder_due(
-                case.deadline, today, policy, days.for_unit(case.responsible_unit)
+    step = partial(_sweep_step, report, Addressees(), policy, days, today=today, at=at)
+    # The run tags its reminders: the digest step groups them once it has ended (reminders.
+    # digest), so a delivery running meanwhile never splits a recipient's digest.
+    run = sweep_begin()
+    try:
+        last_pk = 0
+        while True:
+            chunk = list(
+                selectors.cases_to_remind(statuses, before=before, after_pk=last_pk)[:_CHUNK]
             )
-            if found is not None:
-                due[case.pk] = (case, found)
-        report.cases += len(due)
-        done = set(
-            Reminder.objects.filter(
-                case_id__in=list(due), window__in={d.window for _c, d in due.values()}
-            ).values_list("case_id", "kind", "window")
+            if not chunk:
+                break
+            last_pk = chunk[-1].pk
+            if not step(chunk, run):
+                logger.warning("sweep %s was taken for dead and stopped", run.pk)
+                break
+    finally:
+        sweep_end(run)
+    if report.unaddressed:
+        # Once per sweep, not per case: a unit without liaison officers is a standing
+        # condition that an admin fixes (add inspectors, an owner or a group bot).
+        logger.warning(
+            "%s cases are due for a reminder that nobody can receive (e.g. ids %s)",
+            report.unaddressed,
+            report.unaddressed_cases,
         )
-        todo = {
-            pk: pair for pk, pair in due.items() if (pk, pair[1].kind, pair[1].window) not in done
-        }
-        people = _who_may_see(
-            {pk: addressees.people(case, d.kind) for pk, (case, d) in todo.items()}
+    return report
+
+
+def _sweep_step(
+    report: SweepReport,
+    addressees: Addressees,
+    policy: Policy,
+    days: Any,
+    chunk: list[Case],
+    run: Any,
+    *,
+    today: date,
+    at: datetime,
+) -> bool:
+    """The reminders of one chunk of cases, written in one transaction; False if the run was
+    taken for dead meanwhile (nothing written)."""
+    due = {}
+    for case in chunk:
+        found = reminder_due(case.deadline, today, policy, days.for_unit(case.responsible_unit))
+        if found is not None:
+            due[case.pk] = (case, found)
+    done = set(
+        Reminder.objects.filter(
+            case_id__in=list(due), window__in={d.window for _c, d in due.values()}
+        ).values_list("case_id", "kind", "window")
+    )
+    todo = {pk: pair for pk, pair in due.items() if (pk, pair[1].kind, pair[1].window) not in done}
+    people = _who_may_see({pk: addressees.people(case, d.kind) for pk, (case, d) in todo.items()})
+    rows: list[Reminder] = []
+    unaddressed = []
+    for pk, (case, d) in todo.items():
+        units = addressees.webhook_units(case, d.kind)
+        if not people[pk] and not units:
+            unaddressed.append(pk)
+        rows += _reminder_rows(
+            case, kind=d.kind, window=d.window, people=people[pk], units=units, at=at
         )
-        rows: list[Reminder] = []
-        for pk, (case, d) in todo.items():
-            units = addressees.webhook_units(case, d.kind)
-            if not people[pk] and not units:
-                report.unaddressed += 1
-                if len(report.unaddressed_cases) < 20:
-                    report.unaddressed_cases.append(pk)
-            rows += _reminder_rows(
-                case, kind=d.kind, window=d.window, people=people[pk], units=units, at=at
-            )
-        with transaction.atomic():
-            _insert(rows)
-        report.reminders += len(rows)
+    for row in rows:
+        row.sweep = run
+    with transaction.atomic():
+        if not sweep_step_begin(run):
+            return False
+        _insert(rows)
+    report.cases += len(due)
+    report.reminders += len(rows)
+    report.unaddressed += len(unaddressed)
+    room = max(0, 20 - len(report.unaddressed_cases))
+    report.unaddressed_cases += unaddressed[:room]
+    return True
 
 
 def remind_follow_up(*, event: CaseEvent, at: datetime) -> int:
@@ -326,46 +353,6 @@ def _publish_once(publication: _Publication) -> None:
 
 
 # --- Digests and delivery -------------------------------------------------------------------
-
-
-def _digest_lock() -> bool:
-    """Let one digest step run at a time (others skip it: the one running takes everything).
-
-    Row locks alone would let two steps scanning at once split a recipient's reminders
-    between two messages. On SQLite, write transactions are serialised anyway."""
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_DIGEST_LOCK])
-        return bool(cursor.fetchone()[0])
-
-
-def group_new_reminders() -> int:
-    """Put every new reminder into a message: one per addressee and channel (a digest)."""
-    made = 0
-    while True:
-        with transaction.atomic():
-            if not _digest_lock():
-                return made
-            rows = list(
-                Reminder.objects.select_for_update(skip_locked=True)
-                .filter(delivery__isnull=True, status=DeliveryStatus.PENDING)
-                .order_by("id")
-                .values_list("id", "channel", "recipient_id", "unit_id")[:_GROUP_BATCH]
-            )
-            if not rows:
-                return made
-            groups: dict[tuple[str, int | None, int | None], list[int]] = defaultdict(list)
-            for pk, channel, recipient_id, unit_id in rows:
-                groups[(channel, recipient_id, unit_id)].append(pk)
-            now = timezone.now()
-            messages = Delivery.objects.bulk_create(
-                Delivery(channel=c, recipient_id=r, unit_id=u, created_at=now, next_attempt_at=now)
-                for c, r, u in groups
-            )
-            for message, ids in zip(messages, groups.values(), strict=True):
-                Reminder.objects.filter(pk__in=ids).update(delivery=message)
-            made += len(messages)
 
 
 def deliver(*, limit: int | None = None) -> DeliveryReport:

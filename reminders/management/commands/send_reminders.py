@@ -20,7 +20,9 @@ class Command(BaseCommand):
             help="sweep as of this day (YYYY-MM-DD) instead of today, e.g. to catch up",
         )
         parser.add_argument(
-            "--no-deliver", action="store_true", help="only create reminders and messages"
+            "--no-deliver",
+            action="store_true",
+            help="only create reminders (the digest step and delivery run later)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
