@@ -215,7 +215,7 @@ class InspectionAdmin(ThroughServicesMixin, admin.ModelAdmin):
     list_display = ["code", "name", "kind", "year", "supervising_unit", "restricted"]
     list_filter = ["kind", "year", "restricted"]
     search_fields = ["code", "name"]
-    autocomplete_fields = ["issuing_unit", "supervising_unit"]
+    autocomplete_fields = ["issuing_unit", "supervising_unit", "inspected_units"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Inspection]:
         rows = super().get_queryset(request)
@@ -232,14 +232,18 @@ class InspectionAdmin(ThroughServicesMixin, admin.ModelAdmin):
     def save_through_services(
         self, request: HttpRequest, obj: Inspection, form: Any, change: bool
     ) -> None:
+        def value(field: str) -> Any:  # a many-to-many field is on the form, not yet on obj
+            return form.cleaned_data[field] if field == "inspected_units" else getattr(obj, field)
+
         if change:
             organisation.inspection_update(
                 inspection=obj,
                 actor=request.user,
                 request=request,
-                **{f: getattr(obj, f) for f in form.changed_data},
+                **{f: value(f) for f in form.changed_data},
             )
         else:
+            feedback = organisation.INSPECTION_FEEDBACK
             _adopt(
                 obj,
                 organisation.inspection_create(
@@ -250,10 +254,18 @@ class InspectionAdmin(ThroughServicesMixin, admin.ModelAdmin):
                     issuing_unit=obj.issuing_unit,
                     supervising_unit=obj.supervising_unit,
                     restricted=obj.restricted,
+                    inspected_units=form.cleaned_data.get("inspected_units") or (),
                     actor=request.user,
                     request=request,
+                    **{f: getattr(obj, f) for f in feedback if f in form.cleaned_data},
                 ),
             )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # The inspected units were set by the service, audited; the form does not set them
+        # a second time, directly.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
 
 class CheckPointInline(admin.TabularInline):

@@ -134,6 +134,21 @@ class AutocompleteSelect(FastSelect):
         return [*empty, *picker_rows(field.queryset, chosen, self.picker_label)]
 
 
+class AutocompleteSelectMultiple(AutocompleteSelect):
+    """`AutocompleteSelect` for a multiple choice field (tom-select with remove buttons)."""
+
+    allow_multiple_selected = True
+
+    def build_attrs(self, base_attrs: Any, extra_attrs: Any = None) -> dict[str, Any]:
+        return {**super().build_attrs(base_attrs, extra_attrs), "multiple": True}
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        return forms.SelectMultiple().value_from_datadict(data, files, name)
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return False  # an empty multiple select sends nothing at all
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -357,6 +372,12 @@ class GrantForm(forms.Form):
             forms.ModelChoiceField, self.fields["inspection"]
         ).queryset = selectors.grantable_inspections(user).order_by("-year", "code")
         cast(forms.ModelChoiceField, self.fields["unit"]).queryset = selectors.visible_units(user)
+
+
+class CheckPointForm(forms.Form):
+    """Adding or rewording a verification point on the case page (cases.checklist)."""
+
+    text = forms.CharField(label=_("验收要点"), max_length=300)
 
 
 class RevokeForm(forms.Form):

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -15,9 +17,11 @@ from django.utils.translation import gettext as _
 from audit.models import AuditEntry
 from audit.services import audit_record, changes_between
 
+from . import selectors
 from .accounts import check_role, user_values
-from .errors import InvalidInput
+from .errors import Forbidden, InvalidInput
 from .models import Inspection, Unit, User
+from .permissions import Action, require
 
 AuditAction = AuditEntry.Action
 
@@ -161,6 +165,19 @@ def user_create(
 
 # --- Inspections -------------------------------------------------------------------------
 
+# The fields of an inspection a supervisor sets besides its name and kind: the feedback
+# (问题清单) as the letter gives it and the rules of its cases.
+INSPECTION_FEEDBACK = (
+    "round",
+    "feedback_date",
+    "rectification_deadline",
+    "requires_evidence",
+    "max_extensions",
+    "working_days",
+)
+MAX_INSPECTION_CODE = Inspection._meta.get_field("code").max_length or 32
+MAX_ROUND = Inspection._meta.get_field("round").max_length or 50
+
 
 def _inspection_values(inspection: Inspection) -> dict[str, Any]:
     return {
@@ -171,7 +188,77 @@ def _inspection_values(inspection: Inspection) -> dict[str, Any]:
         "issuing_unit": inspection.issuing_unit_id,
         "supervising_unit": inspection.supervising_unit_id,
         "restricted": inspection.restricted,
+        "round": inspection.round,
+        "feedback_date": _date(inspection.feedback_date),
+        "rectification_deadline": _date(inspection.rectification_deadline),
+        "requires_evidence": inspection.requires_evidence,
+        "max_extensions": inspection.max_extensions,
+        "working_days": inspection.working_days,
+        "inspected_units": sorted(inspection.inspected_units.values_list("pk", flat=True)),
     }
+
+
+def _date(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _require_valid_inspection(
+    actor: Any, values: dict[str, Any], *, inspection_id: int | None = None
+) -> None:
+    """Refuse an inspection's fields, every bad one at once (`fields`), before anything is
+    written. `values`: the inspection as it would be. With an actor (the pages, the admin),
+    the units named must be in the actor's scope, as a case's are (`case_create`); loaders
+    without one (the demo) are trusted."""
+    errors: dict[str, list[str]] = {}
+
+    def refuse(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if not str(values.get("name") or "").strip():
+        refuse("name", _("请填写检查名称。"))
+    if values.get("kind") not in Inspection.Kind.values:
+        refuse("kind", _("未知的检查类型：%(kind)s") % {"kind": values.get("kind")})
+    year = values.get("year")
+    if not isinstance(year, int) or not 2000 <= year <= 2100:
+        refuse("year", _("年度须在 2000 至 2100 之间。"))
+    code = values.get("code") or ""
+    if len(code) > MAX_INSPECTION_CODE:
+        refuse("code", _("检查编号不超过 %(max)s 个字符。") % {"max": MAX_INSPECTION_CODE})
+    elif code and Inspection.objects.filter(code=code).exclude(pk=inspection_id or 0).exists():
+        refuse("code", _("检查编号已存在：%(code)s") % {"code": code})
+    if len(values.get("round") or "") > MAX_ROUND:
+        refuse("round", _("轮次不超过 %(max)s 个字。") % {"max": MAX_ROUND})
+    feedback, deadline = values.get("feedback_date"), values.get("rectification_deadline")
+    if feedback and deadline and feedback > deadline:
+        refuse("rectification_deadline", _("整改期限不能早于反馈日期。"))
+    cap = values.get("max_extensions")
+    if values.get("kind") == Inspection.Kind.CLUE_LEDGER and not values.get("restricted"):
+        refuse("kind", _("问题线索台账须为限定台账。"))
+    if cap is not None and not 0 <= cap <= 100:
+        refuse("max_extensions", _("延期次数上限须在 0 至 100 之间（不限请留空）。"))
+    if actor is not None:
+        _require_units_in_scope(actor, values, refuse)
+    if errors:
+        raise InvalidInput(next(iter(errors.values()))[0], fields=errors)
+
+
+def _require_units_in_scope(actor: Any, values: dict[str, Any], refuse: Any) -> None:
+    require(actor, Action.INSPECTION)
+    visible = selectors.visible_units(actor)
+    for field in ("issuing_unit", "supervising_unit"):
+        unit = values.get(field)
+        if unit is not None and not visible.filter(pk=unit.pk).exists():
+            refuse(field, _("“%(unit)s”不在您的管辖范围内。") % {"unit": unit.name})
+    inspected = list(values.get("inspected_units") or ())
+    seen = set(visible.filter(pk__in=[u.pk for u in inspected]).values_list("pk", flat=True))
+    for unit in inspected:
+        if unit.pk not in seen:
+            refuse("inspected_units", _("“%(unit)s”不在您的管辖范围内。") % {"unit": unit.name})
+    # A restricted ledger is the commission's alone: anyone else would lose sight of it.
+    if values.get("restricted") and not (
+        selectors.sees_everything(actor) or selectors.is_commission_supervisor(actor)
+    ):
+        refuse("kind", _("只有纪委监委的监督人员可以建立限定台账。"))
 
 
 @transaction.atomic
@@ -184,28 +271,41 @@ def inspection_create(
     supervising_unit: Unit | None = None,
     code: str = "",
     restricted: bool | None = None,
+    inspected_units: Iterable[Unit] = (),
     actor: Any = None,
     request: Any = None,
+    **feedback: Any,
 ) -> Inspection:
-    if kind not in Inspection.Kind.values:
-        raise InvalidInput(_("未知的检查类型：%(kind)s") % {"kind": kind})
-    if code and Inspection.objects.filter(code=code).exists():
-        raise InvalidInput(_("检查编号已存在：%(code)s") % {"code": code})
+    """Register an inspection; `feedback`: any of INSPECTION_FEEDBACK (round, feedback date,
+    rectification period, the rules of its cases)."""
+    unknown = set(feedback) - set(INSPECTION_FEEDBACK)
+    if unknown:
+        raise InvalidInput(_("不能设置：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
     if restricted is None:
         # A clue ledger is sensitive by nature; anything else is visible to the units.
         restricted = kind == Inspection.Kind.CLUE_LEDGER
+    inspected = list(inspected_units)
+    supervising_unit = supervising_unit or issuing_unit
+    _require_valid_inspection(actor, {
+        "name": name, "kind": kind, "year": year, "code": code, "issuing_unit": issuing_unit,
+        "supervising_unit": supervising_unit, "restricted": restricted,
+        "inspected_units": inspected, **feedback,
+    })  # fmt: skip
     inspection = Inspection.objects.create(
-        name=name,
+        name=name.strip(),
         kind=kind,
         year=year,
         issuing_unit=issuing_unit,
-        supervising_unit=supervising_unit or issuing_unit,
+        supervising_unit=supervising_unit,
         code=code or f"tmp-{timezone.now().timestamp()}",
         restricted=restricted,
+        # Empty booleans and round take the model's defaults; empty dates and cap are None.
+        **{field: value for field, value in feedback.items() if value is not None},
     )
     if not code:
         inspection.code = f"JC{year}-{inspection.pk:03d}"
         inspection.save(update_fields=["code"])
+    inspection.inspected_units.set(inspected)
     audit_record(
         actor=actor,
         action=AuditAction.INSPECTION_CREATE,
@@ -216,20 +316,43 @@ def inspection_create(
     return inspection
 
 
-INSPECTION_EDITABLE = ("name", "year", "supervising_unit", "restricted")
+INSPECTION_EDITABLE = (
+    "name", "code", "kind", "year", "supervising_unit", "restricted", "inspected_units",
+    *INSPECTION_FEEDBACK,
+)  # fmt: skip
 
 
 @transaction.atomic
 def inspection_update(
     *, inspection: Inspection, actor: Any = None, request: Any = None, **values: Any
 ) -> Inspection:
+    """Change an inspection's fields (INSPECTION_EDITABLE). With an actor who is not a
+    superuser, only an inspection issued or supervised within the actor's scope
+    (`selectors.managed_inspections`); lifting a restriction is for superusers (the admin)."""
     unknown = set(values) - set(INSPECTION_EDITABLE)
     if unknown:
         raise InvalidInput(_("不能修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
-    if "name" in values and not str(values["name"]).strip():
-        raise InvalidInput(_("请填写检查名称。"), fields={"name": [_("请填写检查名称。")]})
-    before = _inspection_values(Inspection.objects.select_for_update().get(pk=inspection.pk))
-    Inspection.objects.filter(pk=inspection.pk).update(**values)
+    locked = Inspection.objects.select_for_update().get(pk=inspection.pk)
+    if actor is not None:
+        require(actor, Action.INSPECTION)
+        if not selectors.managed_inspections(actor).filter(pk=locked.pk).exists():
+            raise Forbidden(_("只能修改本单位发起或监督的检查。"))
+        if locked.restricted and values.get("restricted") is False and not actor.is_superuser:
+            message = _("解除限定只能由系统管理员操作。")
+            raise Forbidden(message, fields={"restricted": [message]})
+    before = _inspection_values(locked)
+    after = {field: getattr(locked, field) for field in INSPECTION_EDITABLE[:6]}
+    after |= {field: getattr(locked, field) for field in INSPECTION_FEEDBACK}
+    after |= {"issuing_unit": locked.issuing_unit, "inspected_units": None, **values}
+    if "inspected_units" in values:
+        after["inspected_units"] = list(values["inspected_units"])
+    _require_valid_inspection(actor, after, inspection_id=locked.pk)
+    fields = {k: (v.strip() if k == "name" else v) for k, v in values.items()
+              if k != "inspected_units"}  # fmt: skip
+    if fields:
+        Inspection.objects.filter(pk=inspection.pk).update(**fields)
+    if "inspected_units" in values:
+        locked.inspected_units.set(after["inspected_units"])
     inspection.refresh_from_db()
     changes = changes_between(before, _inspection_values(inspection))
     if changes:

@@ -23,6 +23,7 @@ class Action(StrEnum):
     RECTIFY = "rectify"
     EVIDENCE = "evidence"
     FOLLOW_UP = "follow_up"
+    INSPECTION = "inspection"
 
 
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
@@ -32,6 +33,7 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.EDIT_DETAILS: frozenset({Role.SUPERVISOR}),
     Action.CHECKLIST: frozenset({Role.SUPERVISOR}),
     Action.FOLLOW_UP: frozenset({Role.SUPERVISOR}),
+    Action.INSPECTION: frozenset({Role.SUPERVISOR}),
     Action.RECTIFY: frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
     Action.EVIDENCE: frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
 }
@@ -44,6 +46,7 @@ ACTION_LABELS = {
     Action.EDIT_DETAILS: _("修改问题信息"),
     Action.CHECKLIST: _("设置验收要点"),
     Action.FOLLOW_UP: _("督办"),
+    Action.INSPECTION: _("登记或修改检查"),
     Action.RECTIFY: _("更新整改情况"),
     Action.EVIDENCE: _("上传佐证材料"),
 }

@@ -247,6 +247,21 @@ def visible_inspections(user: Any) -> QuerySet[Inspection]:
     return inspections.filter(restricted_q(user, ""))
 
 
+def managed_inspections(user: Any) -> QuerySet[Inspection]:
+    """The inspections a supervisor may edit (`organisation.inspection_update`): visible ones
+    issued or supervised within its scope. A county commission that sees a city inspection's
+    county cases does not edit the city's inspection."""
+    if user_role(user) != Role.SUPERVISOR:
+        return Inspection.objects.none()
+    if sees_everything(user):
+        return visible_inspections(user)
+    root = scope_root(user)
+    if root is None:
+        return Inspection.objects.none()
+    own = _subtree(root, "supervising_unit__") | _subtree(root, "issuing_unit__")
+    return visible_inspections(user).filter(own)
+
+
 def grantable_inspections(user: Any) -> QuerySet[Inspection]:
     """The restricted ledgers a commission supervisor may grant to other units: its own, i.e.
     supervised or issued within its jurisdiction. A county commission that sees a city ledger's

@@ -33,6 +33,7 @@ from .permissions import Action, require
 from .workflow import DONE_STATES, Status, check_move
 
 AuditAction = AuditEntry.Action
+MAX_CHECKPOINT = CheckPoint._meta.get_field("text").max_length or 300
 
 # --- Cases -------------------------------------------------------------------------------
 
@@ -78,7 +79,7 @@ def case_create(
     inspection: Inspection,
     title: str,
     responsible_unit: Unit,
-    deadline: date,
+    deadline: date | None = None,
     code: str = "",
     description: str = "",
     source: str = Case.Source.CITY_FEEDBACK,
@@ -93,16 +94,19 @@ def case_create(
     checklist: Sequence[str] = (),
     at: datetime | None = None,
 ) -> Case:
-    """Register a problem, or an item of one (`parent`)."""
+    """Register a problem, or an item of one (`parent`). Without a deadline, the end of the
+    inspection's rectification period (`Inspection.rectification_deadline`)."""
     at = at or timezone.now()
     require(actor, Action.CREATE)
     if not selectors.visible_inspections(actor).filter(pk=inspection.pk).exists():
         raise NotFound(_("未找到该检查，或您无权查看。"))
     _require_unit_in_scope(actor, responsible_unit, "responsible_unit")
+    deadline = deadline or inspection.rectification_deadline
     _require_valid_new_case(
         title=title, source=source, method=method, amount=amount, owner=owner,
-        responsible_unit=responsible_unit, code=code,
+        responsible_unit=responsible_unit, code=code, deadline=deadline, checklist=checklist,
     )  # fmt: skip
+    assert deadline is not None  # noqa: S101 (for mypy: refused above)
     if parent is not None:
         parent, code = _add_item_to(actor, parent, inspection=inspection, code=code, at=at)
     elif not code:
@@ -154,12 +158,22 @@ def _require_valid_new_case(
     owner: User | None,
     responsible_unit: Unit,
     code: str,
+    deadline: date | None = None,
+    checklist: Sequence[str] = (),
 ) -> None:
     """Refuse a new case's fields, every bad one at once (`fields`), before anything is
     written."""
     errors: dict[str, list[str]] = {}
     if not title.strip():
         errors["title"] = [_("请填写问题标题。")]
+    if deadline is None:
+        errors["deadline"] = [_("请填写整改时限（该检查未设整改期限）。")]
+    long_points = [text for text in checklist if len(text.strip()) > MAX_CHECKPOINT]
+    if long_points:
+        errors["checklist"] = [
+            _("验收要点不超过 %(max)s 个字：%(text)s")
+            % {"max": MAX_CHECKPOINT, "text": long_points[0][:20] + "…"}
+        ]
     if source not in Case.Source.values:
         errors["source"] = [_("未知的问题来源。")]
     if method and method not in Case.Method.values:
@@ -466,31 +480,6 @@ def case_update_details(
     case.save(update_fields=[*changes, "updated_at"])
     append_event(case, actor=actor, kind=CaseEvent.Kind.EDIT, at=at, changes=changes)
     return case
-
-
-@transaction.atomic
-def checkpoint_add(
-    *, actor: Any, case_id: int, text: str, at: datetime | None = None
-) -> CheckPoint:
-    """Add a verification point (验收要点). Supervisors only."""
-    case, at = _lock(actor, case_id, at, Action.CHECKLIST)
-    if not text.strip():
-        message = _("请填写验收要点。")
-        raise InvalidInput(message, fields={"text": [message]})
-    if case.status in DONE_STATES:
-        raise Conflict(_("已办结的问题不能添加验收要点。"))
-    position = case.checklist.count()
-    point = CheckPoint.objects.create(case=case, text=text.strip(), position=position)
-    case.updated_at = at
-    case.save(update_fields=["updated_at"])
-    append_event(
-        case,
-        actor=actor,
-        kind=CaseEvent.Kind.CHECKLIST,
-        at=at,
-        changes={"added": [None, point.text]},
-    )
-    return point
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import autocomplete, views
+from . import autocomplete, registry_views, views
 
 app_name = "cases"
 
@@ -18,6 +18,25 @@ urlpatterns = [
     path("cases/<int:case_id>/deadline/", views.case_deadline, name="deadline"),
     path("cases/<int:case_id>/assign/", views.case_assign, name="assign"),
     path("cases/<int:case_id>/follow-up/", views.case_follow_up, name="follow-up"),
+    path("cases/<int:case_id>/checklist/", registry_views.checklist_add, name="checklist-add"),
+    path(
+        "cases/<int:case_id>/checklist/<int:point_id>/",
+        registry_views.checklist_edit,
+        name="checklist-edit",
+    ),
+    path("inspections/", registry_views.inspection_list, name="inspections"),
+    path("inspections/new/", registry_views.inspection_create, name="inspection-create"),
+    path(
+        "inspections/<int:inspection_id>/edit/",
+        registry_views.inspection_edit,
+        name="inspection-edit",
+    ),
+    path(
+        "inspections/<int:inspection_id>/problems/new/",
+        registry_views.problem_create,
+        name="problem-create",
+    ),
+    path("inspections/<int:inspection_id>/paste/", registry_views.paste, name="paste"),
     path("autocomplete/units/", autocomplete.unit_options, name="autocomplete-units"),
     path("autocomplete/users/", autocomplete.user_options, name="autocomplete-users"),
     path("restricted-grants/", views.restricted_grants, name="grants"),

@@ -45,6 +45,7 @@ from .filters import LIGHTS, CaseFilter
 from .forms import (
     AssignForm,
     BulkForm,
+    CheckPointForm,
     DashboardForm,
     DeadlineForm,
     EvidenceForm,
@@ -296,6 +297,11 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
                                 "owner": case.owner_id})  # fmt: skip
     if "follow_up" in actions and not done:
         context["follow_up_form"] = forms.get("follow_up_form") or FollowUpForm()
+    # Points are added and reworded until the case closes; a refusal is shown all the same.
+    refused = forms.get("checklist_form") or forms.get("checklist_edit_form")
+    if refused is not None or ("checklist" in actions and not done):
+        context["checklist_form"] = forms.get("checklist_form") or CheckPointForm()
+        context["checklist_edit_form"] = forms.get("checklist_edit_form")
     return context
 
 

@@ -214,7 +214,8 @@ def every(answer: int | str) -> dict[str, int | str | None]:
 class Probe:
     """One URL or API operation.
 
-    `path` may hold {case}, {evidence}, {unit}, {inspection}, {job}, {notification} or {token};
+    `path` may hold {case}, {evidence}, {point}, {unit}, {inspection}, {job}, {notification} or
+    {token};
     `target` says which kind of object they refer to ("case", "unit", "inspection",
     "export_job", "import_job", "notification", "api_token"), None for a URL without an object.
     `seen` is the answer per
@@ -238,6 +239,14 @@ class Probe:
 # Pages, keyed by URL name. Every pattern under admin/ is probed by the admin sweep instead
 # (test_the_admin_is_for_superusers_only: every admin URL, each role).
 ADMIN_PREFIX = "admin/"
+
+# Pages refused to every role but supervisors before any lookup: the same 403 for an object
+# out of sight.
+_SUPERVISORS_ONLY: dict[str, int | str | None] = {
+    "no_unit": 403,
+    "api_reader": 403,
+    "inspector": 403,
+}
 
 WEB_PROBES: dict[str, Probe] = {
     "cases:home": Probe("get", "/", row(LOGIN, 302, 302, 302, 302, 302)),
@@ -334,6 +343,49 @@ WEB_PROBES: dict[str, Probe] = {
     "people:bots": Probe("get", "/people/bots/", row(LOGIN, 403, 403, 403, 403, 403)),
     "people:bot-create": Probe("get", "/people/bots/new/", row(LOGIN, 403, 403, 403, 403, 403)),
     "people:bot-detail": Probe("get", "/people/bots/1/", row(LOGIN, 403, 403, 403, 403, 403)),
+    # 立项登记 (cases/registry_views.py): supervisors only, refused (403) before any lookup;
+    # an inspection out of sight answers as a missing one. Editing is for the inspection's
+    # own commission: a county sees the city's inspection but does not edit it (403).
+    "cases:inspections": Probe("get", "/inspections/", row(LOGIN, 403, 403, 403, 200, 200)),
+    "cases:inspection-create": Probe(
+        "get", "/inspections/new/", row(LOGIN, 403, 403, 403, 200, 200)
+    ),
+    "cases:inspection-edit": Probe(
+        "get",
+        "/inspections/{inspection}/edit/",
+        row(LOGIN, 403, 403, 403, 403, 200, 403),
+        "inspection",
+        hidden=_SUPERVISORS_ONLY,
+    ),
+    "cases:problem-create": Probe(
+        "get",
+        "/inspections/{inspection}/problems/new/",
+        row(LOGIN, 403, 403, 403, 200, 200),
+        "inspection",
+        hidden=_SUPERVISORS_ONLY,
+    ),
+    "cases:paste": Probe(
+        "get",
+        "/inspections/{inspection}/paste/",
+        row(LOGIN, 403, 403, 403, 200, 200),
+        "inspection",
+        hidden=_SUPERVISORS_ONLY,
+    ),
+    # Checklist points on the case page: as the other supervisors' writes of a case.
+    "cases:checklist-add": Probe(
+        "post",
+        "/cases/{case}/checklist/",
+        row(LOGIN, None, 400, 400, 302, 302),
+        "case",
+        data="checklist_add",
+    ),
+    "cases:checklist-edit": Probe(
+        "post",
+        "/cases/{case}/checklist/{point}/",
+        row(LOGIN, None, 400, 400, 302, 302),
+        "case",
+        data="checklist_edit",
+    ),
     "reminders:notifications": Probe("get", "/notifications/", row(LOGIN, 200, 200, 200, 200, 200)),
     "reminders:read-all": Probe(
         "post", "/notifications/read-all/", row(LOGIN, 302, 302, 302, 302, 302)

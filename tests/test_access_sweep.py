@@ -149,7 +149,7 @@ def test_every_url_and_operation_has_a_probe():
     # Each probe's path is the URL it is keyed by.
     for key, probe in WEB_PROBES.items():
         path = probe.path.split("?")[0].format(
-            case=1, evidence=1, job=1, notification=1, token=1, grant=1
+            case=1, evidence=1, job=1, notification=1, token=1, grant=1, inspection=1, point=1
         )
         assert resolve(path).view_name == key, key
     for (method, path), probe in API_PROBES.items():
@@ -175,6 +175,7 @@ class Scene:
     api_tokens: dict[str, ApiToken]  # role → one of the user's own; "foreign": inspector_b's
     api_keys: dict[str, str]  # role → the key of that token
     grants: dict[str, RestrictedGrant]  # by the granted unit's case label (GRANTS)
+    points: dict[str, int]  # by case label: the id of the case's checklist point
 
     def user(self, role: str) -> User | None:
         return self.users.get(role)
@@ -313,6 +314,7 @@ def build_scene(world: World) -> Scene:
         api_tokens,
         api_keys,
         restricted_grants,
+        {label: case.checklist.get().pk for label, case in cases.items()},
     )
 
 
@@ -354,9 +356,21 @@ def targets(scene: Scene, role: str, probe: Probe) -> list[Target]:
     found: list[Target] = []
     if kind == "case":
         for relation, label in CASE_RELATIONS[role].items():
-            ids = {"case": scene.cases[label].pk, "evidence": scene.evidence[label].pk}
+            ids = {
+                "case": scene.cases[label].pk,
+                "evidence": scene.evidence[label].pk,
+                "point": scene.points[label],
+            }
             found.append(Target(relation, ids, label in CASES_SEEN[role], label))
-        found.append(Target("missing", {"case": MISSING, "evidence": MISSING}, False))
+        found.append(
+            Target("missing", {"case": MISSING, "evidence": MISSING, "point": MISSING}, False)
+        )
+        if "{point}" in probe.path:
+            # A visible case with another case's checklist point.
+            own = CASE_RELATIONS[role]["own"]
+            other = scene.points[CASE_RELATIONS[role]["sibling"]]
+            ids = {"case": scene.cases[own].pk, "evidence": MISSING, "point": other}
+            found.append(Target("other_point", ids, False))
         if "{evidence}" in probe.path:
             # A visible case with another case's evidence id.
             own = CASE_RELATIONS[role]["own"]
@@ -427,6 +441,10 @@ def payload(scene: Scene, role: str, probe: Probe, target: Target) -> tuple[Any,
         }, None
     if name == "follow_up":
         return {"note": "探针督办"}, None
+    if name == "checklist_add":
+        return {"text": "探针新要点"}, None
+    if name == "checklist_edit":
+        return {f"point-{target.ids.get('point', MISSING)}-text": "探针要点改"}, None
     if name == "bulk_follow_up":
         return {"action": "follow_up", "cases": [case_id], "note": "探针督办"}, None
     if name == "export":

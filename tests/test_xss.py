@@ -30,7 +30,7 @@ from django.utils.html import escape
 from openpyxl import load_workbook
 from openpyxl.cell.cell import ERROR_CODES
 
-from cases import organisation, services
+from cases import checklist, organisation, services
 from cases.evidence import clean_name
 from cases.models import Case, Inspection, Unit, User
 from cases.workflow import Role
@@ -105,7 +105,7 @@ def plant(world: World, payload: str, *, webhook: str = "") -> Case:
     services.case_assign(actor=sup, case_id=case.pk, owner=owner, note=payload)
     services.case_update_rectification(actor=sup, case_id=case.pk, progress=payload)
     services.case_update_details(actor=sup, case_id=case.pk, description=payload + "!")
-    services.checkpoint_add(actor=sup, case_id=case.pk, text=payload + "!")
+    checklist.checkpoint_add(actor=sup, case_id=case.pk, text=payload + "!")
     services.case_extend_deadline(actor=sup, case_id=case.pk, deadline=days(-2), reason=payload)
     services.case_transition(actor=sup, case_id=case.pk, to="escalated", note=payload)
     services.evidence_add(

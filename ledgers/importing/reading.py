@@ -128,6 +128,12 @@ class _Reader:
         before = len(self.plan.problems)
         read = self._cells(row, values)
         read.update(self._references(row, values))
+        # A new case's deadline defaults to the end of its inspection's rectification period
+        # (`case_create`); without one, the cell is required.
+        inspection = read.get("inspection")
+        default = inspection.rectification_deadline if inspection is not None else None
+        if row.case is None and not values.get("deadline") and default is None:
+            self.problem(row, "deadline", _("缺少整改时限。"))
         self._status(row, values)
         if len(self.plan.problems) > before:
             return
@@ -189,9 +195,9 @@ class _Reader:
         if given("deadline") or new:
             text = values.get("deadline", "")
             read["deadline"] = parse_date(text)
-            if not text:
+            if not text and not new:
                 problem("deadline", _("缺少整改时限。"))
-            elif read["deadline"] is None:
+            elif text and read["deadline"] is None:
                 problem(
                     "deadline",
                     _("整改时限“%(value)s”不是有效日期（如 2024-06-30）。") % {"value": text},

@@ -21,7 +21,8 @@
       valueField: "id",
       labelField: "text",
       searchField: ["text", "detail"],
-      plugins: ["virtual_scroll"],
+      // Several units (an inspection's inspected units): each chosen one can be removed.
+      plugins: select.multiple ? ["virtual_scroll", "remove_button"] : ["virtual_scroll"],
       maxOptions: null,
       closeAfterSelect: true,
       preload: "focus",
@@ -77,4 +78,6 @@
   document.addEventListener("DOMContentLoaded", function () { enhanceAll(document); });
   // Fragments htmx swaps in (the case body, the list's results) bring their own pickers.
   document.addEventListener("htmx:load", function (event) { enhanceAll(event.detail.elt); });
+  // Rows a page adds itself (the items of a problem, static/js/registry.js).
+  document.addEventListener("tracker:added", function (event) { enhanceAll(event.target); });
 })();

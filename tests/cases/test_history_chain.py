@@ -21,7 +21,7 @@ from django.core.management import CommandError, call_command
 from django.db import close_old_connections, connection, connections
 from django.utils import timezone
 
-from cases import history_chain, services
+from cases import checklist, history_chain, services
 from cases.demo import load_demo
 from cases.history_chain import FastChain, event_hash
 from cases.models import Case, CaseEvent
@@ -460,7 +460,7 @@ def test_concurrent_writers_keep_every_chain_intact(world: World) -> None:
         try:
             start.wait()
             for i in range(6):
-                services.checkpoint_add(
+                checklist.checkpoint_add(
                     actor=world.supervisor, case_id=case.pk, text=f"要点{n}-{i}"
                 )
         except BaseException as error:  # reported below

@@ -12,7 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from cases import services
+from cases import checklist, services
 from cases.errors import InvalidInput
 from cases.models import Case, CaseEvent, CheckPoint, Evidence
 from reminders.models import Reminder
@@ -41,7 +41,7 @@ WRITES: dict[str, Write] = {
     "details": lambda w, case, at: services.case_update_details(
         actor=w.supervisor, case_id=case.pk, title="补录的标题", at=at
     ),
-    "checkpoint": lambda w, case, at: services.checkpoint_add(
+    "checkpoint": lambda w, case, at: checklist.checkpoint_add(
         actor=w.supervisor, case_id=case.pk, text="补录的要点", at=at
     ),
     "follow-up": lambda w, case, at: services.case_follow_up(

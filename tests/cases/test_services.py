@@ -17,7 +17,7 @@ import time_machine
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from cases import services
+from cases import checklist, services
 from cases.errors import Conflict, FileTooLarge, Forbidden, InvalidInput, NotFound
 from cases.models import Case, CaseEvent, CheckPoint, Evidence, Inspection
 from cases.rules import NotOwnUnit, SeparationOfDuties
@@ -790,7 +790,7 @@ def _services(world: World) -> dict[str, Any]:
         "update_details": lambda user, case_id: services.case_update_details(
             actor=user, case_id=case_id, title="新标题"
         ),
-        "checkpoint_add": lambda user, case_id: services.checkpoint_add(
+        "checkpoint_add": lambda user, case_id: checklist.checkpoint_add(
             actor=user, case_id=case_id, text="要点"
         ),
         "evidence_add": lambda user, case_id: services.evidence_add(

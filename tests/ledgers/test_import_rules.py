@@ -17,6 +17,7 @@ from django.db import transaction
 from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
+from cases import checklist
 from cases import services as case_services
 from cases.errors import Conflict, DomainError
 from cases.models import Case, CaseEvent, CheckPoint
@@ -272,7 +273,7 @@ def test_a_row_refused_when_the_import_runs_fails_it_whole_in_the_services_words
     job = preview(world.supervisor, _with_row(data, new_row(world, "LATE-1")))
     assert not job.problems and job.total == 3
     for case in (first, second):  # after the preview, before the confirmation
-        case_services.checkpoint_add(actor=world.supervisor, case_id=case.pk, text="新增要点")
+        checklist.checkpoint_add(actor=world.supervisor, case_id=case.pk, text="新增要点")
     messages = [
         api_refusal(world.supervisor, *transition(case, "completed")) for case in (first, second)
     ]
