@@ -57,7 +57,7 @@ class AuditEntry(models.Model):
         USER_UPDATE = "user_update", _("修改用户信息")
         ROLE_CHANGE = "role_change", _("调整角色或权限")
         USER_DISABLE = "user_disable", _("停用用户")
-        USER_PASSWORD_RESET = "user_password_reset", _("重置密码")
+        USER_PASSWORD_RESET = "user_password_reset", _("重置用户密码")
         INSPECTION_CREATE = "inspection_create", _("新建检查/台账")
         INSPECTION_UPDATE = "inspection_update", _("修改检查/台账")
         WEBHOOK_CREATE = "webhook_create", _("新建群机器人")

@@ -177,7 +177,7 @@ def load_demo(*, today: date | None = None, log: Callable[[str], Any] = lambda _
     return (
         f"演示数据就绪：{Unit.objects.count()} 个单位，{Inspection.objects.count()} 个检查/台账，"
         f"{Case.objects.count()} 个整改问题。账号 supervisor / inspector_lc / inspector_gp / "
-        f"api_reader / admin，密码 {DEMO_PASSWORD}。"
+        f"unitadmin_gp / api_reader / admin，密码 {DEMO_PASSWORD}。"
     )
 
 
@@ -230,6 +230,12 @@ def _organisation(b: Builder) -> dict[str, User]:
         ),
         "inspector_gp": b.account(
             "inspector_gp", b.units["高平市政务服务中心"], Role.INSPECTOR, "田康"
+        ),
+        "unitadmin_gp": b.account(
+            "unitadmin_gp",
+            b.units["高平市政务服务中心"],
+            Role.UNIT_ADMIN,
+            "高平市政务服务中心管理员",
         ),
         "api_reader": b.account("api_reader", commission, Role.API_READER, "大屏接口"),
         "admin": b.account("admin", None, "", "系统管理员", superuser=True),

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='auditentry',
             name='action',
-            field=models.CharField(choices=[('view_restricted_case', '查看限定问题'), ('download_evidence', '下载佐证材料'), ('export_ledger', '导出台账'), ('import_ledger', '导入台账'), ('access_refused', '访问被拒绝'), ('unit_create', '新建单位'), ('unit_update', '修改单位'), ('user_create', '新建用户'), ('user_update', '修改用户信息'), ('role_change', '调整角色或权限'), ('user_disable', '停用用户'), ('user_password_reset', '重置密码'), ('inspection_create', '新建检查/台账'), ('inspection_update', '修改检查/台账'), ('webhook_create', '新建群机器人'), ('webhook_update', '修改群机器人'), ('webhook_delete', '删除群机器人'), ('grant_create', '授权查看限定台账'), ('grant_revoke', '撤销限定台账授权'), ('audit_purge', '清理过期审计记录')], max_length=32, verbose_name='操作'),
+            field=models.CharField(choices=[('view_restricted_case', '查看限定问题'), ('download_evidence', '下载佐证材料'), ('export_ledger', '导出台账'), ('import_ledger', '导入台账'), ('access_refused', '访问被拒绝'), ('unit_create', '新建单位'), ('unit_update', '修改单位'), ('user_create', '新建用户'), ('user_update', '修改用户信息'), ('role_change', '调整角色或权限'), ('user_disable', '停用用户'), ('user_password_reset', '重置用户密码'), ('inspection_create', '新建检查/台账'), ('inspection_update', '修改检查/台账'), ('webhook_create', '新建群机器人'), ('webhook_update', '修改群机器人'), ('webhook_delete', '删除群机器人'), ('grant_create', '授权查看限定台账'), ('grant_revoke', '撤销限定台账授权'), ('audit_purge', '清理过期审计记录')], max_length=32, verbose_name='操作'),
         ),
     ]

@@ -48,14 +48,25 @@ def _rows(user, **kwargs):
     return {row.name: row for row in completion_rows(selectors.visible_cases(user), **kwargs)}
 
 
-def test_it_creates_the_five_accounts_with_the_demo_password(demo):
-    assert set(demo) == {"supervisor", "inspector_lc", "inspector_gp", "api_reader", "admin"}
+def test_it_creates_the_demo_accounts_with_the_demo_password(demo):
+    assert set(demo) == {
+        "supervisor",
+        "inspector_lc",
+        "inspector_gp",
+        "unitadmin_gp",
+        "api_reader",
+        "admin",
+    }
     for username in demo:
         login = RequestFactory().post("/accounts/login/")  # the lockout backend needs one
         assert authenticate(login, username=username, password=DEMO_PASSWORD) is not None
     assert demo["supervisor"].unit.name == "晋城市纪委监委"
     assert demo["inspector_lc"].unit.name == "陵川生态文化旅游示范区行政审批局"
     assert demo["inspector_gp"].unit.name == "高平市政务服务中心"
+    assert (demo["unitadmin_gp"].unit.name, demo["unitadmin_gp"].role) == (
+        "高平市政务服务中心",
+        "unit_admin",
+    )
     assert demo["admin"].is_superuser and demo["admin"].is_staff
 
 
