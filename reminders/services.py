@@ -1,5 +1,5 @@
-"""Every write of the reminders app: the sweep that creates reminders, the follow-up hook,
-the digest step and the delivery that claims and sends messages, and marking notifications read.
+"""Every write of the reminders app: the sweep that creates reminders, the digest step and
+the delivery that claims and sends messages, and marking notifications read.
 
 Exactly once, as far as it can be had:
 - Creating a reminder is an INSERT … ON CONFLICT DO NOTHING on its unique key (case, kind,
@@ -14,6 +14,9 @@ Exactly once, as far as it can be had:
   mail server (or bot) accepting a message and the database recording it; in-app
   notifications are written in the same transaction as the outcome, so they are exact.
 - A failed send is retried with exponential back-off; each error is recorded on the message.
+
+The reminders of things that happen (a follow-up, a workflow move, a reply) are written by
+`reminders.events`, in the transaction of the write they tell of.
 """
 
 from __future__ import annotations
@@ -42,7 +45,14 @@ from cases.workflow import DONE_STATES, OPEN_STATES, Role, Status
 from . import channels, selectors
 from .calendar import calendar_for
 from .models import Channel, Delivery, DeliveryStatus, Notification, Reminder, UnitWebhook
-from .rules import Policy, follow_up_window, reminder_due, statuses_to_remind, window_deadline
+from .rules import (
+    WORKFLOW_KINDS,
+    Policy,
+    event_is_stale,
+    reminder_due,
+    statuses_to_remind,
+    window_deadline,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -235,9 +245,7 @@ def sweep(*, today: date | None = None, policy: Policy | None = None) -> SweepRe
         last_pk = chunk[-1].pk
         due = {}
         for case in chunk:
-            found = reminder_due(
-                case.deadline, today, policy, days.for_unit(case.responsible_unit)
-            )
+            found = reminder_due(case.deadline, today, policy, days.for_unit(case.responsible_unit))
             if found is not None:
                 due[case.pk] = (case, found)
         report.cases += len(due)
@@ -265,34 +273,6 @@ def sweep(*, today: date | None = None, policy: Policy | None = None) -> SweepRe
         with transaction.atomic():
             _insert(rows)
         report.reminders += len(rows)
-
-
-def remind_follow_up(*, event: CaseEvent, at: datetime) -> int:
-    """The reminders of a supervisor's follow-up (督办), written in the follow-up's own
-    transaction (cases.services.case_follow_up calls this) and delivered after it commits.
-
-    A follow-up recorded for an earlier day (an import of a past ledger) is history, not
-    something to send now."""
-    if timezone.localtime(at).date() < timezone.localdate():
-        return 0
-    case = selectors.case_for_reminders(event.case_id)
-    addressees = Addressees()
-    kind = Reminder.Kind.FOLLOW_UP
-    people = _who_may_see({case.pk: addressees.people(case, kind)})[case.pk]
-    units = addressees.webhook_units(case, kind)
-    rows = _reminder_rows(
-        case,
-        kind=kind,
-        window=follow_up_window(event.pk),
-        people=people,
-        units=units,
-        at=at,
-        event=event,
-    )
-    _insert(rows)
-    if rows:
-        deliver_after_commit()
-    return len(rows)
 
 
 def deliver_after_commit() -> None:
@@ -409,7 +389,10 @@ def claim_next() -> tuple[Delivery, uuid.UUID] | None:
 
 
 def _is_stale(reminder: Reminder) -> bool:
-    """Nothing to remind of any more: the case is done, or its deadline moved on."""
+    """Nothing to remind of any more: the case is done, or its deadline moved on; a workflow
+    notification only when what it asks for is moot (`event_is_stale`)."""
+    if reminder.kind in WORKFLOW_KINDS:
+        return event_is_stale(reminder.kind, reminder.case.status)
     if reminder.case.status in DONE_STATES:
         return True
     deadline = window_deadline(reminder.window)
