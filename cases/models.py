@@ -434,6 +434,8 @@ class CaseEvent(models.Model):
         EVIDENCE = "evidence", _("佐证材料")
         EDIT = "edit", _("修改信息")
         FOLLOW_UP = "follow_up", _("督办")
+        # The unit's answer to a follow-up: changes {"follow_up": [None, <its event id>]}.
+        REPLY = "reply", _("回复督办")
 
     case = models.ForeignKey(Case, models.PROTECT, related_name="events", db_index=False)
     kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)

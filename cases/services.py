@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.models import AuditEntry
-from reminders.services import remind_follow_up
+from reminders.events import remind_event, remind_follow_up
 
 from . import rules, selectors
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, Stale
@@ -293,6 +293,7 @@ def case_transition(
         changes={"status": [old_status, move.target]},
         evidence=[sha256 for _type, sha256, _size in inspected],
     )
+    remind_event(event=event, at=at)  # in this transaction: told if and only if it happened
     for upload, found in zip(evidence, inspected, strict=True):
         _store_evidence(case, event=event, actor=actor, upload=upload, inspected=found, at=at)
     if case.parent_id is not None and was_done != will_be_done:
@@ -402,9 +403,10 @@ def case_assign(
         return case
     case.updated_at = at
     case.save(update_fields=["responsible_unit", "region", "owner", "updated_at"])
-    append_event(
+    event = append_event(
         case, actor=actor, kind=CaseEvent.Kind.ASSIGNMENT, at=at, note=note.strip(), changes=changes
     )
+    remind_event(event=event, at=at)
     return case
 
 

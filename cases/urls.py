@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import autocomplete, registry_views, views
+from . import autocomplete, follow_up_views, registry_views, views
 
 app_name = "cases"
 
@@ -37,6 +37,11 @@ urlpatterns = [
         name="problem-create",
     ),
     path("inspections/<int:inspection_id>/paste/", registry_views.paste, name="paste"),
+    path(
+        "cases/<int:case_id>/follow-ups/<int:event_id>/reply/",
+        follow_up_views.follow_up_reply,
+        name="follow-up-reply",
+    ),
     path("autocomplete/units/", autocomplete.unit_options, name="autocomplete-units"),
     path("autocomplete/users/", autocomplete.user_options, name="autocomplete-users"),
     path("restricted-grants/", views.restricted_grants, name="grants"),

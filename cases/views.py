@@ -30,7 +30,7 @@ from audit.services import record_case_view, record_evidence_download
 from reminders import selectors as reminder_selectors
 from tracker.db_router import read_from_replica
 
-from . import grants, selectors, services
+from . import follow_ups, grants, selectors, services
 from .dashboard import (
     Scope,
     changes_since,
@@ -302,6 +302,10 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
     if refused is not None or ("checklist" in actions and not done):
         context["checklist_form"] = forms.get("checklist_form") or CheckPointForm()
         context["checklist_edit_form"] = forms.get("checklist_edit_form")
+    # Each follow-up with who read it and the unit's replies (cases.follow_up_views).
+    context["follow_ups"] = follow_ups.follow_up_threads(user, case, context["events"])
+    context["may_reply"] = follow_ups.may_reply(user, case)
+    context["reply_form"] = forms.get("reply_form")
     return context
 
 

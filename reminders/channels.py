@@ -27,6 +27,7 @@ from cases.models import User
 
 from . import egress
 from .models import Notification, Reminder, UnitWebhook
+from .rules import WORKFLOW_KINDS
 
 # WeCom refuses text over 2048 bytes; DingTalk allows ~20000. Keep under both with room.
 _TEXT_LIMITS: dict[str, int] = {
@@ -59,12 +60,55 @@ def _when(reminder: Reminder, today: date) -> str:
     }
 
 
+def _reassigned_to(changes: dict[str, Any]) -> str:
+    parts = []
+    unit = (changes.get("responsible_unit") or [None, None])[1]
+    if isinstance(unit, dict):
+        parts.append(_("责任单位调整为 %(unit)s") % {"unit": unit.get("name", "")})
+    if "owner" in changes:
+        owner = changes["owner"][1]
+        parts.append(
+            _("责任人调整为 %(owner)s") % {"owner": owner.get("name", "")}
+            if isinstance(owner, dict)
+            else _("责任人已取消")
+        )
+    return "，".join(parts) or _("责任已调整")
+
+
+def event_detail(reminder: Reminder) -> str:
+    """What happened, for a workflow notification (reminders.events): one short sentence."""
+    kind, event = reminder.kind, reminder.event
+    if kind == Reminder.Kind.REASSIGNED:
+        return _reassigned_to(event.changes if event is not None else {})
+    texts: dict[str, str] = {
+        Reminder.Kind.SUBMITTED: _("责任单位已申请销号，请及时验收"),
+        Reminder.Kind.RETURNED: _("验收未通过，已退回整改，请按意见继续整改"),
+        Reminder.Kind.CLOSED: _("已验收销号"),
+        Reminder.Kind.EXEMPTED: _("已纳入负面清单/不予整改"),
+        Reminder.Kind.REOPENED: _("已重新整改，请继续整改"),
+        Reminder.Kind.ESCALATED: _("已提请上级协调，请协调处理"),
+        Reminder.Kind.REPLIED: _("责任单位已回复督办"),
+    }
+    return texts.get(kind, "")
+
+
+def note_label(kind: str) -> str:
+    """How the note of the history row a reminder carries is introduced."""
+    if kind == Reminder.Kind.FOLLOW_UP:
+        return _("督办意见：%(note)s")
+    if kind == Reminder.Kind.REPLIED:
+        return _("回复内容：%(note)s")
+    return _("说明：%(note)s")
+
+
 def line(reminder: Reminder, today: date) -> str:
     case = reminder.case
     kind, unit = reminder.get_kind_display(), case.responsible_unit.name
-    text = f"【{kind}】{case.code} {case.title}｜{unit}｜{_when(reminder, today)}"
+    workflow = reminder.kind in WORKFLOW_KINDS
+    state = event_detail(reminder) if workflow else _when(reminder, today)
+    text = f"【{kind}】{case.code} {case.title}｜{unit}｜{state}"
     if reminder.event is not None and reminder.event.note:
-        text += "\n    " + _("督办意见：%(note)s") % {"note": reminder.event.note}
+        text += "\n    " + note_label(reminder.kind) % {"note": reminder.event.note}
     return text
 
 
@@ -95,7 +139,12 @@ def send_email(recipient: User, reminders: Sequence[Reminder]) -> None:
     body = [
         _("%(name)s，您好：") % {"name": recipient.get_full_name()},
         "",
-        _count_title(items) + _("，请按时整改："),
+        _count_title(items)
+        + (
+            _("，详情如下：")
+            if all(r.kind in WORKFLOW_KINDS for r in items)
+            else _("，请按时整改：")
+        ),
         "",
     ]
     for reminder in items:
@@ -204,6 +253,8 @@ def in_app_notification(recipient: User, reminders: Sequence[Reminder]) -> Notif
                 "kind": r.kind,
                 "deadline": r.case.deadline.isoformat(),
                 "note": r.event.note if r.event is not None else "",
+                # What happened, for a workflow notification ("" for a deadline's reminder).
+                "detail": event_detail(r) if r.kind in WORKFLOW_KINDS else "",
             }
             for r in items
         ],

@@ -59,6 +59,16 @@ class Reminder(models.Model):
         OVERDUE = "overdue", _("逾期提醒")
         ESCALATION = "escalation", _("逾期升级督办")
         FOLLOW_UP = "follow_up", _("督办")
+        # Workflow notifications (reminders.events): one per history event, window
+        # "event-<id>", sent by the same digests as the rest.
+        SUBMITTED = "submitted", _("申请销号待验收")
+        RETURNED = "returned", _("退回整改")
+        CLOSED = "closed", _("验收销号")
+        EXEMPTED = "exempted", _("纳入负面清单/不予整改")
+        REOPENED = "reopened", _("重新整改")
+        ESCALATED = "escalated", _("提请上级协调")
+        REASSIGNED = "reassigned", _("调整责任")
+        REPLIED = "replied", _("督办回复")
 
     Channel = Channel
     Status = DeliveryStatus
@@ -69,7 +79,8 @@ class Reminder(models.Model):
     kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
     # The period the reminder is for: "<deadline>/d7" (due within 7 days), "<deadline>/o2"
     # (third overdue period), "<deadline>/e0" (first escalation period), "event-<id>" (a
-    # follow-up). The deadline is part of it so that an extension starts the reminders afresh.
+    # follow-up, or a workflow notification: the history row it tells of). The deadline is
+    # part of it so that an extension starts the reminders afresh.
     window = models.CharField(_("周期"), max_length=40)
     channel = models.CharField(_("渠道"), max_length=16, choices=Channel.choices)
     # Exactly one addressee: a person (email, in-app) or a unit's group bot (webhook).
@@ -89,7 +100,7 @@ class Reminder(models.Model):
         related_name="+",
         verbose_name=_("接收群（单位）"),
     )
-    # The follow-up (督办) history row a follow_up reminder carries the note of.
+    # The history row a follow-up (督办) or workflow notification carries the note of.
     event = models.ForeignKey(
         CaseEvent, models.CASCADE, null=True, blank=True, related_name="+", editable=False
     )
@@ -248,7 +259,8 @@ class Notification(models.Model):
         Delivery, models.SET_NULL, null=True, blank=True, related_name="notification"
     )
     title = models.CharField(_("标题"), max_length=200)
-    # [{"case": id, "code", "title", "kind", "deadline", "note"}]: the cases it is about.
+    # [{"case": id, "code", "title", "kind", "deadline", "note", "detail"}]: the cases it is
+    # about ("detail": what happened, for a workflow notification).
     items = models.JSONField(_("事项"), default=list, blank=True)
     created_at = models.DateTimeField(_("时间"), default=timezone.now)
     read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)

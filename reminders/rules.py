@@ -107,7 +107,30 @@ def describe_window(window: str) -> str:
 
 
 def follow_up_window(event_id: int) -> str:
+    """The window of a reminder about one history event (a follow-up, a workflow move)."""
     return f"event-{event_id}"
+
+
+# The workflow moves that tell someone (reminders.events), by the move's name
+# (cases.workflow): starting and resuming are the unit's own business and tell nobody.
+MOVE_KINDS = {
+    "submit": "submitted",
+    "return": "returned",
+    "close": "closed",
+    "exempt": "exempted",
+    "reopen": "reopened",
+    "escalate": "escalated",
+}
+WORKFLOW_KINDS = frozenset({*MOVE_KINDS.values(), "reassigned", "replied"})
+# A request to act that is moot once the case has left the state it asked about: a 待验收
+# notice for a case already closed or returned is not sent (the rest tell of what happened,
+# which stays true, and are sent even when the case is done).
+WAITS_IN_STATUS = {"submitted": "submitted"}
+
+
+def event_is_stale(kind: str, status: str) -> bool:
+    wanted = WAITS_IN_STATUS.get(kind)
+    return wanted is not None and status != wanted
 
 
 def statuses_to_remind(policy: Policy, open_states: Iterable[str], escalated: str) -> list[str]:

@@ -1,5 +1,5 @@
-"""Every write of the reminders app: the sweep that creates reminders, the follow-up hook,
-the digest step and the delivery that claims and sends messages, and marking notifications read.
+"""Every write of the reminders app: the sweep that creates reminders, the digest step and
+the delivery that claims and sends messages, and marking notifications read.
 
 Exactly once, as far as it can be had:
 - Creating a reminder is an INSERT … ON CONFLICT DO NOTHING on its unique key (case, kind,
@@ -14,6 +14,9 @@ Exactly once, as far as it can be had:
   mail server (or bot) accepting a message and the database recording it; in-app
   notifications are written in the same transaction as the outcome, so they are exact.
 - A failed send is retried with exponential back-off; each error is recorded on the message.
+
+The reminders of things that happen (a follow-up, a workflow move, a reply) are written by
+`reminders.events`, in the transaction of the write they tell of.
 """
 
 from __future__ import annotations
@@ -43,7 +46,14 @@ from . import channels, selectors
 from .calendar import calendar_for
 from .digest import group_new_reminders, sweep_begin, sweep_end, sweep_step_begin
 from .models import Channel, Delivery, DeliveryStatus, Notification, Reminder, UnitWebhook
-from .rules import Policy, follow_up_window, reminder_due, statuses_to_remind, window_deadline
+from .rules import (
+    WORKFLOW_KINDS,
+    Policy,
+    event_is_stale,
+    reminder_due,
+    statuses_to_remind,
+    window_deadline,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -294,34 +304,6 @@ def _sweep_step(
     return True
 
 
-def remind_follow_up(*, event: CaseEvent, at: datetime) -> int:
-    """The reminders of a supervisor's follow-up (督办), written in the follow-up's own
-    transaction (cases.services.case_follow_up calls this) and delivered after it commits.
-
-    A follow-up recorded for an earlier day (an import of a past ledger) is history, not
-    something to send now."""
-    if timezone.localtime(at).date() < timezone.localdate():
-        return 0
-    case = selectors.case_for_reminders(event.case_id)
-    addressees = Addressees()
-    kind = Reminder.Kind.FOLLOW_UP
-    people = _who_may_see({case.pk: addressees.people(case, kind)})[case.pk]
-    units = addressees.webhook_units(case, kind)
-    rows = _reminder_rows(
-        case,
-        kind=kind,
-        window=follow_up_window(event.pk),
-        people=people,
-        units=units,
-        at=at,
-        event=event,
-    )
-    _insert(rows)
-    if rows:
-        deliver_after_commit()
-    return len(rows)
-
-
 def deliver_after_commit() -> None:
     """Publish one delivery task when the current transaction commits.
 
@@ -396,7 +378,10 @@ def claim_next() -> tuple[Delivery, uuid.UUID] | None:
 
 
 def _is_stale(reminder: Reminder) -> bool:
-    """Nothing to remind of any more: the case is done, or its deadline moved on."""
+    """Nothing to remind of any more: the case is done, or its deadline moved on; a workflow
+    notification only when what it asks for is moot (`event_is_stale`)."""
+    if reminder.kind in WORKFLOW_KINDS:
+        return event_is_stale(reminder.kind, reminder.case.status)
     if reminder.case.status in DONE_STATES:
         return True
     deadline = window_deadline(reminder.window)

@@ -4,7 +4,7 @@ from rest_framework.routers import DefaultRouter
 from ledgers.api import CaseExportView, ExportJobView, ImportJobView
 from reminders.api import ReminderListView
 
-from . import views
+from . import follow_ups, views
 
 app_name = "api"
 
@@ -28,6 +28,16 @@ urlpatterns = [
         "cases/<int:case_id>/evidence/<int:evidence_id>/download/",
         views.EvidenceDownloadView.as_view(),
         name="case-evidence-download",
+    ),
+    path(
+        "cases/<int:case_id>/follow-ups/",
+        follow_ups.CaseFollowUpsView.as_view(),
+        name="case-follow-ups",
+    ),
+    path(
+        "cases/<int:case_id>/follow-ups/<int:event_id>/replies/",
+        follow_ups.FollowUpReplyView.as_view(),
+        name="case-follow-up-replies",
     ),
     *router.urls,
 ]

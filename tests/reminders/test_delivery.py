@@ -172,9 +172,17 @@ def test_it_cancels_what_no_longer_needs_sending(people, clock):
         actor=world.supervisor, case_id=moved.pk, deadline=day(20), reason="延期"
     )
     report = services.deliver()
-    assert report.cancelled == 4 and report.sent == 0
-    assert mail.outbox == [] and not Notification.objects.exists()
-    assert set(Reminder.objects.values_list("status", flat=True)) == {"cancelled"}
+    # The deadline reminders are all cancelled; inspector_a's messages still go out, with the
+    # close's own notice (reminders.events) in them and nothing else.
+    swept = Reminder.objects.exclude(kind="closed")
+    assert set(swept.values_list("status", flat=True)) == {"cancelled"}
+    assert set(Reminder.objects.filter(kind="closed").values_list("status", flat=True)) == {"sent"}
+    assert report.cancelled == 2 and report.sent == 2
+    (message,) = mail.outbox
+    assert message.to == [world.inspector_a.email] and "验收销号" in message.body
+    assert "临期提醒" not in message.body
+    (notification,) = Notification.objects.all()
+    assert [item["kind"] for item in notification.items] == ["closed"]
 
 
 def test_it_sends_only_the_live_reminders_of_a_digest(people, clock):
@@ -185,8 +193,11 @@ def test_it_sends_only_the_live_reminders_of_a_digest(people, clock):
     drive_to(done, "exempted", world.supervisor)
     services.deliver()
     (message,) = mail.outbox
-    assert live.code in message.body and done.code not in message.body
-    assert Reminder.objects.get(case=done, channel="email").status == "cancelled"
+    assert live.code in message.body
+    # The done case's deadline reminder is not sent; only the notice that it was exempted.
+    assert f"【临期提醒】{done.code}" not in message.body
+    assert f"【纳入负面清单/不予整改】{done.code}" in message.body
+    assert Reminder.objects.get(case=done, channel="email", kind="due_soon").status == "cancelled"
 
 
 def test_it_writes_an_in_app_notification_exactly_once(people, clock):
