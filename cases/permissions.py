@@ -23,6 +23,7 @@ class Action(StrEnum):
     RECTIFY = "rectify"
     EVIDENCE = "evidence"
     FOLLOW_UP = "follow_up"
+    REQUEST_EXTENSION = "request_extension"
 
 
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
@@ -34,6 +35,8 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.FOLLOW_UP: frozenset({Role.SUPERVISOR}),
     Action.RECTIFY: frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
     Action.EVIDENCE: frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
+    # And only by the responsible unit's people (cases.extensions).
+    Action.REQUEST_EXTENSION: frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
 }
 
 # For messages: "您的角色无权<label>".
@@ -46,6 +49,7 @@ ACTION_LABELS = {
     Action.FOLLOW_UP: _("督办"),
     Action.RECTIFY: _("更新整改情况"),
     Action.EVIDENCE: _("上传佐证材料"),
+    Action.REQUEST_EXTENSION: _("申请延期"),
 }
 
 

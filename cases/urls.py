@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import autocomplete, views
+from . import autocomplete, extension_views, views
 
 app_name = "cases"
 
@@ -18,6 +18,17 @@ urlpatterns = [
     path("cases/<int:case_id>/deadline/", views.case_deadline, name="deadline"),
     path("cases/<int:case_id>/assign/", views.case_assign, name="assign"),
     path("cases/<int:case_id>/follow-up/", views.case_follow_up, name="follow-up"),
+    path(
+        "cases/<int:case_id>/extension-requests/",
+        extension_views.extension_request,
+        name="extension-request",
+    ),
+    path(
+        "extension-requests/<int:request_id>/decision/",
+        extension_views.extension_decision,
+        name="extension-decision",
+    ),
+    path("inbox/", extension_views.inbox, name="inbox"),
     path("autocomplete/units/", autocomplete.unit_options, name="autocomplete-units"),
     path("autocomplete/users/", autocomplete.user_options, name="autocomplete-users"),
     path("restricted-grants/", views.restricted_grants, name="grants"),

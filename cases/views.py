@@ -41,6 +41,7 @@ from .dashboard import (
 )
 from .errors import DomainError, NotBuiltYet, NotFound
 from .evidence import download_name
+from .extension_forms import extension_context
 from .filters import LIGHTS, CaseFilter
 from .forms import (
     AssignForm,
@@ -296,6 +297,7 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
                                 "owner": case.owner_id})  # fmt: skip
     if "follow_up" in actions and not done:
         context["follow_up_form"] = forms.get("follow_up_form") or FollowUpForm()
+    context.update(extension_context(user, case, forms))  # 延期申请 (cases.extension_views)
     return context
 
 
