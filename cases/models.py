@@ -363,6 +363,13 @@ class Case(models.Model):
             ),
             models.Index(fields=["updated_at"], name="case_updated_at"),
             models.Index(fields=["parent"], name="case_parent"),
+            # The inboxes 待我验收 and 待上级协调 (cases.inbox): the few cases waiting for a
+            # supervising unit, counted in every page's top bar.
+            models.Index(
+                fields=["supervising_unit", "status"],
+                name="case_waiting_supervisor",
+                condition=models.Q(status__in=["submitted", "escalated"]),
+            ),
         ]
         # The completion roll-ups (cases.tally) follow every write, in its transaction.
         triggers = [
@@ -436,6 +443,8 @@ class CaseEvent(models.Model):
         FOLLOW_UP = "follow_up", _("督办")
         # The unit's answer to a follow-up: changes {"follow_up": [None, <its event id>]}.
         REPLY = "reply", _("回复督办")
+        # An extension request (延期申请) made or refused; an approval is a `deadline` row.
+        EXTENSION = "extension", _("延期申请")
 
     case = models.ForeignKey(Case, models.PROTECT, related_name="events", db_index=False)
     kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)

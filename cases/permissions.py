@@ -24,6 +24,7 @@ class Action(StrEnum):
     EVIDENCE = "evidence"
     FOLLOW_UP = "follow_up"
     INSPECTION = "inspection"
+    REQUEST_EXTENSION = "request_extension"
 
 
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
@@ -36,6 +37,8 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.INSPECTION: frozenset({Role.SUPERVISOR}),
     Action.RECTIFY: frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
     Action.EVIDENCE: frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
+    # And only by the responsible unit's people (cases.extensions).
+    Action.REQUEST_EXTENSION: frozenset({Role.INSPECTOR, Role.SUPERVISOR}),
 }
 
 # For messages: "您的角色无权<label>".
@@ -49,6 +52,7 @@ ACTION_LABELS = {
     Action.INSPECTION: _("登记或修改检查"),
     Action.RECTIFY: _("更新整改情况"),
     Action.EVIDENCE: _("上传佐证材料"),
+    Action.REQUEST_EXTENSION: _("申请延期"),
 }
 
 

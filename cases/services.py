@@ -30,7 +30,7 @@ from .evidence import clean_name, inspect_upload
 from .history import append_event
 from .models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit, User
 from .permissions import Action, require
-from .workflow import DONE_STATES, Status, check_move
+from .workflow import DONE_STATES, Status, check_extension_cap, check_move
 
 AuditAction = AuditEntry.Action
 MAX_CHECKPOINT = CheckPoint._meta.get_field("text").max_length or 300
@@ -340,7 +340,7 @@ def _reopen_checklist(case: Case, *, actor: Any, at: datetime) -> None:
 def case_extend_deadline(
     *, actor: Any, case_id: int, deadline: date, reason: str, at: datetime | None = None
 ) -> Case:
-    """Change the deadline (延期). Supervisors only, with a reason."""
+    """Change the deadline (延期). Supervisors only, with a reason; a later one counts."""
     case, at = _lock(actor, case_id, at, Action.EXTEND_DEADLINE)
     if not reason.strip():
         message = _("调整时限须填写理由。")
@@ -351,9 +351,12 @@ def case_extend_deadline(
         message = _("新时限与原时限相同。")
         raise InvalidInput(message, fields={"deadline": [message]})
     old = case.deadline
+    if deadline > old:  # an extension (延期): counted, and capped by the inspection
+        check_extension_cap(case.extensions, case.inspection.max_extensions)
+        case.extensions += 1
     case.deadline = deadline
     case.updated_at = at
-    case.save(update_fields=["deadline", "updated_at"])
+    case.save(update_fields=["deadline", "extensions", "updated_at"])
     append_event(
         case,
         actor=actor,

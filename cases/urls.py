@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import autocomplete, follow_up_views, registry_views, views
+from . import autocomplete, extension_views, follow_up_views, registry_views, views
 
 app_name = "cases"
 
@@ -42,6 +42,17 @@ urlpatterns = [
         follow_up_views.follow_up_reply,
         name="follow-up-reply",
     ),
+    path(
+        "cases/<int:case_id>/extension-requests/",
+        extension_views.extension_request,
+        name="extension-request",
+    ),
+    path(
+        "extension-requests/<int:request_id>/decision/",
+        extension_views.extension_decision,
+        name="extension-decision",
+    ),
+    path("inbox/", extension_views.inbox, name="inbox"),
     path("autocomplete/units/", autocomplete.unit_options, name="autocomplete-units"),
     path("autocomplete/users/", autocomplete.user_options, name="autocomplete-users"),
     path("restricted-grants/", views.restricted_grants, name="grants"),

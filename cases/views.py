@@ -41,6 +41,7 @@ from .dashboard import (
 )
 from .errors import DomainError, NotBuiltYet, NotFound
 from .evidence import download_name
+from .extension_forms import extension_context
 from .filters import LIGHTS, CaseFilter
 from .forms import (
     AssignForm,
@@ -306,6 +307,7 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
     context["follow_ups"] = follow_ups.follow_up_threads(user, case, context["events"])
     context["may_reply"] = follow_ups.may_reply(user, case)
     context["reply_form"] = forms.get("reply_form")
+    context.update(extension_context(user, case, forms))  # 延期申请 (cases.extension_views)
     return context
 
 

@@ -135,3 +135,19 @@ def check_move(source: str, target: str, role: Role | str | None, note: str = ""
 def moves_for(source: str, role: Role | str | None) -> list[Move]:
     """The moves a user with `role` may offer from `source`, in table order."""
     return [move for move in MOVES.values() if move.source == source and role in move.roles]
+
+
+class ExtensionCapReached(Conflict):
+    code = "extension_cap_reached"
+
+
+def check_extension_cap(extensions: int, cap: int | None) -> None:
+    """The one rule of the extension cap (`Inspection.max_extensions`, empty: no cap), applied
+    by `services.case_extend_deadline` to every extension (a supervisor's own, an approved
+    request, a bulk action, an import) and by `extensions.extension_request_create` when a
+    request is made, so a request that could never be approved is refused at once."""
+    if cap is not None and extensions >= cap:
+        raise ExtensionCapReached(
+            _("该问题已延期 %(count)s 次，已达本检查规定的延期次数上限（%(cap)s 次）。")
+            % {"count": extensions, "cap": cap}
+        )

@@ -103,7 +103,7 @@ class CaseSerializer(serializers.ModelSerializer):
         fields = [
             "id", "code", "title", "description", "inspection", "source", "source_display",
             "parent", "responsible_unit", "owner", "supervising_unit", "region", "deadline",
-            "original_deadline", "measures", "progress", "method", "method_display",
+            "original_deadline", "extensions", "measures", "progress", "method", "method_display",
             "is_key_problem", "amount", "status", "status_display", "light", "overdue",
             "items", "checklist", "created_at", "updated_at", "closed_at", "overdue_at_close",
         ]  # fmt: skip

@@ -4,7 +4,7 @@ from rest_framework.routers import DefaultRouter
 from ledgers.api import CaseExportView, ExportJobView, ImportJobView
 from reminders.api import ReminderListView
 
-from . import follow_ups, views
+from . import extensions, follow_ups, views
 
 app_name = "api"
 
@@ -24,6 +24,22 @@ urlpatterns = [
     path("jobs/imports/<int:pk>/", ImportJobView.as_view(), name="import-job"),
     # Before the router: "cases/export/" would otherwise read as the case with id "export".
     path("cases/export/", CaseExportView.as_view(), name="case-export"),
+    path(
+        "cases/<int:case_id>/extension-requests/",
+        extensions.CaseExtensionRequestsView.as_view(),
+        name="case-extension-requests",
+    ),
+    path(
+        "extension-requests/",
+        extensions.ExtensionRequestListView.as_view(),
+        name="extension-requests",
+    ),
+    path(
+        "extension-requests/<int:request_id>/decision/",
+        extensions.ExtensionDecisionView.as_view(),
+        name="extension-request-decision",
+    ),
+    path("inbox/", extensions.InboxView.as_view(), name="inbox"),
     path(
         "cases/<int:case_id>/evidence/<int:evidence_id>/download/",
         views.EvidenceDownloadView.as_view(),
