@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0012_inspection_rules_and_extension_requests'),
+        ('cases', '0013_case_event_reply'),
     ]
 
     operations = [

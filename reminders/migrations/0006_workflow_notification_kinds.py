@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reminders', '0004_calendar_day_of_a_unit'),
+        ('reminders', '0005_digest_per_sweep'),
     ]
 
     operations = [
