@@ -279,7 +279,14 @@ def test_an_admin_cannot_change_their_own_place(world, as_admin_a, admin_a):
 
 def test_people_outside_the_subtree_are_missing(world, as_admin_a, admin_a, admin_b):
     superuser_here = make_user(world.unit_a, Role.SUPERVISOR, "root_here", is_superuser=True)
-    for person in (world.inspector_b, admin_b, world.county_a_supervisor, superuser_here):
+    parent_person = make_user(world.county_a, Role.UNIT_ADMIN, "county_admin")  # above them
+    for person in (
+        world.inspector_b,
+        admin_b,
+        world.county_a_supervisor,
+        superuser_here,
+        parent_person,
+    ):
         before = (person.unit_id, person.role, person.is_active, person.password)
         assert as_admin_a.get(f"/people/{person.pk}/").status_code == 404
         assert as_admin_a.post(f"/people/{person.pk}/", _edit(person)).status_code == 404
@@ -540,3 +547,9 @@ def test_the_django_admin_refuses_staff_who_are_not_superusers(world, client):
         assert response["Location"].startswith("/admin/login/"), path
     client.force_login(world.admin)
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_people_pages_read_in_english(world, as_admin_a):
+    as_admin_a.post("/i18n/setlang/", {"language": "en"})
+    page = as_admin_a.get("/people/").content.decode()
+    assert "Add a person" in page and "People" in page and "新增人员" not in page
