@@ -203,12 +203,17 @@ def _date(value: date | None) -> str | None:
 
 
 def _require_valid_inspection(
-    actor: Any, values: dict[str, Any], *, inspection_id: int | None = None
+    actor: Any,
+    values: dict[str, Any],
+    *,
+    changed: dict[str, Any] | None = None,
+    inspection_id: int | None = None,
 ) -> None:
     """Refuse an inspection's fields, every bad one at once (`fields`), before anything is
-    written. `values`: the inspection as it would be. With an actor (the pages, the admin),
-    the units named must be in the actor's scope, as a case's are (`case_create`); loaders
-    without one (the demo) are trusted."""
+    written. `values`: the inspection as it would be; `changed`: what the write sets (all of
+    `values` for a new one). With an actor (the pages, the admin), the units it sets must be
+    in the actor's scope, as a case's are (`case_create`); loaders without one (the demo) are
+    trusted."""
     errors: dict[str, list[str]] = {}
 
     def refuse(field: str, message: str) -> None:
@@ -237,7 +242,7 @@ def _require_valid_inspection(
     if cap is not None and not 0 <= cap <= 100:
         refuse("max_extensions", _("延期次数上限须在 0 至 100 之间（不限请留空）。"))
     if actor is not None:
-        _require_units_in_scope(actor, values, refuse)
+        _require_units_in_scope(actor, values if changed is None else changed, refuse)
     if errors:
         raise InvalidInput(next(iter(errors.values()))[0], fields=errors)
 
@@ -334,7 +339,7 @@ def inspection_update(
         raise InvalidInput(_("不能修改：%(fields)s") % {"fields": ", ".join(sorted(unknown))})
     locked = Inspection.objects.select_for_update().get(pk=inspection.pk)
     if actor is not None:
-        require(actor, Action.INSPECTION)
+        require(actor, Action.INSPECTION)  # before the lookup: the same answer for any id
         if not selectors.managed_inspections(actor).filter(pk=locked.pk).exists():
             raise Forbidden(_("只能修改本单位发起或监督的检查。"))
         if locked.restricted and values.get("restricted") is False and not actor.is_superuser:
@@ -346,7 +351,7 @@ def inspection_update(
     after |= {"issuing_unit": locked.issuing_unit, "inspected_units": None, **values}
     if "inspected_units" in values:
         after["inspected_units"] = list(values["inspected_units"])
-    _require_valid_inspection(actor, after, inspection_id=locked.pk)
+    _require_valid_inspection(actor, after, changed=values, inspection_id=locked.pk)
     fields = {k: (v.strip() if k == "name" else v) for k, v in values.items()
               if k != "inspected_units"}  # fmt: skip
     if fields:

@@ -436,3 +436,16 @@ def test_only_the_cases_supervisors_edit_its_points(client, world):
     assert client.get(reverse("cases:checklist-add", args=[case.pk])).status_code == 405
     assert counts() == before
     assert point.text == "要点"
+
+
+def test_an_edit_checks_only_the_units_it_sets(world):
+    """The province issued it, the city commission supervises it: the city edits its round
+    without being refused the province it cannot see."""
+    inspection = make_inspection(world.city.parent, supervising_unit=world.commission, code="PV1")
+    organisation.inspection_update(inspection=inspection, actor=world.supervisor, round="第二轮")
+    assert Inspection.objects.get(pk=inspection.pk).round == "第二轮"
+    with pytest.raises(InvalidInput) as refused:
+        organisation.inspection_update(
+            inspection=inspection, actor=world.supervisor, supervising_unit=world.city.parent
+        )
+    assert "supervising_unit" in refused.value.fields
