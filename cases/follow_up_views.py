@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from . import follow_ups
-from .views import _case_or_404, _submit
+from .errors import DomainError, NotFound
+from .forms import attach_error
+from .views import _after_write, _case_or_404, _refused
 
 
 class ReplyForm(forms.Form):
@@ -30,10 +32,20 @@ class ReplyForm(forms.Form):
 @login_required
 @require_POST
 def follow_up_reply(request: HttpRequest, case_id: int, event_id: int) -> HttpResponse:
+    """A follow-up that is not this case's answers as a missing one (404), like the case; any
+    other refusal is the form's error."""
     case = _case_or_404(request.user, case_id)
     form = ReplyForm(request.POST, follow_up_id=event_id)
-    return _submit(request, case, "reply_form", form, _("已回复督办。"), lambda data: (
-        follow_ups.follow_up_reply(
-            actor=request.user, case_id=case.pk, follow_up_id=event_id, note=data["note"]
-        )
-    ))  # fmt: skip
+    if form.is_valid():
+        try:
+            follow_ups.follow_up_reply(
+                actor=request.user, case_id=case.pk, follow_up_id=event_id,
+                note=form.cleaned_data["note"],
+            )  # fmt: skip
+        except NotFound as error:
+            raise Http404(error.message) from None
+        except DomainError as error:
+            attach_error(form, error)
+        else:
+            return _after_write(request, case.pk, _("已回复督办。"))
+    return _refused(request, case.pk, "reply_form", form)

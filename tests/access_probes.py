@@ -214,8 +214,8 @@ def every(answer: int | str) -> dict[str, int | str | None]:
 class Probe:
     """One URL or API operation.
 
-    `path` may hold {case}, {evidence}, {point}, {unit}, {inspection}, {job}, {notification} or
-    {token};
+    `path` may hold {case}, {evidence}, {point}, {follow_up}, {unit}, {inspection}, {job},
+    {notification} or {token};
     `target` says which kind of object they refer to ("case", "unit", "inspection",
     "export_job", "import_job", "notification", "api_token"), None for a URL without an object.
     `seen` is the answer per
@@ -307,6 +307,15 @@ WEB_PROBES: dict[str, Probe] = {
         row(LOGIN, None, 400, 400, 302, 302),
         "case",
         data="follow_up",
+    ),
+    # A reply to a follow-up (回复督办): the unit's people (its inspectors, and 甲县局's own
+    # supervisor); anyone else who sees the case gets the form's error (400).
+    "cases:follow-up-reply": Probe(
+        "post",
+        "/cases/{case}/follow-ups/{follow_up}/reply/",
+        row(LOGIN, None, 400, 302, 400, 400, 302),
+        "case",
+        data="reply",
     ),
     "cases:evidence-download": Probe(
         "get", "/cases/{case}/evidence/{evidence}/", row(LOGIN, None, 200, 200, 200, 200), "case"
@@ -543,6 +552,19 @@ API_PROBES: dict[tuple[str, str], Probe] = {
         "case",
         hidden=_API_READ_ONLY_WRITE,
         data="follow_up_api",
+    ),
+    # A case's follow-ups with their readers and replies: whoever sees the case.
+    ("GET", "/api/v1/cases/{case_id}/follow-ups/"): Probe(
+        "get", "/api/v1/cases/{case}/follow-ups/", row(401, None, 200, 200, 200, 200), "case"
+    ),
+    # A reply: the unit's people only (甲县局's inspector and its own supervisor).
+    ("POST", "/api/v1/cases/{case_id}/follow-ups/{event_id}/replies/"): Probe(
+        "post",
+        "/api/v1/cases/{case}/follow-ups/{follow_up}/replies/",
+        row(401, None, 403, 201, 403, 403, 201),
+        "case",
+        hidden=_API_READ_ONLY_WRITE,
+        data="reply_api",
     ),
     ("GET", "/api/v1/cases/export/"): Probe(
         "get", "/api/v1/cases/export/", row(401, 200, 200, 200, 200, 200)

@@ -149,12 +149,22 @@ def test_every_url_and_operation_has_a_probe():
     # Each probe's path is the URL it is keyed by.
     for key, probe in WEB_PROBES.items():
         path = probe.path.split("?")[0].format(
-            case=1, evidence=1, job=1, notification=1, token=1, grant=1, inspection=1, point=1
+            case=1,
+            evidence=1,
+            job=1,
+            notification=1,
+            token=1,
+            grant=1,
+            inspection=1,
+            point=1,
+            follow_up=1,
         )
         assert resolve(path).view_name == key, key
     for (method, path), probe in API_PROBES.items():
         assert probe.method.upper() == method
-        sent = probe.path.split("?")[0].format(case=1, evidence=1, unit=1, inspection=1, job=1)
+        sent = probe.path.split("?")[0].format(
+            case=1, evidence=1, unit=1, inspection=1, job=1, follow_up=1
+        )
         assert resolve(sent).view_name == resolve(_sample(path)).view_name, (method, path)
 
 
@@ -355,16 +365,20 @@ def targets(scene: Scene, role: str, probe: Probe) -> list[Target]:
         return [Target("-", {}, True)]
     found: list[Target] = []
     if kind == "case":
+        follow_ups = dict(  # each case's follow-up (the scene follows every case up)
+            CaseEvent.objects.filter(kind="follow_up").values_list("case_id", "pk")
+        )
         for relation, label in CASE_RELATIONS[role].items():
+            case_id = scene.cases[label].pk
             ids = {
-                "case": scene.cases[label].pk,
+                "case": case_id,
                 "evidence": scene.evidence[label].pk,
                 "point": scene.points[label],
+                "follow_up": follow_ups[case_id],
             }
             found.append(Target(relation, ids, label in CASES_SEEN[role], label))
-        found.append(
-            Target("missing", {"case": MISSING, "evidence": MISSING, "point": MISSING}, False)
-        )
+        missing = {"case": MISSING, "evidence": MISSING, "point": MISSING, "follow_up": MISSING}
+        found.append(Target("missing", missing, False))
         if "{point}" in probe.path:
             # A visible case with another case's checklist point.
             own = CASE_RELATIONS[role]["own"]
@@ -477,6 +491,10 @@ def payload(scene: Scene, role: str, probe: Probe, target: Target) -> tuple[Any,
         return {"to": "in_progress"}, "json"
     if name == "follow_up_api":
         return {"note": "探针督办"}, "json"
+    if name == "reply":
+        return {"note": "探针回复"}, None
+    if name == "reply_api":
+        return {"note": "探针回复"}, "json"
     raise AssertionError(name)
 
 

@@ -62,6 +62,7 @@ AUDITED_GETS = {
         "GET",
         "/api/v1/cases/{case_id}/evidence/{evidence_id}/download/",
     ): "evidence downloaded (record_evidence_download)",
+    ("GET", "/api/v1/cases/{case_id}/follow-ups/"): "a restricted case's follow-ups shown",
 }
 AUDIT_TABLE = "audit_auditentry"
 REFUSED = {403, 404}

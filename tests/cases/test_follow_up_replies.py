@@ -260,3 +260,13 @@ def test_the_page_shows_why_a_reply_is_refused(client, world, followed):
     client.force_login(world.inspector_b)
     assert client.post(url, {"note": "回复"}).status_code == 404
     assert not CaseEvent.objects.filter(kind="reply").exists()
+
+
+def test_a_follow_up_of_another_case_is_not_found_on_the_page(client, world, followed):
+    case, _follow_up = followed
+    other = world.case(world.unit_a)
+    elsewhere = services.case_follow_up(actor=world.supervisor, case_id=other.pk, note="另案督办")
+    client.force_login(world.inspector_a)
+    url = reverse("cases:follow-up-reply", args=[case.pk, elsewhere.pk])
+    assert client.post(url, {"note": "回复"}).status_code == 404
+    assert not CaseEvent.objects.filter(kind="reply").exists()
