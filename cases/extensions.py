@@ -129,9 +129,9 @@ def extension_request_create(
     """The unit asks for `deadline` (later than the current one) with `reason`. Refused: 403
     for anyone but the unit's side, 409 when the case is done, a request is already pending
     or the inspection's cap is reached, 400 for a bad date or an empty reason."""
-    require(actor, Action.REQUEST_EXTENSION)
-    case = selectors.case_get_for_update(actor, case_id)
+    case = selectors.case_get_for_update(actor, case_id)  # 404 first, as every case write
     at = timezone.now()
+    require(actor, Action.REQUEST_EXTENSION)
     if not _case_in(case, unit_side(actor)):
         raise Forbidden(_("只有该问题责任单位的人员可以申请延期。"))
     if case.status in DONE_STATES:
@@ -182,8 +182,8 @@ def extension_request_decide(
     history) or refuse (a note is required; a history row) a pending request. 403 for anyone
     but the supervising side, 404 for a request the actor may not see, 409 for a request
     already decided (or a cap reached, or a deadline that moved past the one asked for)."""
-    require(actor, Action.EXTEND_DEADLINE)
     case_id = request_get(actor, request_id).case_id
+    require(actor, Action.EXTEND_DEADLINE)
     case = selectors.case_get_for_update(actor, case_id)  # the lock every case write takes
     request = ExtensionRequest.objects.select_for_update().get(pk=request_id)
     at = timezone.now()

@@ -317,6 +317,26 @@ WEB_PROBES: dict[str, Probe] = {
         "case",
         data="reply",
     ),
+    # Extension requests (延期申请): the scene's cases of 甲县局 and 甲县局股室 have a decided
+    # request (a new one may be made), every other case a pending one. The unit's people ask
+    # (inspector and 甲县局's own supervisor); the supervising commission decides (approve);
+    # anyone else who sees the case gets the form's error. {extension}: the case's request.
+    "cases:extension-request": Probe(
+        "post",
+        "/cases/{case}/extension-requests/",
+        row(LOGIN, None, 400, 302, 400, 400, 302),
+        "case",
+        data="extension_request",
+    ),
+    "cases:extension-decision": Probe(
+        "post",
+        "/extension-requests/{extension}/decision/",
+        row(LOGIN, None, 400, 400, 400, 302, 400),
+        "case",
+        data="extension_decision",
+    ),
+    # The inboxes: everybody signed in (empty for all but supervisors: tests/cases/test_inbox).
+    "cases:inbox": Probe("get", "/inbox/", row(LOGIN, 200, 200, 200, 200, 200)),
     "cases:evidence-download": Probe(
         "get", "/cases/{case}/evidence/{evidence}/", row(LOGIN, None, 200, 200, 200, 200), "case"
     ),
@@ -566,6 +586,32 @@ API_PROBES: dict[tuple[str, str], Probe] = {
         hidden=_API_READ_ONLY_WRITE,
         data="reply_api",
     ),
+    ("GET", "/api/v1/cases/{case_id}/extension-requests/"): Probe(
+        "get",
+        "/api/v1/cases/{case}/extension-requests/",
+        row(401, None, 200, 200, 200, 200),
+        "case",
+    ),
+    ("POST", "/api/v1/cases/{case_id}/extension-requests/"): Probe(
+        "post",
+        "/api/v1/cases/{case}/extension-requests/",
+        row(401, None, 403, 201, 403, 403, 201),
+        "case",
+        hidden=_API_READ_ONLY_WRITE,
+        data="extension_request_api",
+    ),
+    ("GET", "/api/v1/extension-requests/"): Probe(
+        "get", "/api/v1/extension-requests/", row(401, 200, 200, 200, 200, 200)
+    ),
+    ("POST", "/api/v1/extension-requests/{request_id}/decision/"): Probe(
+        "post",
+        "/api/v1/extension-requests/{extension}/decision/",
+        row(401, None, 403, 403, 403, 200, 403),
+        "case",
+        hidden=_API_READ_ONLY_WRITE,
+        data="extension_decision_api",
+    ),
+    ("GET", "/api/v1/inbox/"): Probe("get", "/api/v1/inbox/", row(401, 200, 200, 200, 200, 200)),
     ("GET", "/api/v1/cases/export/"): Probe(
         "get", "/api/v1/cases/export/", row(401, 200, 200, 200, 200, 200)
     ),

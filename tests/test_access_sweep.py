@@ -20,7 +20,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -45,6 +45,7 @@ from cases.models import (
     Case,
     CaseEvent,
     Evidence,
+    ExtensionRequest,
     Inspection,
     RestrictedGrant,
     Unit,
@@ -158,12 +159,13 @@ def test_every_url_and_operation_has_a_probe():
             inspection=1,
             point=1,
             follow_up=1,
+            extension=1,
         )
         assert resolve(path).view_name == key, key
     for (method, path), probe in API_PROBES.items():
         assert probe.method.upper() == method
         sent = probe.path.split("?")[0].format(
-            case=1, evidence=1, unit=1, inspection=1, job=1, follow_up=1
+            case=1, evidence=1, unit=1, inspection=1, job=1, follow_up=1, extension=1
         )
         assert resolve(sent).view_name == resolve(_sample(path)).view_name, (method, path)
 
@@ -186,6 +188,8 @@ class Scene:
     api_keys: dict[str, str]  # role → the key of that token
     grants: dict[str, RestrictedGrant]  # by the granted unit's case label (GRANTS)
     points: dict[str, int]  # by case label: the id of the case's checklist point
+    # By case label: pending, but decided (refused) on the inspector's own cases.
+    extension_requests: dict[str, ExtensionRequest] = field(default_factory=dict)
 
     def user(self, role: str) -> User | None:
         return self.users.get(role)
@@ -311,6 +315,8 @@ def build_scene(world: World) -> Scene:
         )
         for label in GRANTS
     }
+    extension_requests = {label: _extension_request(world, case, label)
+                          for label, case in cases.items()}  # fmt: skip
     return Scene(
         world,
         users,
@@ -325,6 +331,26 @@ def build_scene(world: World) -> Scene:
         api_keys,
         restricted_grants,
         {label: case.checklist.get().pk for label, case in cases.items()},
+        extension_requests,
+    )
+
+
+# The cases whose request is already decided: their unit's people may ask again.
+DECIDED_EXTENSIONS = {"unit_a", "unit_a_child"}
+
+
+def _extension_request(world: World, case: Case, label: str) -> ExtensionRequest:
+    """A request of the case, written directly: the scene's units have no people to ask."""
+    decided = label in DECIDED_EXTENSIONS
+    return ExtensionRequest.objects.create(
+        case=case,
+        current_deadline=case.deadline,
+        deadline=days(60),
+        reason="探针延期申请",
+        requested_by=world.admin,
+        status="refused" if decided else "pending",
+        decided_by=world.admin if decided else None,
+        decision_note="探针不同意" if decided else "",
     )
 
 
@@ -375,9 +401,16 @@ def targets(scene: Scene, role: str, probe: Probe) -> list[Target]:
                 "evidence": scene.evidence[label].pk,
                 "point": scene.points[label],
                 "follow_up": follow_ups[case_id],
+                "extension": scene.extension_requests[label].pk,
             }
             found.append(Target(relation, ids, label in CASES_SEEN[role], label))
-        missing = {"case": MISSING, "evidence": MISSING, "point": MISSING, "follow_up": MISSING}
+        missing = {
+            "case": MISSING,
+            "evidence": MISSING,
+            "point": MISSING,
+            "follow_up": MISSING,
+            "extension": MISSING,
+        }
         found.append(Target("missing", missing, False))
         if "{point}" in probe.path:
             # A visible case with another case's checklist point.
@@ -495,6 +528,14 @@ def payload(scene: Scene, role: str, probe: Probe, target: Target) -> tuple[Any,
         return {"note": "探针回复"}, None
     if name == "reply_api":
         return {"note": "探针回复"}, "json"
+    if name == "extension_request":
+        return {"deadline": days(90).isoformat(), "reason": "探针申请延期"}, None
+    if name == "extension_decision":
+        return {"approve": "1", "note": "探针同意"}, None
+    if name == "extension_request_api":
+        return {"deadline": days(90).isoformat(), "reason": "探针申请延期"}, "json"
+    if name == "extension_decision_api":
+        return {"approve": True, "note": "探针同意"}, "json"
     raise AssertionError(name)
 
 
@@ -567,7 +608,19 @@ def snapshot() -> dict[str, dict[Any, Any]]:
             pk: rest
             for pk, *rest in RestrictedGrant.objects.values_list("pk", "unit_id", "revoked_at")
         },
+        "extension_requests": _extension_requests_by_case(),
     }
+
+
+def _extension_requests_by_case() -> dict[int, tuple]:
+    """Case → its requests (id, status, deadline, decider), so a write is allowed on the
+    requests of the case it targets and no other."""
+    rows: dict[int, list] = {}
+    for case_id, *rest in ExtensionRequest.objects.order_by("pk").values_list(
+        "case_id", "pk", "status", "deadline", "decided_by_id"
+    ):
+        rows.setdefault(case_id, []).append(tuple(rest))
+    return {case_id: tuple(found) for case_id, found in rows.items()}
 
 
 def changed(before: dict[str, dict], after: dict[str, dict]) -> dict[str, set]:
@@ -589,8 +642,8 @@ def allowed_changes(
         return {}
     if probe.target == "case" and target.seen and (probe.writers is None or role in probe.writers):
         case_id = target.ids["case"]
-        # The case itself (its row, history, evidence and reminders).
-        return {"cases": {case_id}}
+        # The case itself (its row, history, evidence, reminders and extension requests).
+        return {"cases": {case_id}, "extension_requests": {case_id}}
     if key == ("POST", "/api/v1/cases/"):
         return {"cases": "added"}
     if key in {("POST", "/api/v1/auth/token/"), ("DELETE", "/api/v1/auth/token/")}:
@@ -653,7 +706,7 @@ class Allowed:
     def foreign(self, row: Model) -> bool:
         if isinstance(row, Case):
             return row.pk not in self.cases
-        if isinstance(row, CaseEvent | Evidence | Reminder):
+        if isinstance(row, CaseEvent | Evidence | Reminder | ExtensionRequest):
             return row.case_id not in self.cases
         if isinstance(row, Unit):
             return row.pk not in self.units
