@@ -225,7 +225,8 @@ class InspectionAdmin(ThroughServicesMixin, admin.ModelAdmin):
         return rows.filter(Q(restricted=False) | Q(pk__in=visible))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Inspection | None = None):
-        fixed = ["code", "issuing_unit", "kind"] if obj else []
+        # The creation time is the service's to set.
+        fixed = ["code", "issuing_unit", "kind", "created_at"] if obj else ["created_at"]
         # Lifting a ledger's restriction shows it to every unit: an operator's decision only.
         return fixed if request.user.is_superuser else [*fixed, "restricted"]
 

@@ -449,3 +449,34 @@ def test_an_edit_checks_only_the_units_it_sets(world):
             inspection=inspection, actor=world.supervisor, supervising_unit=world.city.parent
         )
     assert "supervising_unit" in refused.value.fields
+
+
+def test_the_admin_registers_inspections_through_the_same_service(client, world):
+    from tests.factories import make_superuser
+
+    login(client, make_superuser("operator"))
+    data = {
+        "code": "ADM-1", "name": "后台登记的检查", "kind": "special", "year": "2024",
+        "issuing_unit": world.commission.pk, "supervising_unit": world.commission.pk,
+        "inspected_units": [world.unit_a.pk], "round": "第一轮", "feedback_date": "2024-05-01",
+        "rectification_deadline": "2024-04-01", "max_extensions": "",
+    }  # fmt: skip
+    before = counts()
+    refused = client.post("/admin/cases/inspection/add/", data)
+    assert refused.status_code == 200
+    assert "整改期限不能早于反馈日期。" in refused.content.decode()
+    assert counts() == before
+    data["rectification_deadline"] = "2024-11-01"
+    assert client.post("/admin/cases/inspection/add/", data).status_code == 302
+    inspection = Inspection.objects.get(code="ADM-1")
+    assert list(inspection.inspected_units.all()) == [world.unit_a]
+    assert inspection.rectification_deadline == date(2024, 11, 1)
+    entry = AuditEntry.objects.get(action="inspection_create", target_id=str(inspection.pk))
+    assert entry.changes["inspected_units"] == [None, [world.unit_a.pk]]
+    # A change of the inspected units alone: through inspection_update, audited.
+    data["inspected_units"] = [world.unit_a.pk, world.unit_b.pk]
+    url = f"/admin/cases/inspection/{inspection.pk}/change/"
+    assert client.post(url, data).status_code == 302
+    assert set(inspection.inspected_units.all()) == {world.unit_a, world.unit_b}
+    entry = AuditEntry.objects.filter(action="inspection_update").latest("pk")
+    assert sorted(entry.changes["inspected_units"][1]) == sorted([world.unit_a.pk, world.unit_b.pk])
