@@ -9,12 +9,15 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import connection
+from django.db import connection, transaction
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from cases import services as case_services
 from cases.errors import DomainError
 from cases.models import Case, CaseEvent
 from reminders import events, services
+from reminders import tasks as reminder_tasks
 from reminders.models import Notification, Reminder
 from tests.factories import make_user, pdf_upload
 
@@ -258,3 +261,68 @@ def test_it_sends_each_notification_once_when_deliveries_run_at_once(people, clo
     )
     assert Notification.objects.count() == 2
     assert len(bots.received) == 2  # 晋城市纪委监委's and 甲县局's bots, once each
+
+
+# --- Every door: the page, the API, bulk actions, one publication per transaction ------------
+
+
+def published(monkeypatch) -> list[str]:
+    sent: list[str] = []
+    monkeypatch.setattr(reminder_tasks, "publish", lambda task: sent.append(task.name) or True)
+    return sent
+
+
+def test_the_page_and_the_api_notify_alike(people, clock, client):
+    world = people
+    by_page, by_api = world.case(world.unit_a), world.case(world.unit_a)
+    client.force_login(world.inspector_a)
+    for case in (by_page, by_api):
+        move(world.inspector_a, case, "in_progress")
+    page = client.post(
+        reverse("cases:transition", args=[by_page.pk]), {"to": "submitted", "note": "已完成"}
+    )
+    assert page.status_code == 302
+    api = APIClient()
+    api.force_authenticate(world.inspector_a)
+    answer = api.post(
+        f"/api/v1/cases/{by_api.pk}/transitions/", {"to": "submitted", "note": "已完成"}, "json"
+    )
+    assert answer.status_code == 200
+    told = Reminder.objects.filter(kind="submitted", recipient=world.supervisor)
+    assert sorted(told.values_list("case_id", flat=True)) == sorted([by_page.pk, by_api.pk] * 2)
+
+
+def test_a_bulk_reassignment_tells_each_unit_once_in_one_digest(
+    people, clock, client, django_capture_on_commit_callbacks, monkeypatch
+):
+    world = people
+    cases = [world.case(world.unit_a) for _ in range(3)]
+    client.force_login(world.supervisor)
+    sent = published(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("cases:bulk"), {
+            "action": "assign", "cases": [c.pk for c in cases],
+            "responsible_unit": world.unit_b.pk, "note": "职责调整",
+        })  # fmt: skip
+    assert sent == [reminder_tasks.deliver_reminders.name]  # one task for the whole action
+    assert Reminder.objects.filter(kind="reassigned", recipient=world.inspector_b).count() == 6
+    services.deliver()
+    (message,) = mail.outbox
+    assert message.to == [world.inspector_b.email]
+    assert all(case.code in message.body for case in cases)
+
+
+def test_a_rolled_back_move_publishes_nothing_and_leaves_nothing(
+    people, clock, django_capture_on_commit_callbacks, monkeypatch
+):
+    world = people
+    case = world.case(world.unit_a)
+    sent = published(monkeypatch)
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        move(world.inspector_a, case, "escalated", note="协调")
+        raise RuntimeError("rolled back")
+    assert sent == [] and not Reminder.objects.exists()
