@@ -136,7 +136,8 @@ def overdue_cases(user: Any, scope: Scope) -> list[Case]:
         .order_by("deadline", "id")[:LIST_SIZE]
     )
     for case in cases:
-        case.days_overdue = (today - case.deadline).days  # type: ignore[attr-defined]
+        # Working days past the day it was due if its inspection counts them (cases.lights).
+        case.days_overdue = case.days_late(today)  # type: ignore[attr-defined]
     return cases
 
 

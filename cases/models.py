@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from . import record_guards, tally_sql
 from .extension_models import ExtensionRequest  # noqa: F401  (this app's)
 from .grant_models import RestrictedGrant  # noqa: F401  (this app's)
-from .lights import light_of
+from .lights import days_overdue, light_of
 from .tally_models import CompletionSnapshot, CompletionTally, TallyDay  # noqa: F401  (this app's)
 from .workflow import DONE_STATES, Role, Status
 
@@ -223,6 +223,11 @@ class Inspection(models.Model):
         verbose_name = _("检查/台账")
         verbose_name_plural = _("检查/台账")
         ordering = ["-year", "code"]
+        # A changed working_days recounts its cases' lights in the roll-ups (cases.tally).
+        triggers = [
+            _after("tally_working_days", pgtrigger.Update, tally_sql.on_inspection_flag(),
+                   tally_sql.TALLY_DECLARE, old="old_rows", new="new_rows"),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return self.name
@@ -392,8 +397,22 @@ class Case(models.Model):
         return self.light(today) == "red"
 
     def light(self, today: date | None = None) -> str:
-        """Red, yellow or green (the rule: `cases.lights`)."""
-        return light_of(self.status, self.deadline, today or timezone.localdate())
+        """Red, yellow or green (the rule: `cases.lights`), counting working days if the
+        inspection says so."""
+        return light_of(
+            self.status,
+            self.deadline,
+            today or timezone.localdate(),
+            working_days=self.inspection.working_days,
+        )
+
+    def days_late(self, today: date | None = None) -> int:
+        """Days (working days if the inspection counts them) past the day the deadline is
+        due; 0 if not overdue."""
+        if self.is_done:
+            return 0
+        today = today or timezone.localdate()
+        return days_overdue(self.deadline, today, working_days=self.inspection.working_days)
 
 
 class CheckPoint(models.Model):

@@ -8,13 +8,16 @@ themselves; this module keeps the same figures pre-counted, exactly, on PostgreS
   on `cases_case` add a delta row in the transaction of every insert, update or delete that
   changes a counted column (one INSERT per statement: no row is updated, so concurrent writers
   never wait on each other or deadlock here). `compact()` adds the deltas up now and then.
-- Lights depend on the day and the due-soon window (the rule: `cases.lights`): the tally's are
-  those of `TallyDay.day` and `TallyDay.due_soon_days`, which the triggers read. Beat's
-  `cases.maintain_tally` builds the tally and rebuilds it for each new day, and when
-  `DUE_SOON_DAYS` or the time zone differs from the row's, under a lock that writers share, so
-  no delta computed for the old day or window lands after the rebuild. A read never builds:
-  until the tally is today's with today's settings, readers count the cases instead
-  (`completion.figures`), by the settings as they are.
+- Lights depend on the day, the due-soon window and, for working-day inspections, the
+  calendar (the rule: `cases.lights`): the tally's are those of `TallyDay.day`,
+  `TallyDay.due_soon_days` and the working-day boundaries `TallyDay.work_red`/`work_soon`,
+  which the triggers read. Beat's `cases.maintain_tally` builds the tally and rebuilds it for
+  each new day, and when `DUE_SOON_DAYS`, the time zone or a site calendar day differs from
+  what it was built with (`TallyDay.calendar_key`), under a lock that writers share, so no
+  delta computed for the old day or window lands after the rebuild. A read never builds: until
+  the tally is today's with today's settings and calendar, readers count the cases instead
+  (`completion.figures`), by the settings and calendar as they are. An inspection's changed
+  working-day flag recounts its cases in the same transaction (a trigger on the inspection).
 - `cases_completionsnapshot` holds the same figures as of the end of a past day, built once from
   the history by the same rule as `completion._state`, by beat only (`build_missing_snapshots`)
   and only for the kept days (`first_kept_day` to yesterday). A history row dated on or before a
@@ -32,8 +35,18 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .lights import DayBounds
 from .models import Case, CaseEvent, CompletionSnapshot, TallyDay
-from .tally_sql import DIMS, FIGURE_COLUMNS, SNAPSHOT_LOCK, figure_sums, tally_insert
+from .tally_sql import (
+    CALENDAR_KEY_SQL,
+    DIMS,
+    FIGURE_COLUMNS,
+    SNAPSHOT_LOCK,
+    DaySql,
+    figure_sums,
+    inspection_join,
+    tally_insert,
+)
 
 # pg_advisory_xact_lock key for rebuilding and compacting the tally (the snapshots' key,
 # shared by the history trigger, is tally_sql.SNAPSHOT_LOCK).
@@ -63,13 +76,17 @@ def _lock(key: int) -> None:
 
 
 def current_day() -> date | None:
-    """The day the live tally is valid for, or None if it must be rebuilt first."""
-    row = TallyDay.objects.filter(pk=1).values("day", "due_soon_days", "time_zone").first()
-    if row is None or row["due_soon_days"] != settings.DUE_SOON_DAYS:
+    """The day the live tally is valid for, or None if it must be rebuilt first (a changed
+    window, time zone, site calendar day or inspection's working-day flag): one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT day, due_soon_days, time_zone, calendar_key = "
+            f"{CALENDAR_KEY_SQL} FROM cases_tallyday WHERE id = 1"
+        )
+        row = cursor.fetchone()
+    if row is None or row[1] != settings.DUE_SOON_DAYS or row[2] != settings.TIME_ZONE:
         return None
-    if row["time_zone"] != settings.TIME_ZONE:
-        return None
-    return row["day"]
+    return row[0] if row[3] else None
 
 
 def is_built() -> bool:
@@ -99,26 +116,36 @@ def refresh(today: date | None = None, *, only_if_stale: bool = False) -> None:
     if only_if_stale and current_day() == today:
         return  # another reader rebuilt it while this one waited for the lock
     window, zone = settings.DUE_SOON_DAYS, settings.TIME_ZONE
+    work = DayBounds(today, window).working  # read from the calendar now, not remembered
     before = TallyDay.objects.filter(pk=1).values_list("due_soon_days", "time_zone").first()
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO cases_tallyday (id, day, due_soon_days, time_zone) VALUES (1, %s, %s, %s)"
-            " ON CONFLICT (id) DO UPDATE SET day = EXCLUDED.day,"
-            " due_soon_days = EXCLUDED.due_soon_days, time_zone = EXCLUDED.time_zone",
-            [today, window, zone],
+            "SELECT calendar_key <> " + CALENDAR_KEY_SQL + " FROM cases_tallyday WHERE id = 1"
         )
-        if before is not None and before != (window, zone):
+        calendar_changed = bool((cursor.fetchone() or [False])[0])
+        cursor.execute(
+            "INSERT INTO cases_tallyday"
+            " (id, day, due_soon_days, time_zone, work_red, work_soon, calendar_key)"
+            f" VALUES (1, %s, %s, %s, %s, %s, {CALENDAR_KEY_SQL})"
+            " ON CONFLICT (id) DO UPDATE SET day = EXCLUDED.day,"
+            " due_soon_days = EXCLUDED.due_soon_days, time_zone = EXCLUDED.time_zone,"
+            " work_red = EXCLUDED.work_red, work_soon = EXCLUDED.work_soon,"
+            " calendar_key = EXCLUDED.calendar_key",
+            [today, window, zone, work.red, work.soon],
+        )
+        if calendar_changed or (before is not None and before != (window, zone)):
+            # The snapshots counted by the old window, zone or calendar: beat builds them again.
             cursor.execute("DELETE FROM cases_completionsnapshot")
         cursor.execute("DELETE FROM cases_completiontally")
+        on = DaySql(
+            day="%(day)s::date",
+            window="%(window)s::integer",
+            work_red="%(work_red)s::date",
+            work_soon="%(work_soon)s::date",
+        )
         cursor.execute(
-            tally_insert(
-                "cases_case",
-                alias="cases_case",
-                sign="1",
-                day="%(day)s::date",
-                window="%(window)s::integer",
-            ),
-            {"day": today, "window": window},
+            tally_insert("cases_case", alias="cases_case", sign="1", on=on),
+            {"day": today, "window": window, "work_red": work.red, "work_soon": work.soon},
         )
 
 
@@ -144,7 +171,8 @@ def compact() -> None:
 # Until beat has (the day row still holds the old settings), none of them is used.
 _SETTINGS_KEPT = (
     "EXISTS (SELECT 1 FROM cases_tallyday t WHERE t.id = 1"
-    " AND t.due_soon_days = %(window)s AND t.time_zone = %(zone)s)"
+    " AND t.due_soon_days = %(window)s AND t.time_zone = %(zone)s"
+    f" AND t.calendar_key = {CALENDAR_KEY_SQL})"
 )
 
 
@@ -218,13 +246,16 @@ def _build_snapshot(day: date) -> None:
     from .completion import end_of_day
 
     moment = end_of_day(day)
-    sums = figure_sums(
-        status="s.to_status",
-        deadline="d.deadline",
-        late="s.was_overdue",
-        case="c",
+    window = settings.DUE_SOON_DAYS
+    work = DayBounds(day, window).working
+    on = DaySql(
         day="%(day)s::date",
         window="%(window)s::integer",
+        work_red="%(work_red)s::date",
+        work_soon="%(work_soon)s::date",
+    )
+    sums = figure_sums(
+        status="s.to_status", deadline="d.deadline", late="s.was_overdue", case="c", on=on
     )
     dims = ", ".join(f"c.{dim}" for dim in DIMS)
     columns = f"day, {', '.join(DIMS)}, {', '.join(FIGURE_COLUMNS)}"
@@ -243,10 +274,17 @@ def _build_snapshot(day: date) -> None:
             INSERT INTO cases_completionsnapshot ({columns})
             SELECT %(day)s, {dims}, {", ".join(sums)}
               FROM cases_case c JOIN s ON s.case_id = c.id LEFT JOIN d ON d.case_id = c.id
+                   {inspection_join("c")}
              WHERE c.created_at < %(moment)s
              GROUP BY {dims}
             """,
-            {"moment": moment, "day": day, "window": settings.DUE_SOON_DAYS},
+            {
+                "moment": moment,
+                "day": day,
+                "window": window,
+                "work_red": work.red,
+                "work_soon": work.soon,
+            },
         )
         if cursor.rowcount == 0:
             # An empty day still gets a row, so "built" and "nothing then" are told apart.

@@ -59,13 +59,20 @@ class CompletionSnapshot(_Figures):
 
 
 class TallyDay(models.Model):
-    """One row: the day and due-soon window the live tally's lights are computed for, and the
-    time zone of its days. Written by `tally.refresh` from the settings; the triggers read it
-    (so a changed setting reaches them when beat rebuilds the tally, not at migrate time)."""
+    """One row: the day and due-soon window the live tally's lights are computed for, the time
+    zone of its days, and the day's working-day boundaries (`cases.lights.Bounds`) with the key
+    of the calendar they were computed from (`tally_sql.CALENDAR_KEY_SQL`). Written by
+    `tally.refresh` from the settings and the calendar; the triggers read it (so a changed
+    setting, calendar day or inspection's working-day flag reaches them when beat rebuilds the
+    tally, not at migrate time)."""
 
     day = models.DateField()
     due_soon_days = models.PositiveIntegerField()
     time_zone = models.CharField(max_length=64)
+    # Working-day inspections: the latest red and the latest yellow deadline on `day`.
+    work_red = models.DateField(null=True)
+    work_soon = models.DateField(null=True)
+    calendar_key = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     def __str__(self) -> str:
         return f"tally day {self.day}"

@@ -134,6 +134,7 @@ _ROW_FIELDS = (
     "is_key_problem", "amount", "responsible_unit__name", "region__name", "owner__username",
     "owner__full_name", "owner__first_name", "owner__last_name", "measures", "deadline",
     "method", "progress", "status", "items_done", "items_total", "evidence_count", "closed_at",
+    "inspection__working_days",
 )  # fmt: skip
 
 
@@ -149,7 +150,8 @@ def _rows(cases: Any, today: Any) -> Iterator[list[Any]]:
     for seq, row in enumerate(values, 1):
         (code, inspection, source, title, description, parent_code, key_problem, amount, unit,
          region, username, full_name, first_name, last_name, measures, deadline, method,
-         progress, status, items_done, items_total, evidence_count, closed_at) = row  # fmt: skip
+         progress, status, items_done, items_total, evidence_count, closed_at,
+         working_days) = row  # fmt: skip
         # User.get_full_name, from its columns.
         owner = (
             (full_name or f"{first_name} {last_name}".strip() or username)
@@ -174,7 +176,7 @@ def _rows(cases: Any, today: Any) -> Iterator[list[Any]]:
             methods.get(method, method),
             progress,
             statuses.get(status, status),
-            lights[light_of(status, deadline, today)],
+            lights[light_of(status, deadline, today, working_days=working_days)],
             f"{items_done}/{items_total}" if items_total else "",
             evidence_count,
             timezone.localtime(closed_at).date() if closed_at else None,

@@ -13,6 +13,10 @@ Whether a day is a working day is answered by one function, `is_working_day`, in
    process. Keep the package up to date (a release follows each notice, usually in November),
    or enter the new year's days in the admin until it does.
 
+A deadline that falls on a day off is due on the next working day in working-day mode
+(`due_day`): reminders, the deadline lights (`cases.lights`), the days overdue and the
+on-time flag all count from that day.
+
 `WorkCalendar` reads the override rows of every unit once for the range it is asked about,
 then answers in memory: a sweep over thousands of cases of hundreds of units costs one query.
 """
@@ -135,6 +139,19 @@ class CalendarDays:
     def add(self, start: date, days: int) -> date:
         return start + timedelta(days=days)
 
+    def due_day(self, deadline: date) -> date:
+        """The day a deadline is due: the deadline itself in calendar days."""
+        return deadline
+
+    def previous(self, day: date) -> date:
+        """The last counted day before `day`."""
+        return day - timedelta(days=1)
+
+    def days_late(self, deadline: date, today: date) -> int:
+        """Counted days past the day `deadline` is due (`due_day`), up to `today`; 0 if not
+        past it."""
+        return max(0, self.between(self.due_day(deadline), today))
+
 
 class WorkCalendar(CalendarDays):
     """Working days, per `is_working_day`, for the units under `unit_path` (the site's
@@ -164,8 +181,9 @@ class WorkCalendar(CalendarDays):
         return WorkCalendar(unit_path=unit.path, rows=self._rows)
 
     def variants(self, day: date) -> list[CalendarDays]:
-        return [self] + [
-            WorkCalendar(unit_path=path, rows=self._rows) for path in self._rows.unit_paths(day)
+        return [
+            self,
+            *(WorkCalendar(unit_path=path, rows=self._rows) for path in self._rows.unit_paths(day)),
         ]
 
     def between(self, start: date, end: date) -> int:
@@ -185,6 +203,21 @@ class WorkCalendar(CalendarDays):
         while days > 0:
             day += timedelta(days=1)
             days -= self.is_working(day)
+        return day
+
+    def due_day(self, deadline: date) -> date:
+        """A deadline that falls on a day off is due on the next working day (as a period
+        ending on a holiday ends on the day after it, 民法典第二百零三条)."""
+        day = deadline
+        while not self.is_working(day):
+            day += timedelta(days=1)
+        return day
+
+    def previous(self, day: date) -> date:
+        """The last working day before `day`."""
+        day -= timedelta(days=1)
+        while not self.is_working(day):
+            day -= timedelta(days=1)
         return day
 
 

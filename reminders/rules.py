@@ -11,7 +11,8 @@ policy and the calendar, so every rule can be tested for any day without a datab
 
 Each window names the deadline it counts from ("2026-12-07/o1"), so extending a deadline
 starts the reminders afresh. In working-day mode every count is in working days and nothing
-is due on a day off: people are reminded when they are at work.
+is due on a day off: people are reminded when they are at work; a deadline that falls on a
+day off is due on the next working day (`CalendarDays.due_day`, as the lights count it).
 """
 
 from __future__ import annotations
@@ -71,13 +72,14 @@ def reminder_due(deadline: date, today: date, policy: Policy, days: CalendarDays
     """The reminder an open case with this deadline is due for today, if any."""
     if not days.is_working(today):
         return None
-    if deadline >= today:
-        left = days.between(today, deadline)
+    due = days.due_day(deadline)  # a deadline on a day off is due the next working day
+    if due >= today:
+        left = days.between(today, due)
         bands = [n for n in policy.due_soon_days if n >= left]
         if not bands:
             return None
         return Due(DUE_SOON, f"{deadline.isoformat()}/d{min(bands)}")
-    past = days.between(deadline, today)
+    past = days.between(due, today)
     if past < 1:
         return None
     if past > policy.escalation_after:

@@ -22,6 +22,15 @@ def _evidence_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_light_bounds():
+    # The lights remember a day's working-day boundaries for a minute (cases.lights); a rolled
+    # back calendar row of another test must not linger in them.
+    from cases import lights
+
+    lights.forget()
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     # A request in English leaves English active in the thread; each test starts in Chinese.
     translation.activate(django_settings.LANGUAGE_CODE)

@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from cases import organisation, services
+from cases import lights, organisation, services
 from cases.completion import completion_rows, completion_total, end_of_day
 from cases.errors import InvalidInput
 from cases.workflow import Status
@@ -158,6 +158,9 @@ def test_it_answers_in_one_query_whatever_the_number_of_cases(world, django_asse
         world.case(world.unit_a)
         world.case(world.unit_b)
     cases = world.inspection.cases.all()
+    # The lights' working-day boundaries: read from the calendar once a minute per process
+    # (cases.lights.day_bounds), not once a figure.
+    assert lights.day_bounds(timezone.localdate()).working
     for as_of in (None, timezone.localdate()):
         with django_assert_num_queries(1):
             completion_rows(cases, group_by="region", as_of=as_of)

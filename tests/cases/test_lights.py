@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -23,10 +24,12 @@ from rest_framework.test import APIClient
 
 from cases import lights, services, tally
 from cases.completion import Selection, figures
-from cases.models import Case, CompletionSnapshot, CompletionTally, TallyDay
+from cases.models import Case, CompletionSnapshot, CompletionTally, Inspection, TallyDay
 from cases.tasks import maintain_tally
 from cases.workflow import DONE_STATES, Role, Status
-from tests.factories import days, drive_to, make_case, make_unit, make_user
+from reminders.calendar import CalendarDays, WorkCalendar
+from reminders.models import CalendarDay
+from tests.factories import days, drive_to, make_case, make_inspection, make_unit, make_user
 from tests.ledgers.helpers import export_workbook, ledger_rows
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -91,12 +94,21 @@ def test_python_q_and_sql_renderings_give_every_case_the_same_light(world):
 # --- Every surface, unit by unit, on generated data ---------------------------------------
 
 
+def working_day_inspection(world) -> Inspection:
+    inspection = make_inspection(world.commission, code=f"W-{Inspection.objects.count()}")
+    Inspection.objects.filter(pk=inspection.pk).update(working_days=True)
+    inspection.refresh_from_db()
+    return inspection
+
+
 class Ledger:
     """Cases across leaf units (so a unit's filter, its inspector's scope and its rows in a
-    grouping all hold the same cases), each unit with an inspector to see its dashboard."""
+    grouping all hold the same cases), each unit with an inspector to see its dashboard; of
+    two inspections, one counting calendar days and one working days."""
 
     def __init__(self, world):
         self.world = world
+        self.inspections = [world.inspection, working_day_inspection(world)]
         county_b_second = make_unit("乙县二局", parent=world.county_b)
         self.units = [world.unit_a_child, world.unit_b, world.city_dept_child, county_b_second]
         self.inspectors = {
@@ -104,16 +116,23 @@ class Ledger:
         }
         self.random = random.Random(15)
 
-    def draw(self, count: int, *, window: int) -> None:
-        """`count` cases; deadlines from 6 days late to 4 past the window; some items."""
+    def draw(self, count: int, *, window: int, beyond: int = 4) -> None:
+        """`count` cases; deadlines from 6 days late to `beyond` past the window; some
+        items."""
         pick = self.random
         for _n in range(count):
             unit = pick.choice(self.units)
-            case = self.world.case(unit, deadline=days(pick.randint(-6, window + 4)))
+            inspection = pick.choice(self.inspections)
+            case = self.world.case(
+                unit, inspection=inspection, deadline=days(pick.randint(-6, window + beyond))
+            )
             if pick.random() < 0.1:  # a problem with items: counted through them at item level
                 for _i in range(pick.randint(1, 3)):
                     item = self.world.case(
-                        unit, parent=case, deadline=days(pick.randint(-6, window + 4))
+                        unit,
+                        inspection=inspection,
+                        parent=case,
+                        deadline=days(pick.randint(-6, window + beyond)),
                     )
                     self.move(item)
             else:
@@ -288,3 +307,200 @@ def test_a_changed_window_reaches_every_surface_once_beat_has_run(client, world,
         )
     assert tally.current_day() == timezone.localdate()  # the dashboard reads the roll-ups
     assert_every_surface_agrees(client, world, ledger)
+
+
+# --- Working days: the boundaries, and every surface across a holiday -----------------------
+# 2026 (国办发明电〔2025〕7号): 中秋 off Fri 09-25; National Day off 10-01 to 10-07, worked
+# Sun 09-20 and Sat 10-10; Spring Festival off 02-15 to 02-23, worked Sat 02-14 and 02-28.
+SHIPPED = WorkCalendar(load=False)  # the national calendar alone, no database
+D = date
+
+
+def _by_definition(status: str, deadline: date, today: date, window: int, cal) -> str:
+    """The rule as the issue words it, day by day: a deadline on a day off is due on the next
+    working day; red once that day is past; yellow when it is within the next `window`
+    working days (today included); else green."""
+    if status in DONE_STATES:
+        return "green"
+    due = cal.due_day(deadline)
+    if due < today:
+        return "red"
+    return "yellow" if cal.between(today, due) <= window else "green"
+
+
+@pytest.mark.parametrize(
+    ("today", "window", "red", "soon"),
+    [
+        # Tuesday before National Day: 3 working days are 09-30, 10-08, 10-09.
+        (D(2026, 9, 29), 3, D(2026, 9, 28), D(2026, 10, 9)),
+        # Friday before the make-up Saturday: 10-10 (worked), 10-12, 10-13.
+        (D(2026, 10, 9), 3, D(2026, 10, 8), D(2026, 10, 13)),
+        # On a holiday: red up to the last working day (09-30); 10-08 is 1 working day away.
+        (D(2026, 10, 3), 1, D(2026, 9, 30), D(2026, 10, 8)),
+        (D(2026, 10, 3), 0, D(2026, 9, 30), D(2026, 9, 30)),  # nothing due "today"
+        (D(2026, 9, 30), 0, D(2026, 9, 29), D(2026, 9, 30)),
+        # The Sunday after the make-up Saturday: that Saturday was the last working day.
+        (D(2026, 10, 11), 2, D(2026, 10, 10), D(2026, 10, 13)),
+        # Spring Festival: from Fri 02-13, the make-up Saturday 02-14 then 02-24.
+        (D(2026, 2, 13), 1, D(2026, 2, 12), D(2026, 2, 14)),
+        (D(2026, 2, 13), 2, D(2026, 2, 12), D(2026, 2, 24)),
+        (D(2026, 2, 24), 0, D(2026, 2, 14), D(2026, 2, 24)),
+    ],
+)
+def test_working_day_boundaries_around_holidays(today, window, red, soon):
+    assert lights.bounds_on(today, window, SHIPPED) == lights.Bounds(red=red, soon=soon)
+    # Calendar days: the day before, and the day plus the window, whatever the holidays.
+    calendar = lights.bounds_on(today, window, CalendarDays())
+    assert calendar == lights.Bounds(today - timedelta(days=1), today + timedelta(days=window))
+
+
+def test_the_boundaries_give_the_rule_as_worded_for_every_day_and_deadline():
+    """Brute force over two holiday seasons: the two boundary dates (what SQL and filters
+    compare) place every deadline as the worded rule does, in both ways of counting."""
+    for start in (D(2026, 9, 15), D(2026, 2, 5)):
+        for offset in range(30):
+            today = start + timedelta(days=offset)
+            for window in (0, 1, 3, 7):
+                for cal in (SHIPPED, CalendarDays()):
+                    bounds = lights.bounds_on(today, window, cal)
+                    for shift in range(-12, 25):
+                        deadline = today + timedelta(days=shift)
+                        got = lights.light_by("open", deadline, bounds)
+                        want = _by_definition("open", deadline, today, window, cal)
+                        assert got == want, (today, window, deadline, cal.working_days)
+
+
+def test_days_overdue_count_from_the_day_a_deadline_is_due():
+    # Due 10-01 (a holiday): due on 10-08, so 0 working days late that day, 1 on 10-09.
+    assert SHIPPED.days_late(D(2026, 10, 1), D(2026, 10, 8)) == 0
+    assert SHIPPED.days_late(D(2026, 10, 1), D(2026, 10, 9)) == 1
+    # Due 09-29: 09-30, 10-08, 10-09 have passed by 10-09 (10 calendar days).
+    assert SHIPPED.days_late(D(2026, 9, 29), D(2026, 10, 9)) == 3
+    assert CalendarDays().days_late(D(2026, 9, 29), D(2026, 10, 9)) == 10
+    # Red on a holiday, yet no working day has passed since the deadline.
+    assert SHIPPED.days_late(D(2026, 9, 30), D(2026, 10, 5)) == 0
+    assert lights.light_by("open", D(2026, 9, 30), lights.bounds_on(D(2026, 10, 5), 3, SHIPPED))
+    assert SHIPPED.days_late(D(2026, 10, 20), D(2026, 10, 9)) == 0  # not due yet
+
+
+def _travel(day: date):
+    return time_machine.travel(timezone.make_aware(datetime.combine(day, time(10, 0))), tick=False)
+
+
+@pytest.mark.parametrize("day", [D(2026, 9, 29), D(2026, 10, 9), D(2026, 2, 13)])
+def test_every_surface_agrees_on_working_day_lights_across_a_holiday(client, world, settings,
+                                                                     day):  # fmt: skip
+    settings.DUE_SOON_DAYS = WINDOW
+    with _travel(day):
+        tally.refresh()
+        ledger = Ledger(world)
+        ledger.draw(160, window=WINDOW, beyond=12)
+        assert tally.current_day() == day
+        # The two ways of counting differ on this day, and both kinds of case are drawn.
+        found = lights.day_bounds(day, WINDOW)
+        assert found.working != found.calendar
+        working = Case.objects.filter(inspection__working_days=True)
+        assert working.exists() and Case.objects.filter(inspection__working_days=False).exists()
+        # Some working-day cases have a light the calendar would not give them.
+        differ = [
+            case for case in working
+            if case.light() != lights.light_of(case.status, case.deadline, day, WINDOW)
+        ]  # fmt: skip
+        assert differ
+        assert_every_surface_agrees(client, world, ledger)  # the triggers' deltas
+        tally.refresh()  # rebuilt from the cases in one statement: the same
+        assert_every_surface_agrees(client, world, ledger)
+        TallyDay.objects.all().delete()  # counted from the cases: the same
+        assert_every_surface_agrees(client, world, ledger)
+
+
+def test_lights_of_a_working_day_case_before_national_day(world, settings):
+    settings.DUE_SOON_DAYS = WINDOW
+    working = working_day_inspection(world)
+    expected = {  # deadline: (calendar days, working days) on Tuesday 09-29
+        D(2026, 9, 26): ("red", "red"),  # a Saturday: due Monday 09-28, past
+        D(2026, 9, 28): ("red", "red"),
+        D(2026, 9, 29): ("yellow", "yellow"),
+        D(2026, 10, 2): ("yellow", "yellow"),  # due 10-08, the 2nd working day
+        D(2026, 10, 5): ("green", "yellow"),
+        D(2026, 10, 9): ("green", "yellow"),  # the 3rd working day
+        D(2026, 10, 10): ("green", "green"),  # the make-up Saturday: the 4th
+    }
+    with _travel(D(2026, 9, 29)):
+        for deadline, (by_calendar, by_working) in expected.items():
+            plain = world.case(deadline=deadline)
+            counted = world.case(inspection=working, deadline=deadline)
+            assert (plain.light(), counted.light()) == (by_calendar, by_working), deadline
+            for case, light in ((plain, by_calendar), (counted, by_working)):
+                assert Case.objects.filter(lights.light_q(light), pk=case.pk).exists()
+
+
+def test_the_on_time_flag_counts_a_holiday_deadline_from_the_next_working_day(world):
+    working = working_day_inspection(world)
+    with _travel(D(2026, 9, 28)):
+        plain = world.case(deadline=D(2026, 10, 3))
+        counted = world.case(inspection=working, deadline=D(2026, 10, 3))
+        late = world.case(inspection=working, deadline=D(2026, 10, 3))
+    with _travel(D(2026, 10, 8)):  # the first working day after the holiday: on time
+        plain, counted = (
+            drive_to(case, "completed", world.supervisor) for case in (plain, counted)
+        )
+        assert plain.overdue_at_close is True  # calendar days: 5 days late
+        assert counted.overdue_at_close is False
+    with _travel(D(2026, 10, 9)):
+        assert drive_to(late, "completed", world.supervisor).overdue_at_close is True
+
+
+def test_the_dashboard_counts_days_overdue_in_working_days(client, world):
+    working = working_day_inspection(world)
+    with _travel(D(2026, 9, 20)):
+        plain = world.case(deadline=D(2026, 9, 29))
+        counted = world.case(inspection=working, deadline=D(2026, 9, 29))
+    with _travel(D(2026, 10, 9)):
+        client.force_login(world.supervisor)
+        response = client.get(reverse("cases:dashboard"))
+        shown = {case.pk: case.days_overdue for case in response.context["overdue"]}
+        assert shown == {plain.pk: 10, counted.pk: 3}
+        assert "3 个工作日" in response.content.decode()
+        page = client.get(reverse("cases:detail", args=[counted.pk])).content.decode()
+        assert "3 个工作日" in page
+
+
+def test_a_changed_calendar_day_or_flag_reaches_every_surface(client, world, settings):
+    settings.DUE_SOON_DAYS = WINDOW
+    with _travel(D(2026, 9, 29)):
+        ledger = Ledger(world)
+        ledger.draw(80, window=WINDOW, beyond=12)
+        maintain_tally()
+        assert tally.current_day() == D(2026, 9, 29)
+        # The site makes 09-30 a day off: the working-day boundaries move.
+        CalendarDay.objects.create(date=D(2026, 9, 30), kind="holiday", name="调整")
+        assert lights.day_bounds().working.soon == D(2026, 10, 10)
+        before = _tally_state()
+        assert tally.current_day() is None  # readers count, by the new calendar
+        assert_every_surface_agrees(client, world, ledger)
+        assert _tally_state() == before  # and no GET rebuilt anything
+        maintain_tally()
+        assert TallyDay.objects.get().work_soon == D(2026, 10, 10)
+        assert tally.current_day() == D(2026, 9, 29)
+        assert_every_surface_agrees(client, world, ledger)
+        # An inspection that starts counting working days: its cases' lights move in the
+        # roll-ups in the same transaction (a trigger), and its snapshots are dropped.
+        Inspection.objects.filter(pk=world.inspection.pk).update(working_days=True)
+        assert tally.current_day() == D(2026, 9, 29)
+        assert_every_surface_agrees(client, world, ledger)
+        Inspection.objects.filter(pk=world.inspection.pk).update(working_days=False)
+        assert_every_surface_agrees(client, world, ledger)
+
+
+def test_past_days_snapshots_count_working_days_as_of_that_day(client, world, settings):
+    settings.DUE_SOON_DAYS = WINDOW
+    with _travel(D(2026, 9, 29)):
+        ledger = Ledger(world)
+        ledger.draw(80, window=WINDOW, beyond=12)
+    with _travel(D(2026, 10, 9)):
+        maintain_tally()
+        for day in (D(2026, 10, 8), D(2026, 10, 3), D(2026, 9, 30)):
+            tally.ensure_snapshot(day)
+            assert_snapshot_exact(world, day)
+        assert_every_surface_agrees(client, world, ledger)

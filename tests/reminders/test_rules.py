@@ -221,3 +221,25 @@ def test_a_units_own_overrides_apply_to_its_subtree_and_the_nearest_wins(world):
     assert len(site.variants(monday)) == 4  # the site's, county A's, its child's, unit B's
     with pytest.raises(Exception, match="calendar_day_unit_once"):
         CalendarDay.objects.create(date=monday, kind="workday", unit=world.county_a)
+
+
+def test_a_deadline_on_a_day_off_is_due_on_the_next_working_day():
+    """As the lights count it (cases.lights): due 10-01 (国庆) is due 10-08 in working days."""
+    policy = Policy(due_soon_days=(7, 1), working_days=True)
+    assert SHIPPED.due_day(date(2026, 10, 1)) == date(2026, 10, 8)
+    assert SHIPPED.due_day(date(2026, 10, 10)) == date(2026, 10, 10)  # 调休 Saturday: worked
+    # On 10-08 it is due today, not overdue; the first overdue reminder comes on 10-09.
+    assert reminder_due(date(2026, 10, 1), date(2026, 10, 8), policy, SHIPPED) == Due(
+        "due_soon", "2026-10-01/d1"
+    )
+    assert reminder_due(date(2026, 10, 1), date(2026, 10, 9), policy, SHIPPED) == Due(
+        "overdue", "2026-10-01/o0"
+    )
+    # On 09-30 it is one working day away (10-08): the one-day reminder.
+    assert reminder_due(date(2026, 10, 1), date(2026, 9, 30), policy, SHIPPED) == Due(
+        "due_soon", "2026-10-01/d1"
+    )
+    # Calendar days: overdue on 10-02 as before.
+    assert reminder_due(date(2026, 10, 1), date(2026, 10, 2), Policy(), DAYS) == Due(
+        "overdue", "2026-10-01/o0"
+    )
