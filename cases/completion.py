@@ -57,7 +57,8 @@ class CompletionRow:
     total: int
     done: int
     on_time: int
-    overdue: int
+    overdue: int  # the red light: not done and past the deadline
+    yellow: int = 0  # due soon (the yellow light)
 
     @property
     def rate(self) -> float:
@@ -161,6 +162,26 @@ def _light(state: _State, light: str) -> Q:
     )
 
 
+def cases_as_of(
+    cases: QuerySet[Case],
+    day: date,
+    *,
+    statuses: list[str] | None = None,
+    light: str | None = None,
+    today: date | None = None,
+) -> QuerySet[Case]:
+    """The cases that existed at the end of `day`, narrowed to those then in `statuses` or of
+    `light`: the state the figures of that day count (the case list's `as_of`, so that a
+    dashboard bar and the list behind it agree)."""
+    state = _state(cases, as_of=day, today=today or timezone.localdate())
+    condition = state.exists
+    if statuses:
+        condition &= Q(**{f"{state.status}__in": statuses})
+    if light:
+        condition &= _light(state, light)
+    return state.cases.filter(condition)
+
+
 Figures = dict[str, int]  # FIGURE_NAMES -> count, for one group at one level
 
 
@@ -172,12 +193,17 @@ class Selection:
     user: Any
     inspection_ids: tuple[int, ...] | None = None
     region_id: int | None = None
+    # False: the rectification ledgers only; True: the restricted ledgers (问题线索台账) only,
+    # of those the user may read; None: both. The dashboard and the API keep them apart.
+    restricted: bool | None = None
 
     def narrow(self, rows: QuerySet) -> QuerySet:
         if self.inspection_ids is not None:
             rows = rows.filter(inspection_id__in=self.inspection_ids)
         if self.region_id is not None:
             rows = rows.filter(region_id=self.region_id)
+        if self.restricted is not None:
+            rows = rows.filter(inspection__restricted=self.restricted)
         return rows
 
     def cases(self) -> QuerySet[Case]:
@@ -310,6 +336,7 @@ def _row(key: Any, name: str, counts: Figures) -> CompletionRow:
         done=done,
         on_time=counts["on_time"],
         overdue=counts["red"],
+        yellow=counts["yellow"],
     )
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -15,6 +17,7 @@ from django.utils import timezone
 from . import selectors, tally
 from .completion import (
     CompletionRow,
+    Figures,
     Selection,
     completion_report,
     completion_rows,
@@ -27,8 +30,15 @@ from .models import Case, CaseEvent, Inspection, Unit
 from .workflow import Status
 
 TREND_POINTS = 12
-LEAGUE_SIZE = 15
+UNIT_PAGE_SIZE = 50
 LIST_SIZE = 20
+
+
+def worst_first(rows: list[CompletionRow]) -> list[CompletionRow]:
+    """The unit view's order: most red (overdue) first, then the lowest completion rate, then
+    most yellow (due soon), then the most cases, then by name: what needs a supervisor's
+    attention comes first, and the order is total (pages neither repeat nor skip a unit)."""
+    return sorted(rows, key=lambda r: (-r.overdue, r.rate, -r.yellow, -r.total, r.name, r.key or 0))
 
 
 @dataclass(frozen=True)
@@ -48,22 +58,36 @@ class Scope:
             cases = cases.filter(region=self.region)
         return cases
 
-    def selection(self, user: Any) -> Selection:
-        """The same cases, as the completion roll-ups select them."""
+    def selection(self, user: Any, *, restricted: bool = False) -> Selection:
+        """The same cases, as the completion roll-ups select them: the rectification ledgers,
+        or (restricted=True) the restricted ledgers the user may read, never both at once."""
         return Selection(
             user,
             inspection_ids=(self.inspection.pk,) if self.inspection is not None else None,
             region_id=self.region.pk if self.region is not None else None,
+            restricted=restricted,
         )
 
-    def list_params(self) -> str:
-        """The same selection as case-list query parameters (for drill-down links)."""
-        params = [f"level={self.level}"]
+    def list_params(self, *, restricted: bool = False) -> list[tuple[str, Any]]:
+        """The same selection as case-list query parameters (for drill-down links): the
+        level, the scope, the ledgers and the day, so the list counts what the figure counts."""
+        params: list[tuple[str, Any]] = [("level", self.level)]
         if self.inspection is not None:
-            params.append(f"inspection={self.inspection.pk}")
+            params.append(("inspection", self.inspection.pk))
         if self.region is not None:
-            params.append(f"region={self.region.pk}")
-        return "&".join(params)
+            params.append(("region", self.region.pk))
+        params.append(("restricted", "true" if restricted else "false"))
+        if self.as_of is not None:
+            params.append(("as_of", self.as_of.isoformat()))
+        return params
+
+    def listable(self, count: int) -> bool:
+        """Whether the case list can show exactly these `count` cases: always for today; for
+        a past day only a list small enough to rebuild from the history in the request
+        (TALLY_LIVE_AS_OF_MAX_CASES, the list's own bound: cases.filters)."""
+        if self.as_of is None or self.as_of >= timezone.localdate():
+            return True
+        return count <= settings.TALLY_LIVE_AS_OF_MAX_CASES
 
 
 def month_ends(last: date, count: int) -> list[date]:
@@ -76,29 +100,85 @@ def month_ends(last: date, count: int) -> list[date]:
     return sorted(days)
 
 
-def _rows(rows: list[CompletionRow], param: str, base: str) -> list[dict[str, Any]]:
-    list_url = reverse("cases:list")
+def _link(scope: Scope, count: int, *extra: tuple[str, Any], restricted: bool = False) -> str:
+    """The case list behind a figure of `count` cases, or "" where no exact list exists."""
+    if not scope.listable(count):
+        return ""
+    query = urlencode([*scope.list_params(restricted=restricted), *extra])
+    return f"{reverse('cases:list')}?{query}"
+
+
+# The list filter that selects one row of each grouping ("市本级", no region, has its own).
+ROW_FILTERS = {"inspection": "inspection", "region": "region", "unit": "unit"}
+
+
+def _rows(
+    rows: list[CompletionRow], group_by: str, scope: Scope, *, restricted: bool = False
+) -> list[dict[str, Any]]:
+    name = ROW_FILTERS[group_by]
     return [
         {
             **row.as_dict(),
-            # "市本级" (no region) has no key to filter by.
-            "url": f"{list_url}?{base}{'&' if base else ''}{param}={row.key}"
-            if row.key is not None
-            else "",
+            "url": _link(
+                scope,
+                row.total,
+                (name, row.key) if row.key is not None else ("no_region", "true"),
+                restricted=restricted,
+            ),
         }
         for row in rows
     ]
 
 
-def dashboard_figures(user: Any, scope: Scope) -> dict[str, Any]:
-    """Everything the dashboard draws. A fixed number of queries whatever the data."""
+def _lights(counts: Figures, scope: Scope, *, restricted: bool = False) -> list[dict[str, Any]]:
+    return [
+        {"light": light, "count": count,
+         "url": _link(scope, count, ("light", light), restricted=restricted)}
+        for light, count in lights_of(counts).items()
+    ]  # fmt: skip
+
+
+def unit_page(rows: list[CompletionRow], scope: Scope, number: Any) -> dict[str, Any]:
+    """One page of every unit with cases in the scope, worst first."""
+    page = Paginator(worst_first(rows), UNIT_PAGE_SIZE).get_page(number)
+    return {
+        "rows": _rows(list(page.object_list), "unit", scope),
+        "number": page.number,
+        "num_pages": page.paginator.num_pages,
+        "count": page.paginator.count,
+        "start": page.start_index(),
+    }
+
+
+def restricted_figures(user: Any, scope: Scope) -> dict[str, Any] | None:
+    """The restricted ledgers' figures (问题线索台账), apart from the rectification figures:
+    None for those who may not read any (an API reader, an inspector without a grant), and
+    where the scope holds none."""
+    if not selectors.reads_restricted_ledgers(user):
+        return None
+    options: dict[str, Any] = {"level": scope.level, "as_of": scope.as_of}
+    rows, total, counts = completion_report(
+        scope.selection(user, restricted=True), group_by="inspection", **options
+    )
+    if not total.total:
+        return None  # nothing to show, and no word of clue ledgers where there are none
+    return {
+        "total": total.as_dict(),
+        "by_inspection": _rows(rows, "inspection", scope, restricted=True),
+        "lights": _lights(counts, scope, restricted=True),
+    }
+
+
+def dashboard_figures(user: Any, scope: Scope, *, page: Any = 1) -> dict[str, Any]:
+    """Everything the dashboard draws. A fixed number of queries whatever the data.
+
+    The rectification figures leave the restricted ledgers out (an API reader's big screen
+    shows the same totals as a supervisor's dashboard); those who may read restricted
+    ledgers get their figures apart, under "restricted"."""
     cases = scope.selection(user)
     options: dict[str, Any] = {"level": scope.level, "as_of": scope.as_of}
-    base = scope.list_params()
     units, total, counts = completion_report(cases, group_by="unit", **options)
-    league = sorted(units, key=lambda row: (-row.rate, -row.total, row.name))
     today = timezone.localdate()
-    list_url = reverse("cases:list")
     # Only kept days are drawn; of those, past days beat has not rolled up yet are left out
     # (a GET never builds nor asks for a build) and the page says when they will be there.
     first = tally.first_kept_day(today)
@@ -107,19 +187,17 @@ def dashboard_figures(user: Any, scope: Scope) -> dict[str, Any]:
     return {
         "total": total.as_dict(),
         "by_inspection": _rows(completion_rows(cases, group_by="inspection", **options),
-                               "inspection", base),
-        "by_region": _rows(completion_rows(cases, group_by="region", **options), "region", base),
-        "league": _rows(league[:LEAGUE_SIZE], "responsible_unit", base),
+                               "inspection", scope),
+        "by_region": _rows(completion_rows(cases, group_by="region", **options), "region", scope),
+        "units": unit_page(units, scope, page),
         "statuses": [
             {"status": status, "name": str(Status(status).label), "count": count,
-             "url": f"{list_url}?{base}{'&' if base else ''}status={status}"}
+             "url": _link(scope, count, ("status", status))}
             for status, count in statuses_of(counts).items()
         ],
-        "lights": [
-            {"light": light, "count": count,
-             "url": f"{list_url}?{base}{'&' if base else ''}light={light}"}
-            for light, count in lights_of(counts).items()
-        ],
+        "lights": _lights(counts, scope),
+        "restricted": restricted_figures(user, scope),
+        "exact_list_limit": settings.TALLY_LIVE_AS_OF_MAX_CASES,
         "trend": [{"day": day.isoformat(), **row.as_dict()} for day, row in trend],
         "trend_pending": len(trend) < len(trend_days),
         "trend_minutes": max(1, settings.TALLY_MAINTAIN_SECONDS // 60),

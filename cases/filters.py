@@ -11,10 +11,14 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .completion import at_level
+from .completion import as_of_problem, at_level, cases_as_of
+from .errors import InvalidInput
 from .lights import CHOICES, light_q
 from .models import Case, Unit
 from .search import Search
@@ -49,7 +53,27 @@ class StatusListFilter(django_filters.Filter):
     field_class = StatusListField
 
     def filter(self, qs, value):
+        if getattr(self.parent, "past_day", None) is not None:
+            return qs  # the state of that day: CaseFilter.filter_queryset
         return qs.filter(status__in=value) if value else qs
+
+
+class AsOfField(forms.DateField):
+    """A kept day up to today, as the completion figures accept it."""
+
+    def clean(self, value: Any) -> Any:
+        day = super().clean(value)
+        problem = as_of_problem(day)
+        if problem:
+            raise forms.ValidationError(problem)
+        return day
+
+
+class AsOfFilter(django_filters.DateFilter):
+    field_class = AsOfField
+
+    def filter(self, qs, value):
+        return qs  # applied last, with the status and light (CaseFilter.filter_queryset)
 
 
 class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
@@ -88,7 +112,17 @@ class CaseFilter(django_filters.FilterSet):
     responsible_unit = django_filters.NumberFilter(
         method="filter_unit_subtree", label=_("责任单位（含下级）")
     )
+    # The dashboard's unit rows count a unit's own cases, not its sub-units'.
+    unit = django_filters.NumberFilter(
+        field_name="responsible_unit_id", label=_("责任单位（本级）")
+    )
     region = django_filters.NumberFilter(field_name="region_id", label=_("区县"))
+    no_region = django_filters.BooleanFilter(
+        field_name="region", lookup_expr="isnull", label=_("市本级（无区县）")
+    )
+    restricted = django_filters.BooleanFilter(
+        field_name="inspection__restricted", label=_("问题线索台账")
+    )
     parent = django_filters.NumberFilter(field_name="parent_id", label=_("所属问题"))
     level = django_filters.ChoiceFilter(
         choices=[("problem", _("问题（不含事项）")), ("item", _("事项及无事项的问题"))],
@@ -107,6 +141,8 @@ class CaseFilter(django_filters.FilterSet):
         field_name="updated_at", lookup_expr="gte", label=_("更新于此后")
     )
     key_problem = django_filters.BooleanFilter(field_name="is_key_problem", label=_("重点难点"))
+    # Status and light as they stood at the end of a past day (the dashboard's as_of).
+    as_of = AsOfFilter(label=_("截至"))
     search = django_filters.CharFilter(method="filter_search", label=_("搜索"))
     ordering = django_filters.OrderingFilter(
         fields=[
@@ -142,7 +178,27 @@ class CaseFilter(django_filters.FilterSet):
         return queryset.filter(overdue_q()) if value else queryset.exclude(overdue_q())
 
     def filter_light(self, queryset: QuerySet[Case], name: str, value: str):
+        if self.past_day is not None:
+            return queryset  # the light of that day: filter_queryset
         return queryset.filter(light_q(value)) if value else queryset
+
+    past_day = None  # a past `as_of`, set by filter_queryset
+
+    def _as_of(self, queryset: QuerySet[Case], day: Any) -> QuerySet[Case]:
+        """The cases of that day, in the status and light they had then, as the dashboard's
+        figures of that day count them; for lists small enough to rebuild from the history
+        within the request (TALLY_LIVE_AS_OF_MAX_CASES), as the figures are."""
+        limit = settings.TALLY_LIVE_AS_OF_MAX_CASES
+        if queryset.order_by()[: limit + 1].count() > limit:
+            message = gettext(
+                "按截至日期筛选的列表最多涵盖 %(limit)s 个问题："
+                "请先选择检查、区县或责任单位缩小范围。"
+            ) % {"limit": limit}
+            raise InvalidInput(message, fields={"as_of": [day.isoformat()]})
+        data = self.form.cleaned_data
+        return cases_as_of(
+            queryset, day, statuses=data.get("status") or None, light=data.get("light") or None
+        )
 
     def filter_search(self, queryset: QuerySet[Case], name: str, value: str):
         # Applied last, by filter_queryset, once the rest of the list is filtered and sorted.
@@ -151,7 +207,12 @@ class CaseFilter(django_filters.FilterSet):
     def filter_queryset(self, queryset: QuerySet[Case]) -> QuerySet[Case]:
         """The filters and the order, then the search: its pages are read by `self.search_plan`
         (cases.search), which needs the list without it."""
+        day = self.form.cleaned_data.get("as_of")
+        # Today's state is the live one (as the figures of today are).
+        self.past_day = day if day is not None and day < timezone.localdate() else None
         queryset = super().filter_queryset(queryset)
+        if self.past_day is not None:
+            queryset = self._as_of(queryset, self.past_day)
         order = list(queryset.query.order_by)
         if order and not {"id", "-id", "pk", "-pk"} & {str(key) for key in order}:
             # Ties broken by id, so that pages neither repeat nor skip a case.

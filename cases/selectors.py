@@ -127,6 +127,18 @@ def restricted_q(user: Any, inspection: str = "inspection") -> Q:
     return open_ledgers | Q(**{f"{inspection}_id__in" if inspection else "id__in": granted})
 
 
+def reads_restricted_ledgers(user: Any) -> bool:
+    """Whether `user` may read any restricted ledger (`restricted_q`): superusers, commission
+    supervisors, and the people of a unit holding a live grant; never an API reader. The
+    dashboard and the completion API show these ledgers' figures apart, to them only."""
+    if sees_everything(user) or is_commission_supervisor(user):
+        return True
+    role = user_role(user)
+    if role is None or role == Role.API_READER:
+        return False
+    return RestrictedGrant.objects.filter(unit_id=user.unit_id, revoked_at__isnull=True).exists()
+
+
 def _subtree(unit: Unit, prefix: str = "") -> Q:
     return Q(**{f"{prefix}path__startswith": unit.path})
 

@@ -39,7 +39,7 @@ from .dashboard import (
     key_problems,
     overdue_cases,
 )
-from .errors import DomainError, NotBuiltYet, NotFound
+from .errors import DomainError, InvalidInput, NotBuiltYet, NotFound
 from .evidence import download_name
 from .extension_forms import extension_context
 from .filters import LIGHTS, CaseFilter
@@ -65,6 +65,7 @@ from .permissions import Action, allowed_actions, may
 from .workflow import Role, Status
 
 PAGE_SIZE = 30
+DRILL_PARAMS = ("level", "as_of", "unit", "no_region", "restricted")
 ORDERINGS = [
     ("deadline", gettext_lazy("整改时限（由近及远）")),
     ("-deadline", gettext_lazy("整改时限（由远及近）")),
@@ -103,12 +104,18 @@ def _scoped_figures(request: HttpRequest, form: DashboardForm) -> tuple[Scope, d
     """The dashboard's figures; a past day beat has not built yet for a large selection is a
     form error and the page shows today's figures (the read never builds it)."""
     scope = _scope(form)
+    page = request.GET.get("unit_page")
     try:
-        return scope, dashboard_figures(request.user, scope)
+        return scope, dashboard_figures(request.user, scope, page=page)
     except NotBuiltYet as error:
         form.add_error("as_of", error.message)
         scope = replace(scope, as_of=None)
-        return scope, dashboard_figures(request.user, scope)
+        return scope, dashboard_figures(request.user, scope, page=page)
+
+
+def _query_without(request: HttpRequest, name: str) -> str:
+    """The page's query string without `name` (for links to another page of one table)."""
+    return urlencode([(k, v) for k, values in request.GET.lists() if k != name for v in values])
 
 
 @login_required
@@ -126,6 +133,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "overdue": overdue_cases(request.user, scope),
         "key_problems": key_problems(request.user, scope),
         "query": request.GET.urlencode(),
+        "unit_query": _query_without(request, "unit_page"),
     })  # fmt: skip
 
 
@@ -148,6 +156,7 @@ def progress_report(request: HttpRequest) -> HttpResponse:
         "escalated": escalated_cases(request.user, scope),
         "changes": changes_since(request.user, scope, since),
         "generated_at": timezone.now(),
+        "unit_query": _query_without(request, "unit_page"),
     })  # fmt: skip
 
 
@@ -187,7 +196,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
     if not query.get("ordering"):
         query["ordering"] = "deadline"
     case_filter = CaseFilter(query, queryset=selectors.case_list(request.user))
-    cases = case_filter.qs if case_filter.is_valid() else Case.objects.none()
+    cases = Case.objects.none()
+    if case_filter.is_valid():
+        try:
+            cases = case_filter.qs
+        except InvalidInput as error:  # a past as_of over too many cases: narrow first
+            case_filter.form.add_error("as_of", error.message)
     paginator = CappedPaginator(
         cases, PAGE_SIZE, cap=count_cap(request.GET), search=case_filter.search_plan
     )
@@ -201,6 +215,9 @@ def case_list(request: HttpRequest) -> HttpResponse:
         "may_bulk": may(request.user, Action.FOLLOW_UP),
         "ordering": query["ordering"],
         "orderings": ORDERINGS,
+        # The dashboard's drill-down filters, kept as the other filters change.
+        "drill": [(k, v) for k in DRILL_PARAMS for v in request.GET.getlist(k) if v],
+        "as_of": case_filter.form.cleaned_data.get("as_of") if case_filter.is_valid() else None,
         **_filter_choices(request.user, request.GET.get("responsible_unit", "")),
     }
     if may(request.user, Action.ASSIGN):

@@ -99,6 +99,7 @@ def _describe_filters(user: Any, params: QueryDict) -> str:
     named = {
         "inspection": case_selectors.visible_inspections(user),
         "responsible_unit": case_selectors.visible_units(user),
+        "unit": case_selectors.visible_units(user),
         "region": case_selectors.visible_units(user),
     }
     status_labels = dict(Case.Status.choices)

@@ -291,15 +291,26 @@ class CompletionRowSerializer(serializers.Serializer):
     done = serializers.IntegerField()
     rate = serializers.FloatField()
     on_time_rate = serializers.FloatField(allow_null=True)
-    overdue = serializers.IntegerField()
+    overdue = serializers.IntegerField(help_text="red light: not done, past the deadline")
+    yellow = serializers.IntegerField(help_text="yellow light: due soon")
+
+
+class CompletionFiguresSerializer(serializers.Serializer):
+    rows = CompletionRowSerializer(many=True)
+    total = CompletionRowSerializer()
 
 
 class CompletionSerializer(serializers.Serializer):
     group_by = serializers.CharField()
     level = serializers.CharField()
     as_of = serializers.DateField(allow_null=True)
-    rows = CompletionRowSerializer(many=True)
-    total = CompletionRowSerializer()
+    rows = CompletionRowSerializer(many=True, help_text="rectification ledgers only")
+    total = CompletionRowSerializer(help_text="rectification ledgers only")
+    restricted = CompletionFiguresSerializer(
+        allow_null=True,
+        help_text="the restricted ledgers (问题线索台账) apart; null for callers who may not "
+        "read any (API readers always)",
+    )
 
 
 class TokenRequestSerializer(serializers.Serializer):

@@ -386,7 +386,10 @@ class EvidenceDownloadView(APIView):
 
 class CompletionView(APIView):
     """Completion figures grouped by inspection, unit or region: exactly what the dashboard
-    shows (the same module computes both)."""
+    shows (the same module computes both). The rectification ledgers only: the restricted
+    ledgers (问题线索台账) are counted apart, under `restricted`, for callers who may read
+    them (null for the others, an API reader always), so a big screen fed by a reader token
+    shows the same totals as a supervisor's dashboard."""
 
     @extend_schema(
         parameters=[s.CompletionQuerySerializer],
@@ -395,20 +398,26 @@ class CompletionView(APIView):
     @read_from_replica()
     def get(self, request: Request) -> Response:
         query = _parse(s.CompletionQuerySerializer, request.query_params)
-        cases = Selection(
-            request.user,
-            inspection_ids=(query["inspection"],) if "inspection" in query else None,
-            region_id=query.get("region"),
-        )
         options = {"level": query["level"], "as_of": query.get("as_of")}
-        rows, total, _counts = completion_report(cases, group_by=query["group_by"], **options)
+
+        def report(restricted: bool) -> dict[str, Any]:
+            cases = Selection(
+                request.user,
+                inspection_ids=(query["inspection"],) if "inspection" in query else None,
+                region_id=query.get("region"),
+                restricted=restricted,
+            )
+            rows, total, _counts = completion_report(cases, group_by=query["group_by"], **options)
+            return {"rows": [row.as_dict() for row in rows], "total": total.as_dict()}
+
+        apart = report(True) if selectors.reads_restricted_ledgers(request.user) else None
         return Response(
             {
                 "group_by": query["group_by"],
                 "level": query["level"],
                 "as_of": query.get("as_of"),
-                "rows": [row.as_dict() for row in rows],
-                "total": total.as_dict(),
+                **report(False),
+                "restricted": apart,
             }
         )
 

@@ -69,7 +69,10 @@
   var builders = { "rate-bars": rateBars, "status-pie": statusPie, trend: trend };
 
   document.querySelectorAll("[data-chart]").forEach(function (node) {
-    var rows = figures[node.dataset.series] || [];
+    // "units.rows": a path into the figures (the unit view is one page of a paginated list).
+    var rows = node.dataset.series.split(".").reduce(function (found, key) {
+      return found ? found[key] : undefined;
+    }, figures) || [];
     var build = builders[node.dataset.chart];
     if (!build || rows.length === 0) { node.hidden = true; return; }
     var chart = echarts.init(node, null, { renderer: "canvas" });

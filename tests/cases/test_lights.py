@@ -195,7 +195,8 @@ def assert_every_surface_agrees(client, world, ledger) -> None:
     for level in LEVELS:
         completion = api.get("/api/v1/stats/completion/", {"group_by": "unit", "level": level})
         api_rows = {row["key"]: row for row in completion.json()["rows"]}
-        league = {row["key"]: row for row in _dashboard(client, world.supervisor, level)["league"]}
+        units = _dashboard(client, world.supervisor, level)["units"]["rows"]
+        league = {row["key"]: row for row in units}
         exported = defaultdict(Counter)
         done_labels = {str(Status(state).label) for state in DONE_STATES}
         for row in ledger_rows(export_workbook(world.supervisor, f"level={level}")):
