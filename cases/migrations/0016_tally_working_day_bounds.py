@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0012_inspection_rules_and_extension_requests'),
+        ('cases', '0015_event_kinds_of_the_merged_loop'),
     ]
 
     operations = [
