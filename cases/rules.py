@@ -2,7 +2,7 @@
 a move on this case, and what a move needs on the case.
 
 - Separation of duties: the person who submitted a case for closing (the actor of its latest
-  `submit` move) and anyone of its responsible unit (a user whose unit is the responsible unit
+  `submit` move, while the case waits on it) and anyone of its responsible unit (a user whose unit is the responsible unit
   or a unit under it) never move it into a done state: no verifying and closing it (the close
   move, with its checklist confirmation), and no exempting it either, which would be the same
   shortcut. 403 `separation_of_duties`.
@@ -42,6 +42,10 @@ class NotOwnUnit(Forbidden):
     code = "not_own_unit"
 
 
+# The refusals of these rules: 403 in the pages too (cases.views), as in the API.
+REFUSALS = (SeparationOfDuties, NotOwnUnit)
+
+
 class EvidenceRequired(InvalidInput):
     code = "evidence_required"
 
@@ -69,7 +73,10 @@ def of_unit(user: Any, case: Case) -> bool:
 
 
 def _submitted_by(user: Any, case: Case) -> bool:
-    return getattr(user, "pk", None) is not None and submitter_id(case) == user.pk
+    """`user` made the submission the case is waiting on (a case not submitted has none)."""
+    if case.status != Status.SUBMITTED or getattr(user, "pk", None) is None:
+        return False
+    return submitter_id(case) == user.pk
 
 
 def refusal(user: Any, case: Case, move: Move) -> Forbidden | None:
