@@ -52,7 +52,7 @@ ACCOUNTS = {"supervisor", "inspector_lc", "inspector_gp", "api_reader", "admin"}
 
 
 def test_it_creates_the_five_accounts_with_the_demo_password(demo):
-    assert ACCOUNTS <= set(demo)
+    assert set(demo) >= ACCOUNTS
     for username in ACCOUNTS:
         login = RequestFactory().post("/accounts/login/")  # the lockout backend needs one
         assert authenticate(login, username=username, password=DEMO_PASSWORD) is not None

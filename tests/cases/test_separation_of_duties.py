@@ -16,13 +16,14 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from rest_framework.test import APIClient
 
-from cases import services
+from cases import rules, services
 from cases.errors import Forbidden
 from cases.models import Case, CaseEvent, CheckPoint
 from cases.rules import NotOwnUnit, SeparationOfDuties
+from cases.workflow import MOVES, Status
 from ledgers import services as ledger_services
 from ledgers.models import Job
-from tests.factories import PASSWORD, World, drive_to, make_user
+from tests.factories import World, drive_to, make_user
 from tests.ledgers.helpers import edit, export_bytes, preview
 
 pytestmark = pytest.mark.django_db
@@ -106,15 +107,23 @@ def test_another_supervisor_can_close(world, county_supervisor):
 # --- The responsible unit -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("colleague", ["dept_supervisor", "child_supervisor"])
-def test_no_one_of_the_responsible_unit_closes_or_exempts(world, colleague):
-    """The unit's own supervisor, and one of a unit under it, are refused though another person
-    (the unit's inspector) submitted."""
-    user = (
-        world.dept_supervisor
-        if colleague == "dept_supervisor"
-        else make_user(world.unit_a_child, "supervisor")
-    )
+def test_a_unit_under_the_responsible_unit_is_of_it(world):
+    """A supervisor of a unit under the responsible unit never sees its case (their scope is
+    their own subtree), and the rule would refuse them too."""
+    case = drive_to(world.case(), "submitted", world.supervisor)
+    child = make_user(world.unit_a_child, "supervisor")
+    move = MOVES[Status.SUBMITTED, Status.COMPLETED]
+    assert isinstance(rules.refusal(child, case, move), SeparationOfDuties)
+    assert rules.refusal(world.supervisor, case, move) is None
+    assert rules.of_unit(child, case) and not rules.over_unit(child, case)
+    dept = world.dept_supervisor
+    assert rules.over_unit(dept, case) and rules.of_unit(dept, case)
+
+
+def test_no_one_of_the_responsible_unit_closes_or_exempts(world):
+    """The unit's own supervisor is refused though another person (the unit's inspector)
+    submitted."""
+    user = world.dept_supervisor
     case = drive_to(world.case(), "submitted", world.supervisor)
     assert CaseEvent.objects.get(case=case, to_status="submitted").actor == world.inspector_a
     before = stored(case)
@@ -173,7 +182,7 @@ def test_the_rules_are_forbidden_errors_of_their_own_codes():
 
 def signed_in(user: Any) -> Client:
     client = Client()
-    assert client.login(username=user.username, password=PASSWORD)
+    client.force_login(user)
     return client
 
 
