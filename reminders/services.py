@@ -235,7 +235,9 @@ def sweep(*, today: date | None = None, policy: Policy | None = None) -> SweepRe
         last_pk = chunk[-1].pk
         due = {}
         for case in chunk:
-            found = reminder_due(case.deadline, today, policy, days.for_unit(case.responsible_unit))
+            found = reminder_due(
+                case.deadline, today, policy, days.for_unit(case.responsible_unit)
+            )
             if found is not None:
                 due[case.pk] = (case, found)
         report.cases += len(due)
