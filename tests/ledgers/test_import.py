@@ -334,7 +334,7 @@ def test_it_reopens_a_problem_before_its_items_and_closes_it_after_them(world):
 
 
 def test_it_refuses_to_close_a_problem_with_open_items(world):
-    problem = world.case(world.unit_a)
+    problem = drive_to(world.case(world.unit_a), "submitted", world.supervisor)
     world.case(world.unit_a, parent=problem)
     job = preview(
         world.supervisor, edit(export_bytes(world.supervisor), problem.code, 整改状态="已销号")
