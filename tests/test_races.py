@@ -189,8 +189,9 @@ def test_fifty_competing_moves_from_one_state_make_exactly_one(world: World, api
 
 
 def test_a_stampede_of_mixed_moves_keeps_history_and_state_in_step(world: World, api: Api) -> None:
-    # Moves that can succeed one after another (start, submit, return, escalate, resume…): however they interleave, every success is one history row, in order,
-    # and every refusal is a 409 that wrote nothing.
+    # Moves that can succeed one after another (start, submit, return, escalate, resume…):
+    # however they interleave, every success is one history row, in order, and every refusal
+    # is a 409 that wrote nothing.
     case = world.case(world.unit_a, checklist=["核查整改报告"])
     point = case.checklist.get().pk
     targets = ["in_progress", "submitted", "escalated", "open"]
