@@ -187,7 +187,7 @@ class TestWithReplica:
         assert sql[REPLICA_DB_ALIAS] == []
 
     def test_it_keeps_a_transition_on_the_primary(self, client, world, cases):
-        client.force_login(world.supervisor)
+        client.force_login(world.inspector_b)  # the unit starts its case (cases.rules)
         case = cases[1]
         with queries_on(DEFAULT_DB_ALIAS, REPLICA_DB_ALIAS) as sql:
             response = client.post(

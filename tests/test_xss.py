@@ -107,7 +107,7 @@ def plant(world: World, payload: str, *, webhook: str = "") -> Case:
     services.case_update_details(actor=sup, case_id=case.pk, description=payload + "!")
     checklist.checkpoint_add(actor=sup, case_id=case.pk, text=payload + "!")
     services.case_extend_deadline(actor=sup, case_id=case.pk, deadline=days(-2), reason=payload)
-    services.case_transition(actor=sup, case_id=case.pk, to="escalated", note=payload)
+    services.case_transition(actor=owner, case_id=case.pk, to="escalated", note=payload)
     services.evidence_add(
         actor=sup,
         case_id=case.pk,

@@ -57,7 +57,8 @@ def test_it_keeps_working_with_redis_down_and_catches_up_after(
     case = world.case(world.unit_a)
     due_tomorrow = world.case(world.unit_a, deadline=timezone.localdate() + timedelta(days=1))
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key(world.supervisor)}")
+    # The unit's inspector: starts and submits its case (cases.rules).
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key(world.inspector_a)}")
     client.force_login(world.inspector_a)
     # Up: the cache holds a pooled connection, which the outage then freezes or resets.
     assert api.get("/api/v1/cases/").status_code == 200
