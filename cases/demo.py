@@ -116,6 +116,25 @@ class Builder:
             )
         return user
 
+    def liaison(self, unit: Unit) -> User:
+        """Who makes the unit's moves on its cases (start, submit, escalate): its first
+        inspector (inspector_lc, inspector_gp), else a liaison account made for it that cannot
+        sign in; a commission's own cases (the restricted clue ledger, which inspectors never
+        see) are its supervisor's. The commission's `supervisor` verifies and closes: never
+        the person, nor the unit, who submitted (cases.rules)."""
+        role = Role.SUPERVISOR if unit.is_supervising_body else Role.INSPECTOR
+        user = User.objects.filter(unit=unit, role=role).order_by("pk").first()
+        if user is None:
+            number = User.objects.filter(username__startswith="liaison").count() + 1
+            user = organisation.user_create(
+                username=f"liaison{number:02d}",
+                password=None,
+                unit=unit,
+                role=role,
+                full_name=f"{unit.name}整改联络员",
+            )
+        return user
+
     # --- workflow helpers: every step is a service call at a given day ---
     def move(
         self,
@@ -133,6 +152,7 @@ class Builder:
             to=to,
             note=note,
             confirm=confirm,
+            notes={pk: "经核查，符合要求。" for pk in confirm},
             evidence=[_file(name) for name in evidence or []],
             at=self.clock.at(day, 15),
         )
@@ -140,7 +160,6 @@ class Builder:
     def finish(
         self,
         actor: User,
-        inspector: User,
         case: Case,
         *,
         start: int | None,
@@ -150,7 +169,8 @@ class Builder:
         exempt: str = "",
     ) -> Case:
         """Take a case through to its end: started (unless `start` is None: it already is),
-        submitted, verified and closed."""
+        submitted by the unit's liaison, verified and closed by `actor`."""
+        inspector = self.liaison(case.responsible_unit)
         if exempt:
             return self.move(actor, case, Status.EXEMPTED, close, exempt)
         if start is not None:
@@ -321,12 +341,11 @@ class Ledgers:
             measures="成立“紧盯难点、一体纠治”工作专班全面起底排查，逐项明确进驻方式。",
             checklist=["58项事项逐项核对到位"],
         )
-        self.b.move(sup, p58, Status.IN_PROGRESS, -220)
+        self.b.move(self.b.liaison(p58.responsible_unit), p58, Status.IN_PROGRESS, -220)
         methods = [m for m, n in METHODS_56 for _ in range(n)] + [Case.Method.NEGATIVE_LIST] * 2
         for index, method in enumerate(methods, start=1):
             self.licensing_item(ys, p58, index, method)
         self.b.finish(
-            sup,
             sup,
             p58,
             start=None,
@@ -349,12 +368,11 @@ class Ledgers:
         )
         if negative:
             exempt = "该事项涉及专业场地和设备，经研究纳入进驻大厅负面清单。"
-            self.b.finish(self.sup, self.sup, item, start=0, submit=0, close=-70, exempt=exempt)
+            self.b.finish(self.sup, item, start=0, submit=0, close=-70, exempt=exempt)
             return
         # Most closed before the deadline; the last few a little after it.
         close = -45 if index <= 50 else -35
         self.b.finish(
-            self.sup,
             self.sup,
             item,
             start=-200,
@@ -375,7 +393,7 @@ class Ledgers:
             source=Case.Source.SELF_FOUND,
             owner=self.accounts["inspector_gp"] if gaoping else None,
         )
-        inspector = self.accounts["inspector_gp"] if gaoping else self.sup
+        inspector = self.b.liaison(unit)
         self.b.move(inspector, hall, Status.IN_PROGRESS, -200)
         for number in range(1, count + 1):
             item = self.case(
@@ -387,10 +405,9 @@ class Ledgers:
                 source=Case.Source.SELF_FOUND,
                 method=HALL_METHODS[number % 3],
             )
-            self.b.finish(self.sup, inspector, item, start=-190, submit=-80, close=-75)
+            self.b.finish(self.sup, item, start=-190, submit=-80, close=-75)
         self.b.finish(
             self.sup,
-            inspector,
             hall,
             start=None,
             submit=-72,
@@ -438,7 +455,7 @@ class Ledgers:
         )
         if outcome == "completed":
             evidence = [f"{title}开工手续批复文件.pdf"]
-            self.b.finish(self.sup, lc, item, start=-170, submit=-50, close=-40, evidence=evidence)
+            self.b.finish(self.sup, item, start=-170, submit=-50, close=-40, evidence=evidence)
             return
         self.b.move(lc, item, Status.IN_PROGRESS, -150)
         if outcome == "near":
@@ -470,7 +487,7 @@ class Ledgers:
                 is_key_problem=True,
                 checklist=["整改措施落实到位", "长效机制已建立"],
             )
-            _advance(self.b, self.sup, item, status)
+            _advance(self.b, item, status)
 
     def cultivated_land(self) -> None:
         """12 problems, 9 done: 75%."""
@@ -489,11 +506,10 @@ class Ledgers:
                 checklist=["现场核查已复耕复绿"],
             )
             if status != Status.COMPLETED:
-                _advance(self.b, self.sup, item, status)
+                _advance(self.b, item, status)
                 continue
             late = number in LATE_LAND
             self.b.finish(
-                self.sup,
                 self.sup,
                 item,
                 start=-200,
@@ -513,9 +529,9 @@ class Ledgers:
             if unit_name == "高平市政务服务中心":
                 self.fire_exit(item)
             elif status == Status.COMPLETED:
-                self.b.finish(self.sup, self.sup, item, start=-100, submit=-50, close=-45)
+                self.b.finish(self.sup, item, start=-100, submit=-50, close=-45)
             else:
-                _advance(self.b, self.sup, item, status)
+                _advance(self.b, item, status)
 
     def fire_exit(self, item: Case) -> None:
         """高平市's blocked fire exit: its inspector at work, with a photo two days ago."""
@@ -550,21 +566,22 @@ class Ledgers:
                 30 - number * 10,
                 description="线索内容仅限纪委监委工作人员查阅。",
             )
-            _advance(self.b, self.sup, item, [Status.IN_PROGRESS, Status.OPEN][number % 2])
+            _advance(self.b, item, [Status.IN_PROGRESS, Status.OPEN][number % 2])
 
 
-def _advance(b: Builder, sup: User, case: Case, status: str) -> None:
-    """Bring an open case to a not-done `status` through the workflow."""
+def _advance(b: Builder, case: Case, status: str) -> None:
+    """Bring an open case to a not-done `status` through the workflow, by its unit's liaison."""
     if status == Status.OPEN:
         return
-    b.move(sup, case, Status.IN_PROGRESS, -100)
+    liaison = b.liaison(case.responsible_unit)
+    b.move(liaison, case, Status.IN_PROGRESS, -100)
     services.case_update_rectification(
-        actor=sup,
+        actor=liaison,
         case_id=case.pk,
         measures="制定整改方案，明确责任人和时间节点。",
         at=b.clock.at(-99),
     )
     if status == Status.SUBMITTED:
-        b.move(sup, case, Status.SUBMITTED, -5, "已按方案完成整改，申请验收销号。")
+        b.move(liaison, case, Status.SUBMITTED, -5, "已按方案完成整改，申请验收销号。")
     elif status == Status.ESCALATED:
-        b.move(sup, case, Status.ESCALATED, -30, "涉及上级政策，已组卷上报寻求上级政策指导。")
+        b.move(liaison, case, Status.ESCALATED, -30, "涉及上级政策，已组卷上报寻求上级政策指导。")

@@ -272,6 +272,7 @@ class BulkForm(forms.Form):
         ("extend", _("批量延期")),
         ("assign", _("批量调整责任单位")),
         ("follow_up", _("批量督办")),
+        ("close", _("批量验收销号")),
     ]
     action = forms.ChoiceField(label=_("批量操作"), choices=ACTIONS)
     cases = forms.TypedMultipleChoiceField(label=_("选中的问题"), coerce=int)

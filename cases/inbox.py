@@ -11,9 +11,10 @@ escalated case falls to the supervising unit's supervisors, as the escalation re
 (not to the parent unit of the responsible unit, which may be a government that does not
 supervise the case). Inspectors, readers and unit administrators have empty inboxes.
 
-Cost: the counts of the top bar are a bounded number of queries whatever the data (the
-scope's unit ids, the side's unit ids, one conditional COUNT over the partial index
-`case_waiting_supervisor`, one COUNT over the pending requests' partial index).
+Cost: the counts of the top bar are four queries whatever the data (the scope's unit ids and
+their number, as `selectors.visible_cases` reads them; one conditional COUNT of the waiting
+cases, served by the partial index `case_waiting_supervisor`; one COUNT of the pending
+requests, served by their partial index). Nothing for anyone but supervisors.
 """
 
 from __future__ import annotations

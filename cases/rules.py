@@ -2,10 +2,10 @@
 a move on this case, and what a move needs on the case.
 
 - Separation of duties: the person who submitted a case for closing (the actor of its latest
-  `submit` move) and anyone of its responsible unit (a user whose unit is the responsible unit
-  or a unit under it) never move it into a done state: no verifying and closing it (the close
-  move, with its checklist confirmation), and no exempting it either, which would be the same
-  shortcut. 403 `separation_of_duties`.
+  `submit` move, while the case waits on it) and anyone of its responsible unit (a user whose
+  unit is the responsible unit or a unit under it) never move it into a done state: no
+  verifying and closing it (the close move, with its checklist confirmation), and no exempting
+  it either, which would be the same shortcut. 403 `separation_of_duties`.
 - A supervisor makes an inspector's moves (start, submit, escalate, resume) only on a case of
   their own unit: its responsible unit is the supervisor's unit or under it. 403
   `not_own_unit`. Inspectors only ever see their own unit's cases (cases.selectors).
@@ -42,6 +42,10 @@ class NotOwnUnit(Forbidden):
     code = "not_own_unit"
 
 
+# The refusals of these rules: 403 in the pages too (cases.views), as in the API.
+REFUSALS = (SeparationOfDuties, NotOwnUnit)
+
+
 class EvidenceRequired(InvalidInput):
     code = "evidence_required"
 
@@ -68,8 +72,17 @@ def of_unit(user: Any, case: Case) -> bool:
     return unit is not None and unit.path.startswith(case.responsible_unit.path)
 
 
+def over_unit(user: Any, case: Case) -> bool:
+    """The case's responsible unit is `user`'s unit or a unit under it."""
+    unit = getattr(user, "unit", None)
+    return unit is not None and case.responsible_unit.path.startswith(unit.path)
+
+
 def _submitted_by(user: Any, case: Case) -> bool:
-    return getattr(user, "pk", None) is not None and submitter_id(case) == user.pk
+    """`user` made the submission the case is waiting on (a case not submitted has none)."""
+    if case.status != Status.SUBMITTED or getattr(user, "pk", None) is None:
+        return False
+    return submitter_id(case) == user.pk
 
 
 def refusal(user: Any, case: Case, move: Move) -> Forbidden | None:
@@ -85,7 +98,7 @@ def refusal(user: Any, case: Case, move: Move) -> Forbidden | None:
     if (
         Role.INSPECTOR in move.roles
         and user_role(user) != Role.INSPECTOR
-        and not of_unit(user, case)
+        and not over_unit(user, case)
     ):
         return NotOwnUnit(
             _("“%(move)s”须由责任单位（%(unit)s）的人员办理，监督人员不能代为办理。")

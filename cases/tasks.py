@@ -13,8 +13,9 @@ from . import tally
 def maintain_tally() -> str:
     """Today's lights, deltas added up, the kept days' snapshots built: so that no reader pays
     for it (readers never build; they count what is small and say "not built yet" otherwise).
-    The tally is rebuilt on a new day and when DUE_SOON_DAYS or TIME_ZONE differs from what it
-    was built with (the triggers then count by the new window too). Idempotent; a missed or
+    The tally is rebuilt on a new day and when DUE_SOON_DAYS, TIME_ZONE or the site's calendar
+    days (节假日与调休) differ from what it was built with (the triggers then count by the new
+    window and working-day boundaries too). Idempotent; a missed or
     repeated run only builds later."""
     if not tally.available():
         return "skipped"

@@ -30,7 +30,7 @@ from audit.services import record_case_view, record_evidence_download
 from reminders import selectors as reminder_selectors
 from tracker.db_router import read_from_replica
 
-from . import follow_ups, grants, selectors, services
+from . import bulk, follow_ups, grants, rules, selectors, services
 from .dashboard import (
     Scope,
     changes_since,
@@ -246,6 +246,8 @@ def case_bulk(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"{label}：{text}" if label else text)
         return redirect(back)
     data = form.cleaned_data
+    if data["action"] == "close":
+        return _bulk_close(request, data, back)
     try:
         with transaction.atomic():
             for case_id in data["cases"]:
@@ -269,6 +271,17 @@ def case_bulk(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("未执行任何操作：%(error)s") % {"error": error.message})
         return redirect(back)
     messages.success(request, _("已处理 %(count)s 个问题。") % {"count": len(data["cases"])})
+    return redirect(back)
+
+
+def _bulk_close(request: HttpRequest, data: dict[str, Any], back: str) -> HttpResponse:
+    """Close each selected case the user may close; report each refused one with the reason."""
+    outcome = bulk.case_close_each(actor=request.user, case_ids=data["cases"], note=data["note"])
+    if outcome.done:
+        messages.success(request, _("已验收销号 %(count)s 个问题。") % {"count": len(outcome.done)})
+    for _pk, code, _error, message in outcome.refused:
+        text = _("%(code)s 未销号：%(message)s") % {"code": code, "message": message}
+        messages.error(request, text)
     return redirect(back)
 
 
@@ -348,8 +361,7 @@ def _after_write(request: HttpRequest, case_id: int, message: str) -> HttpRespon
 def _refused(
     request: HttpRequest, case_id: int, form_name: str, form: Any, status: int = 400
 ) -> HttpResponse:
-    """Show the page again with the form's errors; nothing was stored. A refusal of the
-    user's right (a 403 domain error) answers 403, bad input 400."""
+    """Show the page again with the form's errors; nothing was stored."""
     case = _case_or_404(request.user, case_id)
     context = _case_context(request, case, **{form_name: form})
     if _htmx(request):
@@ -367,7 +379,9 @@ def _submit(
             perform(form.cleaned_data)
         except DomainError as error:
             attach_error(form, error)
-            status = 403 if error.status_code == 403 else 400
+            # The commission's rules answer 403 in the pages as in the API; other refusals
+            # (bad input, a role's) show the form's error with 400, as they always have.
+            status = 403 if isinstance(error, rules.REFUSALS) else 400
         else:
             return _after_write(request, case.pk, success)
     return _refused(request, case.pk, form_name, form, status)

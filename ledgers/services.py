@@ -27,7 +27,7 @@ from audit.services import audit_record
 from cases import selectors as case_selectors
 from cases.errors import Conflict, DomainError, FileTooLarge, Forbidden
 from cases.filters import LIGHTS, CaseFilter
-from cases.lights import light_of
+from cases.lights import day_bounds, light_by
 from cases.models import Case
 from cases.permissions import Action, may
 from tracker.db_router import read_from_replica
@@ -147,6 +147,9 @@ def _rows(cases: Any, today: Any) -> Iterator[list[Any]]:
     sources, methods = _labels(Case.Source.choices), _labels(Case.Method.choices)
     statuses, lights = _labels(Case.Status.choices), _labels(LIGHTS)
     yes, no = str(YES), str(NO)
+    # The light rule's boundaries of the day (cases.lights): the working-day ones read from the
+    # calendar once, at the first case of a working-day inspection.
+    bounds = day_bounds(today)
     values = cases.values_list(*_ROW_FIELDS).iterator(chunk_size=2000)
     for seq, row in enumerate(values, 1):
         (code, inspection, source, title, description, parent_code, key_problem, amount, unit,
@@ -177,7 +180,7 @@ def _rows(cases: Any, today: Any) -> Iterator[list[Any]]:
             methods.get(method, method),
             progress,
             statuses.get(status, status),
-            lights[light_of(status, deadline, today, working_days=working_days)],
+            lights[light_by(status, deadline, bounds.of(working_days))],
             f"{items_done}/{items_total}" if items_total else "",
             evidence_count,
             timezone.localtime(closed_at).date() if closed_at else None,

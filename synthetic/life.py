@@ -1,11 +1,14 @@
 """How a case's life is drawn: the status it ends in, the statuses it went through, when, and
 the history rows that record it (moves, rectification, deadline changes, checklist).
 
-The rows follow the services' rules (`cases.services`, `cases.workflow`): only moves of
-`MOVES`, made by the role they belong to; a move that verifies (closing) confirms the checklist
-first, at the same moment; a move out of a done state (reopening) resets a confirmed checklist
-first; rectification and deadline changes only while the case is not done. Everything happens
-strictly after the case was created and no later than a given limit.
+The rows follow the services' rules (`cases.services`, `cases.workflow`, `cases.rules`): only
+moves of `MOVES`, made by the role they belong to, the unit's moves (start, submit, escalate,
+resume) by the responsible unit and the others (verifying and closing, returning, exempting,
+reopening) by the supervising commission, so that no one closes what they submitted or what
+their unit is responsible for (separation of duties); a move that verifies (closing) confirms
+the checklist first, at the same moment; a move out of a done state (reopening) resets a
+confirmed checklist first; rectification and deadline changes only while the case is not done.
+Everything happens strictly after the case was created and no later than a given limit.
 """
 
 from __future__ import annotations

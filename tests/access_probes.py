@@ -265,11 +265,12 @@ WEB_PROBES: dict[str, Probe] = {
         writers=frozenset({"county_supervisor", "supervisor", "dept_supervisor"}),
     ),
     "cases:detail": Probe("get", "/cases/{case}/", row(LOGIN, None, 200, 200, 200, 200), "case"),
-    # Writes: 302 back to the case when done; a refused role sees the form's error (400).
+    # Writes: 302 back to the case when done; a refused role sees the form's error (400). The
+    # commissions' supervisors do not start another unit's case (cases.rules): 403.
     "cases:transition": Probe(
         "post",
         "/cases/{case}/transition/",
-        row(LOGIN, None, 400, 302, 302, 302),
+        row(LOGIN, None, 400, 302, 403, 403, 302),
         "case",
         data="start",
     ),
@@ -560,7 +561,7 @@ API_PROBES: dict[tuple[str, str], Probe] = {
     ("POST", "/api/v1/cases/{id}/transitions/"): Probe(
         "post",
         "/api/v1/cases/{case}/transitions/",
-        row(401, None, 403, 200, 200, 200),
+        row(401, None, 403, 200, 403, 403, 200),
         "case",
         hidden=_API_READ_ONLY_WRITE,
         data="start_api",

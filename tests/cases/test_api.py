@@ -116,7 +116,7 @@ def test_it_lists_cases_with_the_documented_fields(world, sup):
     assert row["status"] == "open" and row["status_display"] == "待整改"
     assert row["items"] == {"total": 1, "done": 1}
     assert row["checklist"] == [
-        {"id": problem.checklist.get().pk, "text": "要点一", "confirmed": False}
+        {"id": problem.checklist.get().pk, "text": "要点一", "confirmed": False, "note": ""}
     ]
     assert row["responsible_unit"] == {"id": world.unit_a.pk, "name": "甲县局"}
     assert row["light"] in {"red", "yellow", "green"}

@@ -218,7 +218,6 @@ OPERATIONS = [
 ]
 WRITES = {"patch_progress", "patch_title", "upload", "start", "exempt"}
 
-OK = (200, 200, 200, 200, 200, 200, 201, 200, 200)
 HIDDEN = (404,) * 9
 ANON = (401,) * 9
 READ_ONLY = (200, 200, 200, 200, 403, 403, 403, 403, 403)
@@ -226,6 +225,12 @@ READ_ONLY_HIDDEN = (404, 404, 404, 404, 403, 403, 403, 403, 403)
 # An inspector on their own case: rectification, evidence and `start` yes; details and
 # `exempt` are for supervisors.
 INSPECTOR = (200, 200, 200, 200, 200, 403, 201, 200, 403)
+# A supervisor of another unit (the commissions, a superuser): everything but the unit's own
+# `start` (cases.rules: 403 not_own_unit); `exempt` is theirs, from open too.
+SUPERVISOR = (200, 200, 200, 200, 200, 200, 201, 403, 200)
+# A supervisor of the responsible unit: its `start` yes, `exempt`ing its own case no
+# (cases.rules: 403 separation_of_duties).
+UNIT_SUPERVISOR = (200, 200, 200, 200, 200, 200, 201, 200, 403)
 
 #                                              retrieve history evidence download
 #                                              progress title upload start exempt
@@ -246,19 +251,22 @@ EXPECTED: dict[tuple[str, str], tuple[int, ...]] = {
     ("inspector_b", "own"): HIDDEN,
     ("inspector_b", "sibling"): INSPECTOR,
     ("inspector_b", "restricted"): HIDDEN,
-    ("supervisor", "own"): OK,
-    ("supervisor", "sibling"): OK,
-    ("supervisor", "restricted"): OK,
+    ("supervisor", "own"): SUPERVISOR,
+    ("supervisor", "sibling"): SUPERVISOR,
+    ("supervisor", "restricted"): SUPERVISOR,
     # 甲县纪委监委 oversees 甲县 (restricted ledger included), not 乙县.
-    ("county_a_supervisor", "own"): OK,
+    ("county_a_supervisor", "own"): SUPERVISOR,
     ("county_a_supervisor", "sibling"): HIDDEN,
-    ("county_a_supervisor", "restricted"): OK,
+    ("county_a_supervisor", "restricted"): SUPERVISOR,
     ("no_unit", "own"): HIDDEN,
     ("no_unit", "sibling"): HIDDEN,
     ("no_unit", "restricted"): HIDDEN,
-    ("admin", "own"): OK,
-    ("admin", "sibling"): OK,
-    ("admin", "restricted"): OK,
+    ("dept_supervisor", "own"): UNIT_SUPERVISOR,
+    ("dept_supervisor", "sibling"): HIDDEN,
+    ("dept_supervisor", "restricted"): HIDDEN,
+    ("admin", "own"): SUPERVISOR,
+    ("admin", "sibling"): SUPERVISOR,
+    ("admin", "restricted"): SUPERVISOR,
 }
 
 

@@ -16,10 +16,11 @@ pytestmark = pytest.mark.django_db
 
 
 def _close(world, case, at=None):
-    actor = world.supervisor
-    services.case_transition(actor=actor, case_id=case.pk, to="in_progress", at=at)
-    services.case_transition(actor=actor, case_id=case.pk, to="submitted", note="done", at=at)
-    return services.case_transition(actor=actor, case_id=case.pk, to="completed", at=at)
+    """Started and submitted by the unit's inspector, closed by the commission's supervisor."""
+    unit = world.inspector_a
+    services.case_transition(actor=unit, case_id=case.pk, to="in_progress", at=at)
+    services.case_transition(actor=unit, case_id=case.pk, to="submitted", note="done", at=at)
+    return services.case_transition(actor=world.supervisor, case_id=case.pk, to="completed", at=at)
 
 
 def test_it_counts_a_problem_once_at_problem_level_and_its_items_at_item_level(world):

@@ -199,7 +199,7 @@ def test_it_keeps_the_report_in_scope(client, world, ledger):
 def test_it_computes_status_and_light_counts_as_of_a_day(world):
     case = world.case(world.unit_a, deadline=days(2))
     services.case_transition(
-        actor=world.supervisor,
+        actor=world.inspector_a,
         case_id=case.pk,
         to="in_progress",
         at=timezone.now() + timedelta(days=1),

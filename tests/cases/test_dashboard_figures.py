@@ -190,6 +190,7 @@ def test_a_readers_big_screen_and_a_supervisors_dashboard_agree(client, generate
 
 def test_only_those_who_may_read_a_restricted_ledger_get_its_block(client, generated):
     world = generated
+    world.case(world.unit_a, inspection=world.restricted)  # one in 甲县局 for certain
     for user in (world.inspector_a, world.dept_supervisor, world.county_a_supervisor):
         client.force_login(user)
         block = figures_of(client)["restricted"]

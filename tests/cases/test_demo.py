@@ -48,16 +48,12 @@ def _rows(user, **kwargs):
     return {row.name: row for row in completion_rows(selectors.visible_cases(user), **kwargs)}
 
 
+ACCOUNTS = {"supervisor", "inspector_lc", "inspector_gp", "unitadmin_gp", "api_reader", "admin"}
+
+
 def test_it_creates_the_demo_accounts_with_the_demo_password(demo):
-    assert set(demo) == {
-        "supervisor",
-        "inspector_lc",
-        "inspector_gp",
-        "unitadmin_gp",
-        "api_reader",
-        "admin",
-    }
-    for username in demo:
+    assert set(demo) >= ACCOUNTS
+    for username in ACCOUNTS:
         login = RequestFactory().post("/accounts/login/")  # the lockout backend needs one
         assert authenticate(login, username=username, password=DEMO_PASSWORD) is not None
     assert demo["supervisor"].unit.name == "晋城市纪委监委"
@@ -68,6 +64,35 @@ def test_it_creates_the_demo_accounts_with_the_demo_password(demo):
         "unit_admin",
     )
     assert demo["admin"].is_superuser and demo["admin"].is_staff
+    # The others are the units' liaisons, who made their units' moves: they cannot sign in.
+    liaisons = [user for name, user in demo.items() if name not in ACCOUNTS]
+    assert liaisons and all(name.startswith("liaison") for name in set(demo) - ACCOUNTS)
+    for user in liaisons:
+        assert not user.has_usable_password() and not user.is_staff
+        assert user.role in ("inspector", "supervisor") and user.unit is not None
+        assert user.unit.cases.exists()
+
+
+def test_different_people_submit_and_close(demo):
+    """Separation of duties (cases.rules): every submission is made by someone of the
+    responsible unit, and no case is closed by its submitter or by its unit."""
+    submits = 0
+    for case in Case.objects.select_related("responsible_unit"):
+        submitter = None
+        for event in case.events.filter(kind=CaseEvent.Kind.TRANSITION).select_related(
+            "actor__unit"
+        ):
+            if event.to_status == Status.SUBMITTED:
+                submitter = event.actor
+                submits += 1
+                assert submitter.unit.path.startswith(case.responsible_unit.path)
+            elif event.to_status in (Status.COMPLETED, Status.EXEMPTED):
+                assert event.actor != submitter
+                assert event.actor == demo["supervisor"]
+                assert not event.actor.unit.path.startswith(case.responsible_unit.path)
+    assert submits > 300
+    noted = CheckPoint.objects.filter(confirmed=True).exclude(note="")
+    assert noted.count() == CheckPoint.objects.filter(confirmed=True).count() > 0
 
 
 def test_it_holds_the_six_county_level_areas(demo):

@@ -18,7 +18,7 @@ from django.utils import timezone
 from cases.completion import completion_total
 from cases.history_chain import EVENT_FIELDS, event_hash
 from cases.models import Case, CaseEvent, CheckPoint, Inspection, Unit, User
-from cases.workflow import DONE_STATES, MOVES, Status
+from cases.workflow import DONE_STATES, MOVES, Role, Status
 from tests.factories import World
 
 pytestmark = [
@@ -341,6 +341,32 @@ def test_it_confirms_checklists_when_cases_are_closed(generated):
             assert point.confirmed_by.unit_id == point.case.supervising_unit_id
         else:
             assert not closes.exists()
+
+
+def test_it_keeps_the_separation_of_duties(generated):
+    """As cases.rules wants: the unit's moves (start, submit, escalate, resume) are its own
+    people's (its owner's, or nobody named), and whoever closes or exempts a case is neither its
+    latest submitter nor of its responsible unit."""
+    unit_moves = {(a.value, b.value) for (a, b), m in MOVES.items() if Role.INSPECTOR in m.roles}
+    events = (
+        CaseEvent.objects.filter(case__code__startswith="HC7-", kind="transition")
+        .select_related("case__responsible_unit", "actor__unit")
+        .order_by("case_id", "seq")
+    )
+    submitter: dict[int, Any] = {}
+    closes = 0
+    for event in events:
+        unit_path = event.case.responsible_unit.path
+        if (event.from_status, event.to_status) in unit_moves:
+            assert event.actor is None or event.actor.unit.path.startswith(unit_path)
+            if event.to_status == Status.SUBMITTED:
+                submitter[event.case_id] = event.actor_id
+        elif event.to_status in (Status.COMPLETED, Status.EXEMPTED):
+            closes += 1
+            assert event.actor is not None and event.actor.role == Role.SUPERVISOR
+            assert event.actor_id != submitter.get(event.case_id)
+            assert not event.actor.unit.path.startswith(unit_path)
+    assert closes > 100
 
 
 def test_it_gives_completion_figures_that_match_a_count(generated):

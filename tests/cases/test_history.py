@@ -26,7 +26,7 @@ pytestmark = [
 def event(world: World) -> CaseEvent:
     case = world.case()
     services.case_transition(
-        actor=world.supervisor, case_id=case.pk, to="escalated", note="组卷上报"
+        actor=world.inspector_a, case_id=case.pk, to="escalated", note="组卷上报"
     )
     return CaseEvent.objects.get(case=case, kind="transition")
 
@@ -71,5 +71,5 @@ def test_it_refuses_to_change_or_delete_history(event: CaseEvent, attempt: str) 
 
 def test_it_still_appends_history(event: CaseEvent, world: World) -> None:
     count = CaseEvent.objects.filter(case_id=event.case_id).count()
-    services.case_transition(actor=world.supervisor, case_id=event.case_id, to="in_progress")
+    services.case_transition(actor=world.inspector_a, case_id=event.case_id, to="in_progress")
     assert CaseEvent.objects.filter(case_id=event.case_id).count() == count + 1

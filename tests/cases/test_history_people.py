@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from cases import services
 from cases.workflow import Role
-from tests.factories import PDF, World, add_evidence, drive_to, make_user
+from tests.factories import PDF, World, add_evidence, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -22,14 +22,18 @@ LABEL = "晋城市纪委监委 · 监督检查人员"
 @pytest.fixture
 def handled(world: World):
     """A case of the unit below the inspector's, worked by its liaison officer 赵联络
-    (within the inspector's scope) and by the city commission's supervisor 王监督 (moves,
-    checklist confirmation on close, evidence)."""
+    (within the inspector's scope: the unit's moves) and by the city commission's supervisor
+    王监督 (the close with its checklist confirmation, evidence)."""
     wang = make_user(world.commission, Role.SUPERVISOR, "wang_sup", full_name="王监督")
     zhao = make_user(world.unit_a_child, Role.INSPECTOR, "zhao_li", full_name="赵联络")
     case = world.case(world.unit_a_child, checklist=["窗口已运行"])
     services.case_update_rectification(actor=zhao, case_id=case.pk, measures="设立窗口")
     add_evidence(wang, case, "验收.pdf", note="现场")
-    drive_to(case, "completed", wang)
+    services.case_transition(actor=zhao, case_id=case.pk, to="in_progress")
+    services.case_transition(actor=zhao, case_id=case.pk, to="submitted", note="申请销号")
+    services.case_transition(
+        actor=wang, case_id=case.pk, to="completed", confirm=[case.checklist.get().pk]
+    )
     return case
 
 

@@ -112,7 +112,7 @@ def test_every_workflow_move_keeps_the_roll_ups_exact(world, ledger):
         actor=world.supervisor, case_id=ledger["item2"].pk, to="in_progress", note="重新整改"
     )
     services.case_transition(
-        actor=world.supervisor, case_id=ledger["b"].pk, to="submitted", note="已整改"
+        actor=world.inspector_b, case_id=ledger["b"].pk, to="submitted", note="已整改"
     )
     services.case_transition(
         actor=world.supervisor, case_id=ledger["b"].pk, to="in_progress", note="退回"

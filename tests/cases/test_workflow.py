@@ -68,7 +68,7 @@ def expected_outcome(source: str, role: str | None, target: str) -> type[Excepti
 
 def test_it_knows_exactly_the_states_and_roles_of_the_spec() -> None:
     assert sorted(Status.values) == sorted(STATES)
-    assert sorted(Role.values) == ["api_reader", "inspector", "supervisor"]
+    assert sorted(Role.values) == ["api_reader", "inspector", "supervisor", "unit_admin"]
     assert {str(s) for s in workflow.DONE_STATES} == {"completed", "exempted"}
     assert {str(s) for s in workflow.OPEN_STATES} == {
         "open",

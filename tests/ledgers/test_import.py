@@ -63,7 +63,7 @@ def test_it_lists_each_rows_problems_with_row_numbers_before_writing_anything(wo
         new_row(world, "N-7", 整改状态="差不多了"),  # 11
         new_row(world, done.code, 问题标题=done.title, 整改状态="待整改"),  # 12
         new_row(world, "N-9", 责任单位="乙县局", 整改时限="明年"),  # 13
-        new_row(world, "N-10", 责任单位="甲县局股室", 整改状态="整改中"),  # 14: good
+        new_row(world, "N-10", 责任单位="甲县局股室", 整改状态="纳入负面清单/不予整改"),  # 14
     ]
     before = (Case.objects.count(), CaseEvent.objects.count())
     job = preview(world.supervisor, xlsx(rows))
@@ -101,6 +101,10 @@ def test_it_lists_each_rows_problems_with_row_numbers_before_writing_anything(wo
 
 
 def test_it_imports_a_good_file_with_new_cases_through_the_services(world):
+    """Imported by a supervisor of 甲县局, who makes its moves (cases.rules) but does not close
+    its cases: the commission's supervisor closes the item by a second import."""
+    unit_supervisor = world.dept_supervisor
+    world.case(world.unit_a)  # the inspection is in the unit supervisor's sight
     rows = [
         new_row(
             world,
@@ -121,11 +125,14 @@ def test_it_imports_a_good_file_with_new_cases_through_the_services(world):
             所属检查=world.inspection.code,
             所属问题编号="N-1",
             整改时限="2024/7/1",
-            整改状态="已销号",
+            整改状态="待验收",
         ),
     ]
-    job = confirm(world.supervisor, preview(world.supervisor, xlsx(rows)))
+    job = confirm(unit_supervisor, preview(unit_supervisor, xlsx(rows)))
     assert job.status == Job.Status.DONE and (job.created, job.updated) == (2, 0)
+    data = edit(export_bytes(world.supervisor), "N-2", 整改状态="已销号")
+    job = confirm(world.supervisor, preview(world.supervisor, data))
+    assert job.status == Job.Status.DONE and (job.created, job.updated) == (0, 1)
     problem, item = Case.objects.get(code="N-1"), Case.objects.get(code="N-2")
     assert (problem.description, problem.measures, problem.progress) == ("描述", "措施", "进展")
     assert problem.is_key_problem and problem.amount == Decimal("1234.50")
@@ -139,7 +146,8 @@ def test_it_imports_a_good_file_with_new_cases_through_the_services(world):
         ("submitted", IMPORT_NOTE),
         ("completed", IMPORT_NOTE),
     ]
-    assert set(item.events.values_list("actor", flat=True)) == {world.supervisor.pk}
+    actors = list(item.events.filter(kind="transition").values_list("actor", flat=True))
+    assert actors == [unit_supervisor.pk, unit_supervisor.pk, world.supervisor.pk]
 
 
 def test_it_updates_a_changed_row_through_the_services_with_history(world):
@@ -153,7 +161,8 @@ def test_it_updates_a_changed_row_through_the_services_with_history(world):
         完成情况="有进展",
         整改时限=datetime(2030, 1, 31),
         责任单位="乙县局",
-        整改状态="整改中",
+        # A move the commission's supervisor makes on another unit's case (cases.rules).
+        整改状态="纳入负面清单/不予整改",
         是否重点难点="是",
     )
     job = preview(world.supervisor, data)
@@ -167,7 +176,7 @@ def test_it_updates_a_changed_row_through_the_services_with_history(world):
     assert (case.title, case.measures, case.progress) == ("新标题", "新措施", "有进展")
     assert case.deadline == date(2030, 1, 31) and case.original_deadline == days(10)
     assert case.responsible_unit == world.unit_b and case.region == world.county_b
-    assert case.status == "in_progress" and case.is_key_problem
+    assert case.status == "exempted" and case.is_key_problem
     events = {e.kind: e for e in case.events.exclude(kind="created")}
     assert set(events) == {"edit", "rectification", "deadline", "assignment", "transition"}
     assert events["deadline"].note == IMPORT_NOTE and events["assignment"].note == IMPORT_NOTE
@@ -235,7 +244,7 @@ def test_it_round_trips_an_english_export_too(world, settings):
 def test_it_changes_nothing_when_the_same_file_is_imported_again(world):
     data = xlsx(
         [
-            new_row(world, "R-1", 整改措施="措施", 整改状态="整改中"),
+            new_row(world, "R-1", 整改措施="措施", 整改状态="纳入负面清单/不予整改"),
             new_row(world, "R-2", 责任单位="乙县局"),
         ]
     )
@@ -306,6 +315,8 @@ def test_it_finds_a_legal_status_path_through_the_ordinary_flow(source, target, 
 def test_it_reopens_a_problem_before_its_items_and_closes_it_after_them(world):
     problem = world.case(world.unit_a)
     items = [world.case(world.unit_a, parent=problem) for _ in range(2)]
+    for case in (problem, *items):  # submitted by the unit: the commission closes them
+        drive_to(case, "submitted", world.supervisor)
     data = export_bytes(world.supervisor)
     for case in (problem, *items):  # the problem's row comes first in the file
         data = edit(data, case.code, 整改状态="已销号")
@@ -323,7 +334,7 @@ def test_it_reopens_a_problem_before_its_items_and_closes_it_after_them(world):
 
 
 def test_it_refuses_to_close_a_problem_with_open_items(world):
-    problem = world.case(world.unit_a)
+    problem = drive_to(world.case(world.unit_a), "submitted", world.supervisor)
     world.case(world.unit_a, parent=problem)
     job = preview(
         world.supervisor, edit(export_bytes(world.supervisor), problem.code, 整改状态="已销号")

@@ -205,7 +205,7 @@ SCENARIOS = [
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.__name__)
 def test_a_row_breaking_a_rule_is_refused_in_the_services_words(world, scenario):
     user, data, code, column, message = scenario(world)
-    good = new_row(world, "GOOD-1", 整改状态="整改中")
+    good = new_row(world, "GOOD-1", 整改状态="纳入负面清单/不予整改")
     data = _with_row(data, good)
     before = stored()
     job = preview(user, data)
@@ -239,7 +239,7 @@ def test_every_refused_row_is_listed_and_an_item_of_a_refused_problem_with_it(wo
         new_row(world, "P-1-01", 所属问题编号="P-1"),  # 6: its problem was not registered
         new_row(world, "P-2"),  # 7: good
         new_row(world, done.code, 问题标题=done.title, 整改状态="整改中", 整改措施="再改"),  # 8
-        new_row(world, "P-2-01", 所属问题编号="P-2", 整改状态="已销号"),  # 9: good
+        new_row(world, "P-2-01", 所属问题编号="P-2", 整改状态="纳入负面清单/不予整改"),  # 9
     ]
     empty_title = service_refusal(
         lambda: case_services.case_create(actor=world.supervisor, inspection=world.inspection,
@@ -259,7 +259,7 @@ def test_every_refused_row_is_listed_and_an_item_of_a_refused_problem_with_it(wo
         actor=world.supervisor, job_id=preview(world.supervisor, xlsx(rows[2:])).pk
     )
     assert job.status == Job.Status.DONE and (job.created, job.updated) == (2, 1)
-    assert Case.objects.get(code="P-2-01").status == "completed"
+    assert Case.objects.get(code="P-2-01").status == "exempted"
     done.refresh_from_db()
     assert (done.status, done.measures) == ("in_progress", "再改")
 

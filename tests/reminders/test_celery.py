@@ -112,12 +112,13 @@ def test_it_commits_page_and_api_writes_with_the_broker_down(people, client, set
         assert "could not publish reminders.deliver_reminders" in caplog.text
 
         api = APIClient()
-        api.force_authenticate(world.supervisor)
+        api.force_authenticate(world.inspector_a)  # the unit submits (cases.rules)
         moved = api.post(
             f"/api/v1/cases/{case.pk}/transitions/", {"to": "submitted", "note": "已整改"},
             format="json",
         )  # fmt: skip
         assert moved.status_code == 200 and moved.json()["status"] == "submitted"
+        api.force_authenticate(world.supervisor)
         followed = api.post(f"/api/v1/cases/{case.pk}/follow-up/", {"note": "再催"}, format="json")
         assert followed.status_code == 201
         assert Reminder.objects.filter(case=case, kind="follow_up").count() == 4

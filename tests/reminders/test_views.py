@@ -124,5 +124,6 @@ def test_it_keeps_the_case_page_within_its_query_budget(
     client.force_login(notified.supervisor)
     page = reverse("cases:detail", args=[notified.second.pk])
     client.get(page)  # the session's first request stamps its clocks (a write): not counted
-    with django_assert_num_queries(17):
+    # (With a follow-up: its readers, and which of them the viewer may name, cases.follow_ups.)
+    with django_assert_num_queries(19):
         assert client.get(page).status_code == 200
