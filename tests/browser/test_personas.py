@@ -107,8 +107,9 @@ def _lc_case(demo, *statuses: str, exclude: tuple[int, ...] = ()) -> Case:
         .exclude(pk__in=exclude)
         .order_by("deadline", "pk")
     )
-    red = cases.filter(deadline__lt=today).first()
-    return red or cases.first()
+    case = cases.filter(deadline__lt=today).first() or cases.first()
+    assert case is not None, f"the demo has no {statuses} case of 陵川 left"
+    return case
 
 
 def test_inspector_lc_works_a_red_case_on_a_phone(demo, new_page):
@@ -119,8 +120,8 @@ def test_inspector_lc_works_a_red_case_on_a_phone(demo, new_page):
     page.goto("/cases/")
     _fits(page)
     other = Case.objects.filter(responsible_unit=demo["inspector_gp"].unit).first()
+    assert other is not None
     mine = _lc_case(demo, Status.OPEN, Status.IN_PROGRESS)
-    assert mine is not None, "the demo has no open case for 陵川"
     page.goto(f"/cases/?q={mine.title[:12]}")
     page.locator("main a", has_text=mine.title[:12]).first.wait_for()
     page.goto(f"/cases/?q={other.title[:12]}")
@@ -276,6 +277,7 @@ def test_supervisor_verifies_returns_decides_and_follows_up_on_a_phone(demo, new
         .order_by("pk")
         .first()
     )
+    assert exempt is not None
     page.goto(f"/cases/{exempt.pk}/")
     _move(page, Status.EXEMPTED, "经研究，纳入负面清单。")
     _status(page, Status.EXEMPTED)
