@@ -48,15 +48,7 @@ def checkpoint_add(
     _require_open(case, _("已办结的问题不能添加验收要点。"))
     position = case.checklist.count()
     point = CheckPoint.objects.create(case=case, text=text, position=position)
-    case.updated_at = at
-    case.save(update_fields=["updated_at"])
-    append_event(
-        case,
-        actor=actor,
-        kind=CaseEvent.Kind.CHECKLIST,
-        at=at,
-        changes={"added": [None, point.text]},
-    )
+    _record(case, actor=actor, at=at, changes={"added": [None, point.text]})
     return point
 
 
@@ -78,13 +70,12 @@ def checkpoint_edit(
     old = point.text
     point.text = text
     point.save(update_fields=["text"])
+    _record(case, actor=actor, at=at, changes={"edited": [old, text]})
+    return point
+
+
+def _record(case: Any, *, actor: Any, at: datetime, changes: dict[str, Any]) -> None:
+    """The case changed now; its history says how the checklist did."""
     case.updated_at = at
     case.save(update_fields=["updated_at"])
-    append_event(
-        case,
-        actor=actor,
-        kind=CaseEvent.Kind.CHECKLIST,
-        at=at,
-        changes={"edited": [old, text]},
-    )
-    return point
+    append_event(case, actor=actor, kind=CaseEvent.Kind.CHECKLIST, at=at, changes=changes)
