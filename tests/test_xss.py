@@ -308,8 +308,14 @@ def test_it_keeps_hostile_text_harmless_in_every_notification(
     mail.outbox = []
     planted = {name: plant(world, payload, webhook=bot.url) for name, payload in PAYLOADS.items()}
     report = reminder_services.deliver()
-    # Per case: an email and an in-app notification to its owner, a message to its unit's bot.
-    assert report.sent == 3 * len(PAYLOADS), report
+    # Per case: an email and an in-app notification to its owner, a message to its unit's bot;
+    # and the owner's escalation (提请上级协调) tells the supervising unit's supervisor, who
+    # gets all twelve in one in-app digest (no email address; the commission has no bot).
+    assert report.sent == 3 * len(PAYLOADS) + 1, report
+    [digest] = Notification.objects.filter(user=world.supervisor)
+    assert {item["title"] for item in digest.items} == {p.strip() for p in PAYLOADS.values()}
+    html = page(logged_in(world.supervisor), reverse("reminders:notifications"))
+    assert_inert(html, "the supervisor's notifications")
 
     for name, case in planted.items():
         payload = PAYLOADS[name].strip()

@@ -10,6 +10,7 @@ from django.db import DatabaseError, connection, transaction
 
 from cases import services
 from cases.models import CaseEvent
+from reminders.models import Reminder
 from tests.factories import World
 
 pytestmark = [
@@ -28,7 +29,11 @@ def event(world: World) -> CaseEvent:
     services.case_transition(
         actor=world.inspector_a, case_id=case.pk, to="escalated", note="组卷上报"
     )
-    return CaseEvent.objects.get(case=case, kind="transition")
+    event = CaseEvent.objects.get(case=case, kind="transition")
+    # Its notifications point at it (reminders_reminder.event_id): the trigger, not that
+    # foreign key, is what must refuse its deletion.
+    assert Reminder.objects.filter(event=event).exists()
+    return event
 
 
 def _raw(sql: str, *params: Any) -> Callable[[CaseEvent], Any]:

@@ -172,12 +172,22 @@ def test_it_cancels_what_no_longer_needs_sending(people, clock):
         actor=world.supervisor, case_id=moved.pk, deadline=day(20), reason="延期"
     )
     report = services.deliver()
-    # The deadline reminders are all cancelled; inspector_a's messages still go out, with the
-    # close's own notice (reminders.events) in them and nothing else.
+    # The deadline reminders are all cancelled, and so is the supervisor's notice that the
+    # unit's inspector submitted the case (drive_to): the supervisor has closed it since.
+    # inspector_a's messages still go out, with the close's own notice (reminders.events) in
+    # them and nothing else.
     swept = Reminder.objects.exclude(kind="closed")
     assert set(swept.values_list("status", flat=True)) == {"cancelled"}
+    assert set(swept.filter(kind="submitted").values_list("recipient", flat=True)) == {
+        world.supervisor.pk
+    }
     assert set(Reminder.objects.filter(kind="closed").values_list("status", flat=True)) == {"sent"}
-    assert report.cancelled == 2 and report.sent == 2
+    # Cancelled: inspector_b's two (deadline moved) and the supervisor's two (case closed).
+    assert report.cancelled == 4 and report.sent == 2
+    assert set(Delivery.objects.filter(status="cancelled").values_list("recipient", flat=True)) == {
+        world.supervisor.pk,
+        world.inspector_b.pk,
+    }
     (message,) = mail.outbox
     assert message.to == [world.inspector_a.email] and "验收销号" in message.body
     assert "临期提醒" not in message.body
