@@ -76,6 +76,7 @@ class CompletionRow:
             "total": self.total,
             "done": self.done,
             "overdue": self.overdue,
+            "yellow": self.yellow,
             "rate": self.rate,
             "on_time_rate": self.on_time_rate,
         }

@@ -27,11 +27,23 @@ STATES = ["open", "open", "in_progress", "submitted", "completed", "escalated", 
 @pytest.fixture
 def generated(world):
     """Forty-odd cases (some with items) spread over units, both ledgers, deadlines from 40
-    days ago to 40 days ahead, moved at random moments of the last 60 days: a seeded mix."""
+    days ago to 40 days ahead, moved at random moments of the last 60 days: a seeded mix. The
+    unit's moves are its own people's (cases.rules), and a restricted ledger's cases are only
+    seen by a unit the commission granted it to: each unit holds a grant while its cases are
+    moved, revoked before the tests look (no unit holds one then)."""
     rng = random.Random(16)
     now = timezone.now()
     registered = now - timedelta(days=61)
     units = [world.unit_a, world.unit_a_child, world.unit_b, world.city_dept, world.city_dept_child]
+    held = [
+        grants.restricted_grant_create(
+            actor=world.supervisor,
+            inspection_id=world.restricted.pk,
+            unit_id=unit.pk,
+            reason="授权",
+        )
+        for unit in units
+    ]
     for index in range(36):
         inspection = world.restricted if index % 6 == 0 else world.inspection
         deadline = timezone.localdate() + timedelta(days=rng.randint(-40, 40))
@@ -45,6 +57,8 @@ def generated(world):
                          at=now - timedelta(days=rng.randint(1, 59)))  # fmt: skip
         drive_to(case, rng.choice(STATES), world.supervisor,
                  at=now - timedelta(days=rng.randint(1, 59)))  # fmt: skip
+    for grant in held:
+        grants.restricted_grant_revoke(actor=world.supervisor, grant_id=grant.pk, reason="测试")
     return world
 
 
