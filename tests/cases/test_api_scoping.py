@@ -549,6 +549,9 @@ def test_it_lists_only_the_inspections_in_scope_with_figures_over_own_cases(scen
 @pytest.mark.parametrize("as_of", [None, "today"])
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_it_counts_only_the_cases_in_scope_in_stats(scene, persona, as_of):
+    """The tables above count every case the caller sees; the answer's rows and total count the
+    rectification ledgers only, and the restricted case (in 甲县局, 甲县) comes apart under
+    `restricted` for those who read it: null for the others."""
     client = client_for(scene.world, persona)
     params = {"as_of": str(timezone.localdate())} if as_of else {}
     expected_inspections = {
@@ -557,18 +560,29 @@ def test_it_counts_only_the_cases_in_scope_in_stats(scene, persona, as_of):
     by_unit = {scene.unit(name).pk: figures for name, figures in STATS_BY_UNIT[persona].items()}
     by_region = {scene.unit(name).pk: f for name, f in STATS_BY_REGION[persona].items()}
     seen = CASES_SEEN[persona]
-    for group_by, expected in (
-        ("unit", by_unit),
-        ("region", by_region),
-        ("inspection", expected_inspections),
+    secret = scene.cases["restricted"]
+    for group_by, expected, secret_key in (
+        ("unit", by_unit, secret.responsible_unit_id),
+        ("region", by_region, secret.region_id),
+        ("inspection", expected_inspections, secret.inspection_id),
     ):
         response = client.get(f"{API}/stats/completion/", {"group_by": group_by, **params})
         assert response.status_code == 200
         body = response.json()
+        apart = body["restricted"]
+        if "restricted" in seen:
+            total, done = expected[secret_key]
+            expected = {**expected, secret_key: (total - 1, done)}
+            expected = {key: figures for key, figures in expected.items() if figures[0]}
+            secret_rows = {row["key"]: (row["total"], row["done"]) for row in apart["rows"]}
+            assert secret_rows == {secret_key: (1, 0)}, group_by
+            assert (apart["total"]["total"], apart["total"]["done"]) == (1, 0)
+        else:
+            assert apart is None, group_by
         rows = {row["key"]: (row["total"], row["done"]) for row in body["rows"]}
         assert rows == expected, group_by
         total = (body["total"]["total"], body["total"]["done"])
-        assert total == (len(seen), 1 if "sibling_other" in seen else 0)
+        assert total == (len(seen - {"restricted"}), 1 if "sibling_other" in seen else 0)
 
 
 # --- Filters cannot widen the scope ---------------------------------------------------------
