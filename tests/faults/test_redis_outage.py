@@ -130,12 +130,20 @@ def test_it_keeps_working_with_redis_down_and_catches_up_after(
     )
     assert set(keys.values()) == {1}
     assert {(case_id, kind) for case_id, kind, *_ in keys} == {
+        (case.pk, "submitted"),  # the unit's submission tells the supervisor (reminders.events)
         (case.pk, "follow_up"),
         (due_tomorrow.pk, "due_soon"),
     }
     assert set(Reminder.objects.values_list("status", flat=True)) == {"sent"}
-    # Two digests went out per channel: the follow-up (sent first), then the due-soon one.
-    assert Delivery.objects.filter(status="sent").count() == Delivery.objects.count() == 4
-    assert [m.to for m in mail.outbox] == [["inspector_a@example.org"]] * 2
+    # inspector_a got two digests per channel: the follow-up (sent first), then the due-soon
+    # one; the supervisor one per channel, of the submission, with the redelivered task.
+    assert Delivery.objects.filter(status="sent").count() == Delivery.objects.count() == 6
+    assert Delivery.objects.filter(recipient=world.inspector_a).count() == 4
+    assert Delivery.objects.filter(recipient=world.supervisor).count() == 2
+    inspector_mail = [m for m in mail.outbox if m.to == ["inspector_a@example.org"]]
+    assert len(inspector_mail) == 2 and len(mail.outbox) == 3
+    assert [m.to for m in mail.outbox if m not in inspector_mail] == [[world.supervisor.email]]
     notes = [n.items for n in Notification.objects.filter(user=world.inspector_a).order_by("pk")]
     assert len(notes) == 2 and notes[0][0]["note"] == "请加快"
+    (told,) = Notification.objects.filter(user=world.supervisor)
+    assert [item["kind"] for item in told.items] == ["submitted"]

@@ -122,13 +122,23 @@ def test_it_commits_page_and_api_writes_with_the_broker_down(people, client, set
         followed = api.post(f"/api/v1/cases/{case.pk}/follow-up/", {"note": "再催"}, format="json")
         assert followed.status_code == 201
         assert Reminder.objects.filter(case=case, kind="follow_up").count() == 4
-    assert time.monotonic() - started < 5  # four writes, two failed publishes
+        # The unit's submission tells the supervisors (reminders.events), in the same way.
+        assert Reminder.objects.filter(case=case, kind="submitted").count() == 2
+        assert caplog.text.count("could not publish reminders.deliver_reminders") == 3
+    assert time.monotonic() - started < 5  # four writes, three failed publishes
 
-    # The next scheduled run delivers what the lost tasks would have.
+    # The next scheduled run delivers what the lost tasks would have: one digest per channel
+    # to inspector_a (both follow-ups) and to the supervisor (the submission).
     report = services.deliver()
-    assert report.sent == Delivery.objects.count() == 2  # one digest per channel
+    assert report.sent == Delivery.objects.count() == 4
+    assert set(Delivery.objects.values_list("recipient", flat=True)) == {
+        world.inspector_a.pk,
+        world.supervisor.pk,
+    }
     notes = {item["note"] for item in Notification.objects.get(user=world.inspector_a).items}
     assert notes == {"请加快", "再催"}
+    kinds = [item["kind"] for item in Notification.objects.get(user=world.supervisor).items]
+    assert kinds == ["submitted"]
 
 
 @pytest.mark.django_db
