@@ -61,15 +61,6 @@
         no_more_results: function () { return ""; },
       },
     });
-    // A single choice is made: close the list and leave the field (a search still under way
-    // would otherwise open the list again, over the next field).
-    if (!select.multiple) {
-      picker.on("item_add", function () {
-        picker.setTextboxValue("");
-        picker.close();
-        picker.blur();
-      });
-    }
     // The owner picker lists the chosen unit's people: a new unit starts it afresh.
     if (unit) {
       unit.addEventListener("change", function () {
