@@ -61,6 +61,17 @@
         no_more_results: function () { return ""; },
       },
     });
+    // A single choice is made: once the picker has finished handling the click, close the
+    // list and leave the field, so that a search still under way cannot open the list again
+    // over the next field.
+    if (!select.multiple) {
+      picker.on("item_add", function () {
+        window.setTimeout(function () {
+          picker.close();
+          picker.blur();
+        }, 0);
+      });
+    }
     // The owner picker lists the chosen unit's people: a new unit starts it afresh.
     if (unit) {
       unit.addEventListener("change", function () {
