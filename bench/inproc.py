@@ -86,18 +86,13 @@ def export_query(user: User) -> tuple[str, int]:
 
 
 def load_clients(rng: random.Random) -> list[dict[str, Any]]:
-    """Fifty API clients: the generated inspectors first (their own units' cases), then city
-    supervisors; each gets a token and its own pool of cases it may move."""
+    """Fifty API clients, the generated inspectors in turn (a unit's moves are its own
+    people's: cases.rules), each with a token and its own pool of its unit's cases."""
     users = list(
         User.objects.filter(username__startswith=SEED_PREFIX, role=Role.INSPECTOR)
         .select_related("unit")
         .order_by("username")
-    )[: LOAD_CLIENTS - 10]
-    users += list(
-        User.objects.filter(username__startswith=SEED_PREFIX + "c", role=Role.SUPERVISOR)
-        .select_related("unit")
-        .order_by("username")
-    )[: LOAD_CLIENTS - len(users)]
+    )[:LOAD_CLIENTS]
     taken: set[int] = set()
     clients = []
     for index in range(LOAD_CLIENTS):
