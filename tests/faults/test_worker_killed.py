@@ -117,12 +117,6 @@ def sweep_held_open() -> Iterator[None]:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    reason="Known gap since the digest per sweep (reminders/digest.py, SweepRun): a sweep "
-    "killed mid-run and redone does not yet give the expected reminders once; see the closing "
-    "note of session 6",
-    strict=False,
-)
 def test_a_worker_process_killed_mid_sweep_is_redone_once(people, queue, workers, settings):
     settings.REMINDER_CHANNELS = ["in_app"]
     world = people
