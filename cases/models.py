@@ -19,6 +19,8 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from tracker.fields import StoredFileField
+
 from . import record_guards, tally_sql
 from .extension_models import ExtensionRequest  # noqa: F401  (this app's)
 from .grant_models import RestrictedGrant  # noqa: F401  (this app's)
@@ -563,7 +565,7 @@ class Evidence(models.Model):
         blank=True,
         related_name="evidence",
     )
-    file = models.FileField(storage=evidence_storage, upload_to=evidence_path, max_length=200)
+    file = StoredFileField(storage=evidence_storage, upload_to=evidence_path, max_length=200)
     original_name = models.CharField(_("文件名"), max_length=255)
     content_type = models.CharField(_("类型"), max_length=100)
     size = models.PositiveBigIntegerField(_("大小"))

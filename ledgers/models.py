@@ -18,6 +18,8 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from tracker.fields import StoredFileField
+
 
 class LedgerStorage(FileSystemStorage):
     """Files under settings.LEDGER_FILES_ROOT, read when used so that tests (and a moved
@@ -116,7 +118,7 @@ class ExportJob(Job):
 
     # The case list's query string (filters and ordering) as it was when the user asked.
     query = models.TextField(_("筛选条件"), blank=True)
-    file = models.FileField(storage=ledger_storage, upload_to=export_path, max_length=200)
+    file = StoredFileField(storage=ledger_storage, upload_to=export_path, max_length=200)
     filename = models.CharField(_("文件名"), max_length=200, blank=True)
 
     class Meta:
@@ -138,7 +140,7 @@ class ImportJob(Job):
     original_name = models.CharField(_("文件名"), max_length=255)
     # Saved under a generated name (`import_job_create`): the user's file name never becomes a
     # path. A plain upload_to, so that no migration needs a function of this module.
-    upload = models.FileField(storage=ledger_storage, upload_to="uploads/%Y/%m/", max_length=200,
+    upload = StoredFileField(storage=ledger_storage, upload_to="uploads/%Y/%m/", max_length=200,
                               blank=True)  # fmt: skip
     # [{"row": 5, "values": {"code": "...", "deadline": "2024-06-30", ...}}, ...]: the cells of
     # the recognised columns, as text. The upload itself is deleted once read.

@@ -5,8 +5,6 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import ledgers.models
-
 
 class Migration(migrations.Migration):
     initial = True
@@ -54,11 +52,7 @@ class Migration(migrations.Migration):
                 ("query", models.TextField(blank=True, verbose_name="筛选条件")),
                 (
                     "file",
-                    models.FileField(
-                        max_length=200,
-                        storage=ledgers.models.ledger_storage,
-                        upload_to=ledgers.models.export_path,
-                    ),
+                    models.FileField(max_length=200),
                 ),
                 ("filename", models.CharField(blank=True, max_length=200, verbose_name="文件名")),
                 (
