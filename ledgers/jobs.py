@@ -185,10 +185,18 @@ class ProgressReporter:
                     [done, lease_ends(), job.pk, Job.Status.RUNNING, self.lease.attempt],
                 )
                 owned = cursor.rowcount
+                if not owned:
+                    # A job row this connection cannot see yet (its creating transaction is
+                    # still open, as in a test's transaction) is not a lost lease.
+                    cursor.execute(
+                        f"SELECT count(*) FROM {type(job)._meta.db_table} WHERE id = %s",  # noqa: S608 (table name from the model; values bound)
+                        [job.pk],
+                    )
+                    owned = 0 if cursor.fetchone()[0] else -1
         except Exception as error:  # progress is a nicety: never fail the import for it
             logger.info("import progress not published: %s", error)
             return
-        if not owned:
+        if owned == 0:
             raise LeaseLost(f"{job} attempt {self.lease.attempt}")
 
 

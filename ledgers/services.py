@@ -330,8 +330,11 @@ def _import_read(lease: Lease[ImportJob]) -> None:
             ledger = read_ledger(
                 handle, job.original_name, max_rows=settings.LEDGER_IMPORT_MAX_ROWS
             )
-        lease.renew()
-        plan = plan_import(job.owner, ledger.columns, ledger.rows)
+        lease.renew(total=len(ledger.rows), processed=0)
+        # The rehearsal runs every changed row through the services: on a large file it takes
+        # a while, so it publishes its progress and renews the lease as the import does.
+        with ProgressReporter(lease) as report:
+            plan = plan_import(job.owner, ledger.columns, ledger.rows, on_row=report)
     except LeaseLost:
         raise
     except DomainError as error:

@@ -549,6 +549,28 @@ def test_it_publishes_progress_while_the_import_transaction_is_open(world, monke
             observer.close()
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL side connection")
+@pytest.mark.django_db(transaction=True)
+def test_the_preview_rehearsal_renews_the_lease_with_its_progress(world, monkeypatch):
+    # Every row's rehearsal finds a second gone by: each one publishes its progress, which
+    # renews the lease. Without it, a long rehearsal outlives its lease and is taken over.
+    monkeypatch.setattr(jobs.time, "monotonic", iter(range(0, 1000, 5)).__next__)
+    rows = [new_row(world, f"R-{n}") for n in range(3)]
+    job = preview(world.supervisor, xlsx(rows))
+    assert (job.status, job.total, job.created) == (Job.Status.PREVIEW, 3, 3)
+    assert job.processed == 3  # published by the reporter, from its own connection
+    assert job.lease_expires_at is None  # a preview waits for its owner, not for a worker
+    assert not Case.objects.filter(code__startswith="R-").exists()  # rehearsed, rolled back
+
+
+def test_a_progress_report_that_cannot_see_the_job_yet_is_not_a_lost_lease(world, monkeypatch):
+    # Inside the test's transaction the job row is invisible to the reporter's own connection:
+    # that is not a job taken over by another run.
+    monkeypatch.setattr(jobs.time, "monotonic", iter(range(0, 1000, 5)).__next__)
+    job = preview(world.supervisor, xlsx([new_row(world, "V-1"), new_row(world, "V-2")]))
+    assert (job.status, job.created) == (Job.Status.PREVIEW, 2)
+
+
 def test_it_purges_expired_jobs_and_their_files(world, settings):
     settings.LEDGER_KEEP_DAYS = 7
     old = preview(world.supervisor, xlsx([new_row(world, "E-1")]))
