@@ -30,15 +30,12 @@ from cases.errors import InvalidInput
 
 from .columns import BY_KEY, COLUMNS, Column, header_names, normalise
 from .sheetrows import (
-    FORMULA_TRIGGERS,
     WRAPPED,
     RowWriter,
     clean_text,
     is_formula_like,
     save_with_rows,
 )
-
-__all__ = ["FORMULA_TRIGGERS", "clean_text", "read_ledger", "template_workbook", "write_ledger"]
 
 logger = logging.getLogger(__name__)
 
