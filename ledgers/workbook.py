@@ -20,7 +20,6 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import from_excel
@@ -30,6 +29,13 @@ from openpyxl.worksheet.worksheet import Worksheet
 from cases.errors import InvalidInput
 
 from .columns import BY_KEY, COLUMNS, Column, header_names, normalise
+from .sheetrows import (
+    WRAPPED,
+    RowWriter,
+    clean_text,
+    is_formula_like,
+    save_with_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,19 +43,11 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 # Rows above the data: title, subtitle, column groups, column names.
 HEADER_ROWS = 4
 FIRST_DATA_ROW = HEADER_ROWS + 1
-# Text starting with these is what Excel (and LibreOffice, WPS) would take for a formula, a
-# DDE call or, after a tab or carriage return, for the start of one. The full-width forms are
-# what a Chinese input method types.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
-DATE_FORMAT = "yyyy-mm-dd"
-AMOUNT_FORMAT = "#,##0.00"
-
 _thin = Side(style="thin", color="999999")
 _HEADER_FONT = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="E8EEF5")
 _HEADER_BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
 _CENTRED = Alignment(horizontal="center", vertical="center", wrap_text=True)
-_WRAPPED = Alignment(wrap_text=True, vertical="top")
 
 
 class LedgerFileError(InvalidInput):
@@ -59,12 +57,6 @@ class LedgerFileError(InvalidInput):
 
 
 # --- Writing -------------------------------------------------------------------------------
-
-
-def clean_text(value: str) -> str:
-    """Text as a worksheet can hold it: control characters other than tab and line breaks are
-    not allowed in the file format, and a cell holds at most 32767 characters."""
-    return ILLEGAL_CHARACTERS_RE.sub("", value)[:32767]
 
 
 def text_cell(ws: Any, value: str, *, wrap: bool = False, styled: bool = False) -> Any:
@@ -78,7 +70,7 @@ def text_cell(ws: Any, value: str, *, wrap: bool = False, styled: bool = False) 
     cell to style.
     """
     value = clean_text(value)
-    risky = value.startswith(FORMULA_TRIGGERS) or value in ERROR_CODES
+    risky = is_formula_like(value)
     if not (risky or styled or (wrap and value)):
         return value
     cell = WriteOnlyCell(ws, value=value)
@@ -86,24 +78,8 @@ def text_cell(ws: Any, value: str, *, wrap: bool = False, styled: bool = False) 
         cell.data_type = "s"
         cell.quotePrefix = True
     if wrap:
-        cell.alignment = _WRAPPED
+        cell.alignment = WRAPPED
     return cell
-
-
-def _cell(ws: Any, column: Column, value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if column.kind == "amount":
-        cell = WriteOnlyCell(ws, value=value)
-        cell.number_format = AMOUNT_FORMAT
-        return cell
-    if column.kind == "date":
-        cell = WriteOnlyCell(ws, value=value)
-        cell.number_format = DATE_FORMAT
-        return cell
-    if column.kind == "int":
-        return value
-    return text_cell(ws, str(value), wrap=column.kind == "long")
 
 
 def _header_cell(ws: Any, value: Any) -> Any:
@@ -184,17 +160,23 @@ def write_ledger(
     ws.append(groups)
     ws.append(names)
 
-    count = 0
-    for values in rows:
-        ws.append([_cell(ws, column, value) for column, value in zip(COLUMNS, values, strict=True)])
-        count += 1
-        if progress is not None and count % every == 0:
-            progress(count)
-    ws.auto_filter.ref = f"A{HEADER_ROWS}:{last}{HEADER_ROWS + max(count, 1)}"
-    wb.save(out)
-    if progress is not None:
-        progress(count)
-    return count
+    # The rows go straight into the saved sheet (ledgers.sheetrows); the auto-filter covers
+    # them once they are counted.
+    writer = RowWriter(ws, [column.kind for column in COLUMNS])
+
+    def auto_filter(count: int) -> str:
+        return f"A{HEADER_ROWS}:{last}{HEADER_ROWS + max(count, 1)}"
+
+    placeholder = auto_filter(0)
+    ws.auto_filter.ref = placeholder
+
+    def finish(count: int) -> tuple[str, str]:
+        return f'<autoFilter ref="{placeholder}"', f'<autoFilter ref="{auto_filter(count)}"'
+
+    return save_with_rows(
+        wb, ws, out, rows, writer, first_row=FIRST_DATA_ROW, finish=finish,
+        progress=progress, every=every,
+    )  # fmt: skip
 
 
 # --- Reading -------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from cases.evidence import clean_name
 from cases.models import Case, Inspection, Unit, User
 from cases.workflow import Role
 from ledgers import services as ledger_services
-from ledgers.workbook import FORMULA_TRIGGERS
+from ledgers.sheetrows import FORMULA_TRIGGERS
 from reminders import services as reminder_services
 from reminders.models import Notification, UnitWebhook
 from tests.factories import PDF, World, days, make_user

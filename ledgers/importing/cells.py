@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 from cases.workflow import MOVES, Status
 
 from ..columns import in_every_language, normalise
-from ..workbook import clean_text
+from ..sheetrows import clean_text
 
 # A status path may pass through the ordinary flow only: an import never escalates or exempts
 # a case on the way to somewhere else.

@@ -23,6 +23,7 @@ from cases.filters import CaseFilter
 from cases.models import Case
 from cases.selectors import case_list
 from ledgers import selectors, services, workbook
+from ledgers.columns import COLUMNS
 from ledgers.workbook import FIRST_DATA_ROW, HEADER_ROWS
 from tests.factories import add_evidence, days, drive_to
 from tests.ledgers.helpers import LABELS, codes, export_workbook, ledger_rows, query
@@ -323,3 +324,38 @@ def test_it_keeps_a_formula_like_inspection_name_in_the_title_as_text(world):
     sheet = export_workbook(world.supervisor, query(inspection=inspection.pk)).worksheets[0]
     assert sheet["A1"].data_type == "s" and sheet["A1"].value.startswith("=HYPERLINK")
     assert sheet.cell(row=FIRST_DATA_ROW, column=LABELS.index("所属检查") + 1).data_type == "s"
+
+
+def test_it_writes_text_cells_as_openpyxl_reads_them_back():
+    """The rows are written as sheet XML by ledgers.sheetrows: what a spreadsheet reads is the
+    text as stored (escapes, line breaks, edge spaces), less what the file format cannot hold,
+    with the same styles whether a text is new or repeated from an earlier row."""
+    texts = [" 前后空格 ", "a\r\nb", "x\x01y", "a\ufffeb", "<&>\"'", "长" * 40000, "=1", "普通"]
+    expected = [" 前后空格 ", "a\r\nb", "xy", "ab", "<&>\"'", "长" * 32767, "=1", "普通"]
+    kinds = [column.kind for column in COLUMNS]
+    title_at, long_at = LABELS.index("问题标题"), LABELS.index("问题描述")
+    amount_at, date_at = LABELS.index("涉及金额（元）"), LABELS.index("整改时限")
+
+    def row(n: int, text: str) -> list:
+        values: list = [None] * len(kinds)
+        values[0], values[title_at], values[long_at] = n, text, text
+        values[amount_at], values[date_at] = Decimal("1234.50"), date(2024, 6, 30)
+        return values
+
+    out = io.BytesIO()
+    rows = [row(n, text) for n, text in enumerate(texts + texts, 1)]  # the second time cached
+    assert workbook.write_ledger(out, title="t", subtitle="s", rows=rows) == 2 * len(texts)
+    sheet = load_workbook(out).worksheets[0]
+    for offset, text in enumerate(expected + expected):
+        title = sheet.cell(row=FIRST_DATA_ROW + offset, column=title_at + 1)
+        long = sheet.cell(row=FIRST_DATA_ROW + offset, column=long_at + 1)
+        assert (title.value, long.value) == (text, text)
+        assert title.data_type == long.data_type == "s"
+        assert title.quotePrefix == long.quotePrefix == text.startswith("=")
+        assert not title.alignment.wrap_text and long.alignment.wrap_text
+        amount = sheet.cell(row=FIRST_DATA_ROW + offset, column=amount_at + 1)
+        assert amount.value == 1234.5 and amount.number_format == "#,##0.00"
+        deadline = sheet.cell(row=FIRST_DATA_ROW + offset, column=date_at + 1)
+        assert deadline.value == datetime(2024, 6, 30) and deadline.number_format == "yyyy-mm-dd"
+    assert sheet.cell(row=FIRST_DATA_ROW, column=1).value == 1
+    assert sheet.auto_filter.ref.endswith(str(HEADER_ROWS + 2 * len(texts)))
