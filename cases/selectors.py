@@ -445,11 +445,11 @@ def label_people(viewer: Any, rows: Iterable[Any], field: str, *, unit_field: st
 def label_many(viewer: Any, groups: Iterable[tuple[Iterable[Any], str, str]]) -> list[list]:
     """`label_people` for several (rows, field, unit_field) groups at once, with one
     `nameable_people` query for all their people (a page that shows many kinds of rows)."""
-    groups = [(list(rows), field, unit_field) for rows, field, unit_field in groups]
+    listed = [(list(rows), field, unit_field) for rows, field, unit_field in groups]
     named = nameable_people(
-        viewer, (getattr(row, f"{field}_id") for rows, field, _ in groups for row in rows)
+        viewer, (getattr(row, f"{field}_id") for rows, field, _ in listed for row in rows)
     )
-    for rows, field, unit_field in groups:
+    for rows, field, unit_field in listed:
         for row in rows:
             person = getattr(row, field)
             if unit_field:
@@ -459,7 +459,7 @@ def label_many(viewer: Any, groups: Iterable[tuple[Iterable[Any], str, str]]) ->
             shown = person is not None and person.pk in named
             setattr(row, f"{field}_named", shown)
             setattr(row, f"{field}_label", person_label(person, unit=unit, named=shown))
-    return [rows for rows, _, _ in groups]
+    return [rows for rows, _, _ in listed]
 
 
 def case_evidence(user: Any, case_id: Any) -> list[Evidence]:
