@@ -279,6 +279,9 @@ def test_it_moves_a_case_with_a_note_and_evidence(client, world):
     assert event.note == "已整改完毕" and event.evidence.get().original_name == "报告.pdf"
     page = client.get(reverse("cases:detail", args=[case.pk])).content.decode()
     assert "已整改完毕" in page and "报告.pdf" in page
+    # Under its history row too (cases.case_page takes it from the case's evidence).
+    download = reverse("cases:evidence-download", args=[case.pk, event.evidence.get().pk])
+    assert f'<div class="attachment">📎 <a href="{download}">报告.pdf</a></div>' in page
 
 
 def test_it_shows_a_refused_move_and_changes_nothing(client, world):
