@@ -32,11 +32,11 @@ class DecisionForm(forms.Form):
     )  # fmt: skip
 
 
-def extension_context(user: Any, case: Case, given: dict[str, Any]) -> dict[str, Any]:
-    """The case page's part: the requests, and the forms the user may use now."""
-    requests = extensions.label_requests(
-        user, case.extension_requests.select_related("requested_by__unit", "decided_by__unit")
-    )
+def extension_context(
+    user: Any, case: Case, requests: list[ExtensionRequest], given: dict[str, Any]
+) -> dict[str, Any]:
+    """The case page's part: the case's `requests` (labelled, `cases.case_page`), and the
+    forms the user may use now."""
     pending = next((r for r in requests if r.status == ExtensionRequest.Status.PENDING), None)
     context: dict[str, Any] = {
         "extension_requests": requests,

@@ -111,8 +111,10 @@ def case_requests(user: Any, case_id: Any) -> list[ExtensionRequest]:
 
 
 def label_requests(user: Any, rows: Any) -> list[ExtensionRequest]:
-    rows = selectors.label_people(user, rows, "requested_by")
-    return selectors.label_people(user, rows, "decided_by")
+    """`rows` with who asked and who decided labelled (`selectors.label_people`), one query."""
+    rows = list(rows)
+    selectors.label_many(user, [(rows, "requested_by", ""), (rows, "decided_by", "")])
+    return rows
 
 
 def request_get(user: Any, request_id: Any) -> ExtensionRequest:

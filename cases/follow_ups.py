@@ -126,30 +126,50 @@ def case_follow_ups(user: Any, case_id: Any) -> list[FollowUpThread]:
 
 def follow_up_threads(user: Any, case: Case, events: list[CaseEvent]) -> list[FollowUpThread]:
     """The follow-ups among `events` (a case `user` may see, its history already read and
-    labelled: the case page passes `selectors.case_history`'s), with their readers (one
-    query, none without follow-ups) and replies."""
+    labelled: `case_follow_ups` passes them), with their readers (one query, none without
+    follow-ups) and replies. The case page does the same in its own steps
+    (`open_threads`, `thread_readers`, `finish_threads`) to label everyone at once."""
+    threads = open_threads(events)
+    readers = selectors.label_people(user, thread_readers(case, threads), "recipient")
+    return finish_threads(threads, readers)
+
+
+def open_threads(events: list[CaseEvent]) -> dict[int, FollowUpThread]:
+    """The follow-ups among a case's `events` by id, with their replies (no query)."""
     follow_up, reply = CaseEvent.Kind.FOLLOW_UP, CaseEvent.Kind.REPLY
     threads = {event.pk: FollowUpThread(event) for event in events if event.kind == follow_up}
     for event in events:
         answered = (event.changes.get("follow_up") or [None, None])[1]
         if event.kind == reply and answered in threads:
             threads[answered].replies.append(event)
+    return threads
+
+
+def thread_readers(case: Case, threads: dict[int, FollowUpThread]) -> list[Reminder]:
+    """The in-app reminders of the follow-ups `threads` (of `case`, one the caller may see),
+    unlabelled: one query, none without follow-ups."""
     if not threads:
         return []
-    windows = {follow_up_window(pk): pk for pk in threads}
-    readers = selectors.label_people(
-        user,
+    return list(
         Reminder.objects.filter(
             case_id=case.pk,
             kind=Reminder.Kind.FOLLOW_UP,
             channel=Channel.IN_APP,
-            window__in=list(windows),
+            window__in=[follow_up_window(pk) for pk in threads],
             recipient__isnull=False,
         )
         .select_related("recipient__unit", "delivery__notification")
-        .order_by("recipient_id"),
-        "recipient",
+        .order_by("recipient_id")
     )
+
+
+def finish_threads(
+    threads: dict[int, FollowUpThread], readers: list[Reminder]
+) -> list[FollowUpThread]:
+    """`threads` with their `readers` (labelled by the caller) and when each read it."""
+    if not threads:
+        return []
+    windows = {follow_up_window(pk): pk for pk in threads}
     for reminder in readers:
         message = reminder.delivery
         notification = getattr(message, "notification", None) if message is not None else None

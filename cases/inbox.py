@@ -11,17 +11,17 @@ escalated case falls to the supervising unit's supervisors, as the escalation re
 (not to the parent unit of the responsible unit, which may be a government that does not
 supervise the case). Inspectors, readers and unit administrators have empty inboxes.
 
-Cost: the counts of the top bar are four queries whatever the data (the scope's unit ids and
-their number, as `selectors.visible_cases` reads them; one conditional COUNT of the waiting
-cases, served by the partial index `case_waiting_supervisor`; one COUNT of the pending
-requests, served by their partial index). Nothing for anyone but supervisors.
+Cost: the counts of the top bar are one query whatever the data (three counts in one SELECT:
+the waiting cases of each kind, served by the partial index `case_waiting_supervisor`, and
+the pending requests, served by their partial index). Nothing for anyone but supervisors.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db import connections
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 from . import selectors
@@ -75,20 +75,39 @@ class Inbox:
 
     @cached_property
     def counts(self) -> dict[str, int]:
-        """{kind: number}: two COUNT queries after the scope."""
+        """{kind: number}: one query of three counts (`_count_at_once`)."""
         if not self.active:
             return dict.fromkeys(KINDS, 0)
-        waiting = self._cases.filter(status__in=[Status.SUBMITTED, Status.ESCALATED])
-        figures = waiting.aggregate(
-            to_verify=Count("pk", filter=Q(status=Status.SUBMITTED)),
-            escalated=Count("pk", filter=Q(status=Status.ESCALATED)),
-        )
-        figures["extension_requests"] = self.extension_requests().count()
-        return figures
+        # The scope joined on the unit paths (`one=True`) rather than read as a list of unit
+        # ids first: two queries fewer on every page, and the counts start from the few
+        # waiting rows (the partial indexes), not from the scope.
+        cases = selectors.visible_cases(self.user, one=True).filter(supervising_side(self.user))
+        return _count_at_once({
+            "to_verify": cases.filter(status=Status.SUBMITTED),
+            "escalated": cases.filter(status=Status.ESCALATED),
+            "extension_requests": ExtensionRequest.objects.filter(
+                status=ExtensionRequest.Status.PENDING, case__in=cases.values("pk")
+            ),
+        })  # fmt: skip
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+def _count_at_once(querysets: dict[str, QuerySet]) -> dict[str, int]:
+    """{name: COUNT(*) of its queryset}, as one SELECT of scalar subqueries (one round trip)."""
+    using = next(iter(querysets.values())).db
+    selects, params = [], []
+    for name, rows in querysets.items():
+        sql, row_params = rows.order_by().values("pk").query.get_compiler(using=using).as_sql()
+        # (The ORM's SQL with its values bound; the names are this module's.)
+        selects.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted) AS {name}")  # noqa: S608
+        params.extend(row_params)
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(selects)}", params)
+        row = cursor.fetchone()
+    return dict(zip(querysets, row, strict=True))
 
 
 def label(user: Any, requests: Any) -> list[ExtensionRequest]:

@@ -371,11 +371,14 @@ class Case(models.Model):
             models.Index(fields=["updated_at"], name="case_updated_at"),
             models.Index(fields=["parent"], name="case_parent"),
             # The inboxes 待我验收 and 待上级协调 (cases.inbox): the few cases waiting for a
-            # supervising unit, counted in every page's top bar.
+            # supervising unit, counted in every page's top bar. It carries what the count
+            # checks of each row (the unit's side, the scope, the restricted ledgers), so the
+            # count reads the index only, not thousands of case rows.
             models.Index(
                 fields=["supervising_unit", "status"],
                 name="case_waiting_supervisor",
                 condition=models.Q(status__in=["submitted", "escalated"]),
+                include=["responsible_unit", "owner", "inspection"],
             ),
         ]
         # The completion roll-ups (cases.tally) follow every write, in its transaction.

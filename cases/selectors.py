@@ -327,16 +327,22 @@ def case_history(user: Any, case_id: Any) -> list[CaseEvent]:
     them (`label_people`): on the events and on the evidence attached to them."""
     case = case_get(user, case_id)
     attached = Prefetch("evidence", Evidence.objects.select_related("uploaded_by__unit"))
-    events = label_people(
-        user,
-        case.events.select_related("actor", "actor_unit")
-        .prefetch_related(attached)
-        .order_by("created_at", "id"),
-        "actor",
-        unit_field="actor_unit",
-    )
-    label_people(user, [item for event in events for item in event.evidence.all()], "uploaded_by")
+    events = list(case_events(case).prefetch_related(attached))
+    evidence = [item for event in events for item in event.evidence.all()]
+    label_many(user, [(events, "actor", "actor_unit"), (evidence, "uploaded_by", "")])
     return events
+
+
+def case_events(case: Case) -> QuerySet[CaseEvent]:
+    """The history of `case` (one the caller read through `case_get`), oldest first, with
+    who acted; label them (`label_people`) before showing them."""
+    return case.events.select_related("actor", "actor_unit").order_by("created_at", "id")
+
+
+def case_evidence_rows(case: Case) -> QuerySet[Evidence]:
+    """The evidence of `case` (one the caller read through `case_get`), oldest first, with
+    its uploader; label them (`label_people`) before showing them."""
+    return case.evidence.select_related("uploaded_by__unit").order_by("created_at", "id")
 
 
 def evidence_get(user: Any, case_id: Any, evidence_id: Any) -> Evidence:
@@ -433,22 +439,29 @@ def label_people(viewer: Any, rows: Iterable[Any], field: str, *, unit_field: st
     set for their person `field`, as `viewer` may see them: the one rule of the case page,
     the API and anything else that shows who did what. `unit_field`: the unit the person
     acted for, as recorded on the row (default: the person's unit)."""
-    rows = list(rows)
-    named = nameable_people(viewer, (getattr(row, f"{field}_id") for row in rows))
-    for row in rows:
-        person = getattr(row, field)
-        if unit_field:
-            unit = getattr(row, unit_field)
-        else:
-            unit = person.unit if person is not None and person.unit_id else None
-        shown = person is not None and person.pk in named
-        setattr(row, f"{field}_named", shown)
-        setattr(row, f"{field}_label", person_label(person, unit=unit, named=shown))
-    return rows
+    return label_many(viewer, [(rows, field, unit_field)])[0]
+
+
+def label_many(viewer: Any, groups: Iterable[tuple[Iterable[Any], str, str]]) -> list[list]:
+    """`label_people` for several (rows, field, unit_field) groups at once, with one
+    `nameable_people` query for all their people (a page that shows many kinds of rows)."""
+    listed = [(list(rows), field, unit_field) for rows, field, unit_field in groups]
+    named = nameable_people(
+        viewer, (getattr(row, f"{field}_id") for rows, field, _ in listed for row in rows)
+    )
+    for rows, field, unit_field in listed:
+        for row in rows:
+            person = getattr(row, field)
+            if unit_field:
+                unit = getattr(row, unit_field)
+            else:
+                unit = person.unit if person is not None and person.unit_id else None
+            shown = person is not None and person.pk in named
+            setattr(row, f"{field}_named", shown)
+            setattr(row, f"{field}_label", person_label(person, unit=unit, named=shown))
+    return [rows for rows, _, _ in listed]
 
 
 def case_evidence(user: Any, case_id: Any) -> list[Evidence]:
     """A visible case's evidence, oldest first, each uploader labelled (`label_people`)."""
-    case = case_get(user, case_id)
-    items = case.evidence.select_related("uploaded_by__unit").order_by("created_at", "id")
-    return label_people(user, items, "uploaded_by")
+    return label_people(user, case_evidence_rows(case_get(user, case_id)), "uploaded_by")

@@ -31,6 +31,7 @@ from reminders import selectors as reminder_selectors
 from tracker.db_router import read_from_replica
 
 from . import bulk, follow_ups, grants, rules, selectors, services
+from .case_page import case_records
 from .dashboard import (
     Scope,
     changes_since,
@@ -299,15 +300,19 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
     user = request.user
     actions = allowed_actions(user)
     done = case.is_done
+    records = case_records(user, case)  # before the workflow form: it reads the checklist
     context: dict[str, Any] = {
         "case": case,
         "max_mb": settings.EVIDENCE_MAX_BYTES // (1024 * 1024),
-        "items": selectors.case_list(user, one=True).filter(parent=case).order_by("code"),
-        "checklist": selectors.label_people(
-            user, case.checklist.select_related("confirmed_by__unit"), "confirmed_by"
+        # Only a case with items has any (`items_total` counts them, as completion does).
+        "items": (
+            selectors.case_list(user, one=True).filter(parent=case).order_by("code")
+            if case.items_total
+            else []
         ),
-        "events": selectors.case_history(user, case.pk),
-        "evidence": selectors.case_evidence(user, case.pk),
+        "checklist": records.checklist,
+        "events": records.events,
+        "evidence": records.evidence,
         "reminders": reminder_selectors.case_reminder_timeline(user, case.pk),
         "actions": actions,
         "workflow_form": forms.get("workflow_form") or WorkflowForm(case=case, user=user),
@@ -334,10 +339,11 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
         context["checklist_form"] = forms.get("checklist_form") or CheckPointForm()
         context["checklist_edit_form"] = forms.get("checklist_edit_form")
     # Each follow-up with who read it and the unit's replies (cases.follow_up_views).
-    context["follow_ups"] = follow_ups.follow_up_threads(user, case, context["events"])
+    context["follow_ups"] = records.follow_ups
     context["may_reply"] = follow_ups.may_reply(user, case)
     context["reply_form"] = forms.get("reply_form")
-    context.update(extension_context(user, case, forms))  # 延期申请 (cases.extension_views)
+    # 延期申请 (cases.extension_views)
+    context.update(extension_context(user, case, records.extension_requests, forms))
     return context
 
 
