@@ -497,7 +497,8 @@ def _probe_ddl(ddl_log: Any) -> None:
     "mode", [[], ["--bench", "--keep-indexes"], ["--bench", "--jobs", "2", "--keep-indexes"]]
 )
 def test_it_never_changes_the_schema_unless_loading_an_empty_database(ddl_log, mode):
-    """No constraint, index or trigger of the live tables is dropped, disabled or rebuilt,
+    """Into a database in use (it has cases), and in any mode but the bench mode into an empty
+    one: no constraint, index or trigger of the live tables is dropped, disabled or rebuilt,
     not even for a moment within the load: no DDL statement runs at all."""
     run(20, 30)  # a database in use: it has cases
     before, triggers = _schema(), _trigger_states()
