@@ -12,9 +12,14 @@ What makes it fast:
 - foreign keys are checked at the end of each COPY (`SET CONSTRAINTS ALL IMMEDIATE`), while the
   workers draw the next blocks, rather than all at once at the commit.
 
-What it never does: change the schema. No constraint, index or trigger is dropped, disabled
-or rebuilt; the roll-up and snapshot triggers run as for any other write. The load is one
-transaction: it writes everything or nothing.
+- into an empty database no other session uses, the case tables' secondary indexes are dropped
+  and built once after the load, in its transaction (`synthetic.indexes`; `--keep-indexes`
+  keeps them, for any database).
+
+What it never does: touch a constraint or a trigger, or let another session see the tables
+without their indexes. No constraint is dropped, disabled or deferred past its COPY; the
+roll-up and snapshot triggers run as for any other write. The load is one transaction: it writes
+everything or nothing.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 1. `synthetic.province` draws and writes the units, people and inspections of the seed;
 2. `synthetic.drawing` draws the cases block by block (`synthetic.life`: their histories);
 3. the one writer (`synthetic.writer`) writes them with `bulk_create`, or, in the bench mode
-   (`synthetic.bench`, `synthetic.workers`), the same rows with COPY from worker processes;
+   (`synthetic.bench`, `synthetic.workers`), the same rows with COPY from worker processes,
+   into an empty database the case tables' secondary indexes set aside and built again after
+   the load, in its transaction (`synthetic.indexes`), unless `keep_indexes`;
 4. on PostgreSQL the completion roll-ups are recounted and the tables analysed.
 
 Everything is dated relative to `today`, so one seed and one day give the same content (codes,
@@ -25,6 +27,7 @@ from django.db import connection, transaction
 from cases import tally
 from cases.models import Inspection
 
+from . import indexes
 from .bench import WORKERS_FROM, batches, copy_block, require_bench_database, send
 from .clock import Clock
 from .drawing import Drawer
@@ -42,6 +45,7 @@ class Options:
     bench: bool = False
     force: bool = False
     jobs: int | None = None  # bench mode only
+    keep_indexes: bool = False  # bench mode only: no index set aside (see synthetic.indexes)
 
 
 @dataclass
@@ -68,10 +72,14 @@ def generate(options: Options, log: Callable[[str], Any]) -> Result:
         )
 
     with transaction.atomic():
+        set_aside = _take_tables(options)
         feeds = province.build()
         drawer = Drawer(seed=options.seed, clock=clock, feeds=feeds, inspectors=province.inspectors)
         load = _load_bench if options.bench else _load
         load(drawer, options, counts, progress)
+        if set_aside:
+            with connection.cursor() as cursor:
+                indexes.rebuild(cursor, set_aside, log)
         Inspection.objects.bulk_update(
             [feed.inspection for feed in feeds], ["last_case_number"], batch_size=1000
         )
@@ -90,6 +98,16 @@ def generate(options: Options, log: Callable[[str], Any]) -> Result:
         counts={**province.counts, **counts},
         seconds=time.monotonic() - started,
     )
+
+
+def _take_tables(options: Options) -> list[indexes.Index]:
+    """The bench mode into an empty database: the case tables locked for the transaction and
+    their secondary indexes dropped, to be built again before it ends (`synthetic.indexes`)."""
+    if not options.bench or options.keep_indexes:
+        return []
+    with connection.cursor() as cursor:
+        indexes.take_tables(cursor)
+        return indexes.set_aside(cursor)
 
 
 def _load(

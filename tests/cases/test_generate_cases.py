@@ -8,11 +8,12 @@ import os
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from io import StringIO
+from time import sleep
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from cases.completion import completion_total
@@ -424,8 +425,11 @@ def test_it_writes_nothing_when_a_batch_fails(monkeypatch, where, mode):
             problem(self, *args)
 
         monkeypatch.setattr(drawing.Drawer, "problem", sometimes)
+    before = _schema() if connection.vendor == "postgresql" else None
     with pytest.raises(RuntimeError, match="boom"):
         run(8, 400, "--batch-size", "50", *mode)
+    if before is not None:
+        assert _schema() == before  # the indexes the bench mode set aside are back
     assert not Unit.objects.filter(name="合成省（种子8）").exists()
     assert not cases_of(8).exists()
     monkeypatch.undo()
@@ -456,42 +460,98 @@ def _schema() -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 def ddl_log() -> Any:
-    """Every DDL statement run from now on in this database (an event trigger records it)."""
+    """Every DDL statement run from now on in this database (an event trigger records it), as
+    (tag, statement, transaction id)."""
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE ddl_seen (tag text, query text)")
+        cursor.execute("CREATE TEMP TABLE ddl_seen (tag text, query text, xact text)")
         cursor.execute(
             "CREATE FUNCTION pg_temp.note_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN INSERT INTO ddl_seen VALUES (tg_tag, current_query()); END $$"
+            "BEGIN INSERT INTO ddl_seen VALUES "
+            "(tg_tag, current_query(), pg_current_xact_id()::xid::text); END $$"
         )
         cursor.execute(
             "CREATE EVENT TRIGGER synthetic_ddl_seen ON ddl_command_start "
             "EXECUTE FUNCTION pg_temp.note_ddl()"
         )
 
-    def seen() -> list[tuple[str, str]]:
+    def seen() -> list[tuple[str, str, str]]:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT tag, query FROM ddl_seen")
+            cursor.execute("SELECT tag, query, xact FROM ddl_seen")
             return cursor.fetchall()
 
     yield seen
     with connection.cursor() as cursor:
         cursor.execute("DROP EVENT TRIGGER synthetic_ddl_seen")
+        cursor.execute("DROP TABLE IF EXISTS synthetic_probe")  # committed by a transactional test
+
+
+def _probe_ddl(ddl_log: Any) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE synthetic_probe (id int)")  # the log can see DDL
+    assert [tag for tag, *_ in ddl_log()] == ["CREATE TABLE"]
 
 
 @pytest.mark.postgres
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="event triggers: PostgreSQL only")
-@pytest.mark.parametrize("mode", [[], ["--bench"], ["--bench", "--jobs", "2"]])
-def test_it_never_changes_the_schema(ddl_log, mode):
-    """No constraint, index or trigger of the live tables is dropped, disabled or rebuilt,
+@pytest.mark.parametrize(
+    "mode", [[], ["--bench", "--keep-indexes"], ["--bench", "--jobs", "2", "--keep-indexes"]]
+)
+def test_it_never_changes_the_schema_unless_loading_an_empty_database(ddl_log, mode):
+    """Into a database in use (it has cases), and in any mode but the bench mode into an empty
+    one: no constraint, index or trigger of the live tables is dropped, disabled or rebuilt,
     not even for a moment within the load: no DDL statement runs at all."""
+    run(20, 30)  # a database in use: it has cases
     before, triggers = _schema(), _trigger_states()
     assert len(before) > 20
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE synthetic_probe (id int)")  # the log can see DDL
-    assert [tag for tag, _query in ddl_log()] == ["CREATE TABLE"]
+    _probe_ddl(ddl_log)
     run(9, 1200, "--batch-size", "200", *mode)
     assert cases_of(9).count() == 1200
-    assert [tag for tag, _query in ddl_log()] == ["CREATE TABLE"]
+    assert [tag for tag, *_ in ddl_log()] == ["CREATE TABLE"]
+    assert _schema() == before
+    assert _trigger_states() == triggers
+
+
+def _constraint_indexes() -> set[str]:
+    """The indexes of the case tables that enforce something: primary keys, unique
+    constraints, any unique index."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
+            "WHERE x.indrelid IN ('cases_case'::regclass, 'cases_caseevent'::regclass, "
+            "'cases_checkpoint'::regclass) AND (x.indisunique OR x.indisprimary "
+            "OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid))"
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="event triggers: PostgreSQL only")
+@pytest.mark.django_db(transaction=True)  # the command's transaction is a real one
+@pytest.mark.parametrize("mode", [["--bench"], ["--bench", "--jobs", "2"]])
+def test_the_bench_mode_rebuilds_secondary_indexes_within_the_load(ddl_log, mode):
+    """Into an empty database, the bench mode drops the case tables' secondary indexes and
+    creates them again, and that is all the DDL it runs: no constraint is touched, and every
+    statement runs in the transaction that writes the cases (so no other session can see the
+    tables without their indexes). The schema ends as it began."""
+    before, triggers, enforcing = _schema(), _trigger_states(), _constraint_indexes()
+    assert {"cases_case_pkey", "cases_case_code_key", "cases_caseevent_pkey"} <= enforcing
+    _probe_ddl(ddl_log)
+    output = run(9, 1200, "--batch-size", "200", *mode)
+    assert "indexes built" in output
+    assert cases_of(9).count() == 1200
+    _probe, *ddl = ddl_log()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT xmin::text FROM cases_case")
+        (load,) = cursor.fetchall()  # one transaction wrote every case
+    assert {xact for _tag, _query, xact in ddl} == {load[0]} != {_probe[2]}
+    dropped = [query.split()[-1].split(".")[-1] for tag, query, _ in ddl if tag == "DROP INDEX"]
+    created = [query.split()[2].strip('"') for tag, query, _ in ddl if tag == "CREATE INDEX"]
+    assert [tag for tag, *_ in ddl] == ["DROP INDEX"] * len(dropped) + ["CREATE INDEX"] * len(
+        created
+    )
+    assert sorted(dropped) == sorted(created)
+    assert {"case_search_trgm", "event_case_time", "event_time"} <= set(dropped)
+    assert not enforcing & set(dropped)
     assert _schema() == before
     assert _trigger_states() == triggers
 
@@ -641,6 +701,8 @@ def test_jobs_must_be_positive_and_go_with_the_bench_mode():
         run(13, 10, "--bench", "--jobs", "0")
     with pytest.raises(CommandError, match="go with --bench"):
         run(13, 10, "--jobs", "2")
+    with pytest.raises(CommandError, match="go with --bench"):
+        run(13, 10, "--keep-indexes")
     assert not Unit.objects.filter(name="合成省（种子13）").exists()
 
 
@@ -658,8 +720,44 @@ def test_the_bench_mode_refuses_a_database_with_debug_off_unless_forced(settings
     # The default mode writes as the services do: no refusal.
     run(15, 50)
     assert cases_of(15).count() == 50
-    run(14, 100, "--bench", "--force")
+    run(14, 100, "--bench", "--force", "--keep-indexes")  # there are cases: keep the indexes
     assert cases_of(14).count() == 100
+
+
+def _fetch_one(database: Any, sql: str, params: Any = None) -> Any:
+    with database.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+@pytest.mark.postgres
+@postgres_only
+def test_the_bench_mode_refuses_a_database_with_cases_or_other_sessions():
+    """Indexes are only set aside in a database no one uses yet: one with cases, or with
+    another session connected, is refused (nothing written) unless --keep-indexes."""
+    before = _schema()
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        other.ensure_connection()
+        with pytest.raises(CommandError, match=r"1 other session.*Nothing was written"):
+            run(18, 50, "--bench")
+        (pid,) = _fetch_one(other, "SELECT pg_backend_pid()")
+    finally:
+        other.close()
+    assert not Unit.objects.filter(name="合成省（种子18）").exists()
+    for _ in range(100):  # its backend ends soon after
+        _fetch_one(connection, "SELECT pg_stat_clear_snapshot()")
+        if not _fetch_one(connection, "SELECT pid FROM pg_stat_activity WHERE pid = %s", [pid]):
+            break
+        sleep(0.05)
+    run(17, 20)
+    refused = r"without cases.*rows in cases_case.*Nothing was written.*--keep-indexes"
+    with pytest.raises(CommandError, match=refused):
+        run(18, 50, "--bench")
+    assert not Unit.objects.filter(name="合成省（种子18）").exists()
+    assert _schema() == before
+    run(18, 50, "--bench", "--keep-indexes")
+    assert cases_of(18).count() == 50
 
 
 # --- The history is the services' ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
     python manage.py generate_cases --cases 10000 --seed 1 [--today 2025-06-30]
     python manage.py generate_cases --cases 1000000 --seed 1 --bench [--jobs N] [--force]
+        [--keep-indexes]
 
 A province (“合成省（种子S）”) of 11 cities and about 110 county-level areas with their
 commissions and departments, a few users, inspections per city and year, and N cases (about
@@ -29,8 +30,11 @@ class Command(BaseCommand):
         "deterministic for --seed and --today. Refuses, writing nothing, if the seed has been "
         "generated in this database. Written with bulk_create, as the services would write "
         "the rows; --bench loads the same rows fast (PostgreSQL COPY from worker processes) "
-        "for the scale benchmark, and is refused with debug off unless --force. No mode "
-        "changes the schema."
+        "for the scale benchmark, and is refused with debug off unless --force. --bench "
+        "loads into a database without cases and without other sessions, dropping the case "
+        "tables' secondary indexes (never a constraint) and building them again within the "
+        "load's transaction; --keep-indexes loads with every index in place, into any "
+        "database. No other session ever sees the tables without their indexes."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -62,6 +66,14 @@ class Command(BaseCommand):
             help="With --bench: run even with DJANGO_DEBUG off (a scale or staging database).",
         )
         parser.add_argument(
+            "--keep-indexes",
+            action="store_true",
+            help="With --bench: load with every index in place (slower), into a database that "
+            "may have cases or other sessions. Without it, --bench refuses such a database, and "
+            "drops and rebuilds the case tables' secondary indexes (never a constraint) within "
+            "the load's transaction.",
+        )
+        parser.add_argument(
             "--jobs",
             type=int,
             default=None,
@@ -77,8 +89,10 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be positive.")
         if options["jobs"] is not None and options["jobs"] < 1:
             raise CommandError("--jobs must be positive.")
-        if not options["bench"] and (options["jobs"] is not None or options["force"]):
-            raise CommandError("--jobs and --force go with --bench.")
+        if not options["bench"] and (
+            options["jobs"] is not None or options["force"] or options["keep_indexes"]
+        ):
+            raise CommandError("--jobs, --force and --keep-indexes go with --bench.")
         result = generate(
             Options(
                 cases=options["cases"],
@@ -88,6 +102,7 @@ class Command(BaseCommand):
                 bench=options["bench"],
                 force=options["force"],
                 jobs=options["jobs"],
+                keep_indexes=options["keep_indexes"],
             ),
             self.stdout.write,
         )
