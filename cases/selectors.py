@@ -36,6 +36,7 @@ from django.utils.translation import gettext
 
 from . import tally
 from .errors import NotFound
+from .history import with_last_event_at
 from .models import (
     Case,
     CaseEvent,
@@ -315,9 +316,15 @@ def case_get(user: Any, case_id: Any) -> Case:
 
 
 def case_get_for_update(user: Any, case_id: Any) -> Case:
-    """The visible case, locked until the end of the transaction (only its own row)."""
+    """The visible case, locked until the end of the transaction (only its own row), in one
+    query with what a write reads besides the row: the related rows a list row shows (the API
+    answers with the case as written), the owner's unit (the reminders of the write) and when
+    its history was last written (`cases.history.require_after_history`)."""
+    cases = visible_cases(user, one=True).select_related(
+        "inspection", "responsible_unit", "supervising_unit", "region", "owner__unit__parent"
+    )
     try:
-        return visible_cases(user, one=True).select_for_update(of=("self",)).get(pk=case_id)
+        return with_last_event_at(cases).select_for_update(of=("self",)).get(pk=case_id)
     except (Case.DoesNotExist, ValueError, TypeError):
         raise NotFound(_not_found_message()) from None
 
