@@ -107,9 +107,7 @@ def token_authenticate(key: str) -> ApiToken | None:
     # With the user's unit (and its parent: a commission's jurisdiction), which every scoped
     # read of the request needs: one query per request, not two or three.
     token = (
-        ApiToken.objects.select_related("user__unit__parent")
-        .filter(key_hash=hash_key(key))
-        .first()
+        ApiToken.objects.select_related("user__unit__parent").filter(key_hash=hash_key(key)).first()
     )
     if token is None or token_status(token) != Status.ACTIVE:
         return None
