@@ -36,6 +36,7 @@ from django.utils.translation import gettext
 
 from . import tally
 from .errors import NotFound
+from .history import with_last_event_at
 from .models import (
     Case,
     CaseEvent,
@@ -315,11 +316,35 @@ def case_get(user: Any, case_id: Any) -> Case:
 
 
 def case_get_for_update(user: Any, case_id: Any) -> Case:
-    """The visible case, locked until the end of the transaction (only its own row)."""
+    """The visible case, locked until the end of the transaction (only its own row), in one
+    query with what a write reads besides the row: the related rows a list row shows (the API
+    answers with the case as written), the owner's unit (the reminders of the write) and when
+    its history was last written (`cases.history.require_after_history`)."""
+    cases = with_last_event_at(
+        visible_cases(user, one=True).select_related(*_WRITE_RELATED, "owner__unit__parent")
+    ).select_for_update(of=("self",))
     try:
-        return visible_cases(user, one=True).select_for_update(of=("self",)).get(pk=case_id)
+        case = cases.get(pk=case_id)
+        if _read_before_the_lock(case):
+            case = cases.get(pk=case_id)  # the lock is held now: read as it stands
     except (Case.DoesNotExist, ValueError, TypeError):
         raise NotFound(_not_found_message()) from None
+    return case
+
+
+_WRITE_RELATED = ("inspection", "responsible_unit", "supervising_unit", "region", "owner")
+
+
+def _read_before_the_lock(case: Case) -> bool:
+    """A lock that waited on another write gets the case row as that write left it, but the
+    joined rows and the history subquery as they were when the statement began (PostgreSQL's
+    READ COMMITTED): a reassignment's new owner or unit, or the other write's history row,
+    would be missing. Rare (two writes of one case at once): then the case is read again."""
+    for name in _WRITE_RELATED:
+        related = getattr(case, name)
+        if getattr(related, "pk", None) != getattr(case, f"{name}_id"):
+            return True
+    return bool(case.history_length) and case.last_event_at is None  # type: ignore[attr-defined]
 
 
 def case_history(user: Any, case_id: Any) -> list[CaseEvent]:

@@ -280,7 +280,6 @@ def case_transition(
     elif was_done:
         case.closed_at = None
         case.overdue_at_close = False
-    case.save(update_fields=["status", "updated_at", "closed_at", "overdue_at_close"])
     event = append_event(
         case,
         actor=actor,
@@ -292,8 +291,11 @@ def case_transition(
         was_overdue=late,
         changes={"status": [old_status, move.target]},
         evidence=[sha256 for _type, sha256, _size in inspected],
+        case_fields=("status", "updated_at", "closed_at", "overdue_at_close"),
     )
-    remind_event(event=event, at=at)  # in this transaction: told if and only if it happened
+    # In this transaction: told if and only if it happened. The locked case is the one the
+    # reminders are about (read with what they need by `_lock`): not read again.
+    remind_event(event=event, at=at, case=case)
     for upload, found in zip(evidence, inspected, strict=True):
         _store_evidence(case, event=event, actor=actor, upload=upload, inspected=found, at=at)
     if case.parent_id is not None and was_done != will_be_done:

@@ -104,7 +104,11 @@ def token_authenticate(key: str) -> ApiToken | None:
     """The usable token with this key, its user loaded; None for anything else. Reads only."""
     if not KEY_PATTERN.fullmatch(key):
         return None  # malformed: never reaches the database
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_key(key)).first()
+    # With the user's unit (and its parent: a commission's jurisdiction), which every scoped
+    # read of the request needs: one query per request, not two or three.
+    token = (
+        ApiToken.objects.select_related("user__unit__parent").filter(key_hash=hash_key(key)).first()
+    )
     if token is None or token_status(token) != Status.ACTIVE:
         return None
     return token

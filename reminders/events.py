@@ -49,7 +49,7 @@ def remind_follow_up(*, event: CaseEvent, at: datetime) -> int:
         return 0
     case = selectors.case_for_reminders(event.case_id)
     addressees = Addressees()
-    people = _who_may_see({case.pk: addressees.people(case, Kind.FOLLOW_UP)})[case.pk]
+    people = _who_may_see({case.pk: addressees.people(case, Kind.FOLLOW_UP)}, one=True)[case.pk]
     units = addressees.webhook_units(case, Kind.FOLLOW_UP)
     return _write(case, Kind.FOLLOW_UP, event, people, units, at)
 
@@ -66,17 +66,20 @@ def event_kind(event: CaseEvent) -> str | None:
     return None
 
 
-def remind_event(*, event: CaseEvent, at: datetime) -> int:
+def remind_event(*, event: CaseEvent, at: datetime, case: Case | None = None) -> int:
     """The notifications of a workflow move, a reassignment or a reply, written in its own
     transaction (the case services call this after appending `event`) and delivered after it
-    commits. Returns the number of reminders written."""
+    commits. Returns the number of reminders written. `case`: the event's case as the write
+    left it, if the caller holds it with its owner's unit, responsible unit and inspection
+    (`cases.selectors.case_get_for_update` reads them); else it is read here."""
     kind = event_kind(event)
     if kind is None or _in_the_past(at):
         return 0
-    case = selectors.case_for_reminders(event.case_id)
+    if case is None or case.pk != event.case_id:
+        case = selectors.case_for_reminders(event.case_id)
     people, units = _addressees(kind, case, event, Addressees())
     people = [person for person in people if person.pk != event.actor_id]
-    people = _who_may_see({case.pk: people})[case.pk]
+    people = _who_may_see({case.pk: people}, one=True)[case.pk]
     return _write(case, kind, event, people, units, at)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -157,19 +157,42 @@ class Addressees:
         return [pk for pk in units if pk in self._webhook_units]
 
 
-def _who_may_see(wanted: dict[int, list[User]]) -> dict[int, list[User]]:
-    """Keep, for each case id, the people who may see that case: one scoped query per person."""
+def _who_may_see(wanted: dict[int, list[User]], *, one: bool = False) -> dict[int, list[User]]:
+    """Keep, for each case id, the people who may see that case: one scoped query per person,
+    or with `one` (a write's own case or two) one query for them all, each person's scope an
+    EXISTS over `visible_cases(person, one=True)` (scoped by join, not by unit ids read first)."""
     by_user: dict[int, tuple[User, set[int]]] = {}
     for case_id, people in wanted.items():
         for person in people:
             by_user.setdefault(person.pk, (person, set()))[1].add(case_id)
     allowed: set[tuple[int, int]] = set()
-    for person, case_ids in by_user.values():
+    if one and by_user:
+        allowed = _visible_to_each(by_user)
+    for person, case_ids in by_user.values() if not one else ():
         visible = case_selectors.visible_cases(person).filter(pk__in=case_ids)
         allowed.update((pk, person.pk) for pk in visible.values_list("pk", flat=True))
     return {
         case_id: [p for p in people if (case_id, p.pk) in allowed]
         for case_id, people in wanted.items()
+    }
+
+
+def _visible_to_each(by_user: dict[int, tuple[User, set[int]]]) -> set[tuple[int, int]]:
+    """(case id, person id) for each wanted case the person may see, in one query."""
+    scopes = {
+        f"sees_{pk}": Exists(
+            case_selectors.visible_cases(person, one=True).filter(pk=OuterRef("pk"))
+        )
+        for pk, (person, _case_ids) in by_user.items()
+    }
+    case_ids = set().union(*(ids for _person, ids in by_user.values()))
+    rows = Case.objects.filter(pk__in=case_ids).order_by().values_list("pk", *scopes.values())
+    names = list(by_user)
+    return {
+        (row[0], person_id)
+        for row in rows
+        for person_id, sees in zip(names, row[1:], strict=True)
+        if sees and row[0] in by_user[person_id][1]
     }
 
 

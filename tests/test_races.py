@@ -430,3 +430,52 @@ def test_racing_logins_at_the_token_endpoint_leave_one_usable_token(
     ]
     assert len(usable) == 1
     assert ApiToken.objects.filter(user=world.api_reader, revoked_at=None).count() == 1
+
+
+def test_a_write_that_waited_on_the_lock_reads_the_case_as_the_other_write_left_it(
+    world: World, transactional_db: None
+) -> None:
+    """The lock returns the case's row as a concurrent write left it; its joined rows (owner,
+    its unit...) and last history time are read again then, not taken from before the wait."""
+    from django.db import transaction
+
+    from cases import selectors, services
+
+    case = world.case(world.unit_a, owner=world.inspector_a)
+    other = make_user(world.unit_a, Role.INSPECTOR, "inspector_a2")
+    locked = threading.Event()
+    seen: dict[str, Any] = {}
+
+    def reassign() -> None:
+        try:
+            with transaction.atomic():
+                services.case_assign(
+                    actor=world.supervisor, case_id=case.pk, owner=other, note="调整"
+                )
+                locked.set()
+                time.sleep(1.0)  # the other write waits on the row lock meanwhile
+        finally:
+            connection.close()
+
+    def read_locked() -> None:
+        try:
+            locked.wait(5)
+            with transaction.atomic():
+                got = selectors.case_get_for_update(world.supervisor, case.pk)
+                seen.update(
+                    owner=(got.owner_id, got.owner.pk if got.owner else None),
+                    last=getattr(got, "last_event_at", None),
+                    length=got.history_length,
+                )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reassign), threading.Thread(target=read_locked)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    last = CaseEvent.objects.filter(case_id=case.pk).order_by("-seq").first()
+    assert last is not None and last.kind == CaseEvent.Kind.ASSIGNMENT
+    assert seen["owner"] == (other.pk, other.pk)
+    assert (seen["length"], seen["last"]) == (last.seq, last.created_at)

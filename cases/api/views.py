@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from django.contrib.auth import authenticate
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.http import FileResponse
 from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
@@ -305,7 +306,10 @@ class CaseViewSet(
             confirm=data["confirm"],
             notes=data["notes"],
         )
-        return Response(self.get_serializer(self._case(case.pk)).data)
+        # The case as the move left it, still locked: read by the service with what the answer
+        # shows (cases.selectors.case_get_for_update), so only its checklist is read here.
+        prefetch_related_objects([case], "checklist")
+        return Response(self.get_serializer(case).data)
 
     @extend_schema(
         request=FollowUpSerializer,

@@ -466,3 +466,29 @@ def test_it_serves_the_schema_and_the_docs(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+def test_a_status_change_and_a_detail_answer_cost_a_fixed_number_of_queries(world):
+    """Pinned at the measured values: the token's query carries the user's unit; the move
+    locks the case with what it writes and answers, saves the move with the chain head in one
+    UPDATE and checks every addressee's scope in one query (reminders.events)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    case = world.case(world.unit_a, owner=world.inspector_a, checklist=["一"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(world.inspector_a)}")
+    with CaptureQueriesContext(connection) as detail:
+        assert client.get(f"/api/v1/cases/{case.pk}/").status_code == 200
+    client.post(f"/api/v1/cases/{case.pk}/transitions/", {"to": "in_progress"}, format="json")
+    with CaptureQueriesContext(connection) as move:
+        response = client.post(
+            f"/api/v1/cases/{case.pk}/transitions/",
+            {"to": "escalated", "note": "须上级协调"},
+            format="json",
+        )
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "escalated"
+    assert response.json()["checklist"][0]["text"] == "一"
+    assert CaseEvent.objects.filter(case=case, to_status="escalated").count() == 1
+    assert (len(detail.captured_queries), len(move.captured_queries)) == (3, 13)
