@@ -20,6 +20,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from . import record_guards, tally_sql
+from .display import display_of
 from .extension_models import ExtensionRequest  # noqa: F401  (this app's)
 from .grant_models import RestrictedGrant  # noqa: F401  (this app's)
 from .lights import days_overdue, light_of
@@ -388,6 +389,11 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.title}"
+
+    # The labels every list row shows (cases.display).
+    get_status_display = display_of("status")
+    get_source_display = display_of("source")
+    get_method_display = display_of("method")
 
     @property
     def is_done(self) -> bool:
