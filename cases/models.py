@@ -367,6 +367,13 @@ class Case(models.Model):
                 # generate_cases can drop and recreate the index from its definition.
                 condition=~models.Q(status="completed") & ~models.Q(status="exempted"),
             ),
+            # A county's open cases by deadline: its overdue and due-soon lists, counted and
+            # paged without reading every open case of the province.
+            models.Index(
+                fields=["region", "deadline", "id"],
+                name="case_open_region_deadline",
+                condition=~models.Q(status="completed") & ~models.Q(status="exempted"),
+            ),
             models.Index(fields=["updated_at"], name="case_updated_at"),
             models.Index(fields=["parent"], name="case_parent"),
             # The inboxes 待我验收 and 待上级协调 (cases.inbox): the few cases waiting for a

@@ -223,7 +223,7 @@ def test_it_lists_in_a_constant_number_of_queries(world, sup):
     for _ in range(15):
         parent = world.case(world.unit_b, checklist=["一", "二"], owner=None)
         world.case(world.unit_b, parent=parent)
-    assert (few, count_queries()) == (5, 5)
+    assert (few, count_queries()) == (4, 4)
 
 
 # --- Create and edit --------------------------------------------------------------------
