@@ -190,7 +190,7 @@ def _day(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _moment(field: serializers.DateTimeField, value: Any) -> str | None:
+def _moment(field: serializers.Field, value: Any) -> str | None:
     return None if value is None else field.to_representation(value)
 
 

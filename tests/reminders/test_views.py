@@ -126,7 +126,7 @@ def test_it_keeps_the_case_page_within_its_query_budget(
     client.get(page)  # the session's first request stamps its clocks (a write): not counted
     # (With a follow-up: its readers, and which of them the viewer may name, cases.follow_ups.
     # The extension panel: its requests and whether the viewer may ask, cases.extensions (2);
-    # the top bar's inbox badge: the viewer's units and two counts, cases.inbox (4). Each a
+    # the top bar's inbox badge: the viewer's units and two counts, cases.inbox (3). Each a
     # fixed number whatever the case's history: more follow-ups add none.)
-    with django_assert_num_queries(25):
+    with django_assert_num_queries(24):
         assert client.get(page).status_code == 200
