@@ -22,7 +22,7 @@ from .errors import InvalidInput
 from .lights import CHOICES, light_q
 from .models import Case, Unit
 from .search import Search
-from .selectors import in_unit_subtree
+from .selectors import in_unit_subtree_of_id
 from .workflow import Status
 
 LIGHTS = CHOICES  # the rule and its names: cases.lights
@@ -162,11 +162,10 @@ class CaseFilter(django_filters.FilterSet):
 
     search_plan: Search | None = None  # set by filter_queryset when the list is searched
 
-    def filter_unit_subtree(self, queryset: QuerySet[Case], name: str, value: int):
-        unit = Unit.objects.filter(pk=value).first()
-        if unit is None:
+    def filter_unit_subtree(self, queryset: QuerySet[Case], name: str, value: Any):
+        if value != int(value):  # a NumberFilter's Decimal: no unit has this id
             return queryset.none()
-        return queryset.filter(in_unit_subtree(unit, "responsible_unit_id"))
+        return queryset.filter(in_unit_subtree_of_id(int(value), "responsible_unit_id"))
 
     def filter_level(self, queryset: QuerySet[Case], name: str, value: str):
         # The completion module's levels, so a dashboard figure and its list agree.

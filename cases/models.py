@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from tracker.fields import StoredFileField
 
 from . import record_guards, tally_sql
+from .display import display_of
 from .extension_models import ExtensionRequest  # noqa: F401  (this app's)
 from .grant_models import RestrictedGrant  # noqa: F401  (this app's)
 from .lights import days_overdue, light_of
@@ -368,6 +369,13 @@ class Case(models.Model):
                 # generate_cases can drop and recreate the index from its definition.
                 condition=~models.Q(status="completed") & ~models.Q(status="exempted"),
             ),
+            # A county's open cases by deadline: its overdue and due-soon lists, counted and
+            # paged without reading every open case of the province.
+            models.Index(
+                fields=["region", "deadline", "id"],
+                name="case_open_region_deadline",
+                condition=~models.Q(status="completed") & ~models.Q(status="exempted"),
+            ),
             models.Index(fields=["updated_at"], name="case_updated_at"),
             models.Index(fields=["parent"], name="case_parent"),
             # The inboxes 待我验收 and 待上级协调 (cases.inbox): the few cases waiting for a
@@ -393,6 +401,11 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.title}"
+
+    # The labels every list row shows (cases.display).
+    get_status_display = display_of("status")
+    get_source_display = display_of("source")
+    get_method_display = display_of("method")
 
     @property
     def is_done(self) -> bool:

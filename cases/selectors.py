@@ -153,6 +153,29 @@ def in_unit_subtree(unit: Unit, field: str) -> Q:
     return Q(**{f"{field}__in": ids})
 
 
+def in_unit_subtree_of_id(unit_id: int, field: str) -> Q:
+    """`in_unit_subtree` for a unit known by its id, in one query: paths are made of ids
+    ("/1/7/42/"), so the subtree of 42 is the units whose path holds "/42/". An unknown id
+    has no subtree: the filter matches nothing."""
+    ids = list(
+        Unit.objects.filter(path__contains=f"/{unit_id}/").order_by().values_list("id", flat=True)
+    )
+    return Q(**{f"{field}__in": ids})
+
+
+def _subtree_ids_unless_everything(root: Unit) -> list[int] | None:
+    """The ids of `root`'s subtree, or None when that is every unit (the top of the only
+    tree), in one query: whether any unit lies outside is asked within it."""
+    outside = Unit.objects.exclude(_subtree(root))
+    rows = list(
+        Unit.objects.filter(_subtree(root))
+        .order_by()
+        .annotate(everything=~Exists(outside))
+        .values_list("id", "everything")
+    )
+    return None if rows and rows[0][1] else [pk for pk, _everything in rows]
+
+
 def visible_units(user: Any) -> QuerySet[Unit]:
     units = Unit.objects.all()
     if sees_everything(user):
@@ -179,9 +202,7 @@ def visible_cases(user: Any, *, one: bool = False) -> QuerySet[Case]:
         responsible = _subtree(root, "responsible_unit__")
         supervising = _subtree(root, "supervising_unit__")
     else:
-        ids = list(Unit.objects.filter(_subtree(root)).values_list("id", flat=True))
-        if len(ids) == Unit.objects.count():
-            ids = None  # the top of the only tree: every unit is in scope
+        ids = _subtree_ids_unless_everything(root)
         responsible = Q(responsible_unit_id__in=ids)
         supervising = Q(supervising_unit_id__in=ids)
     if one or ids is not None:

@@ -246,7 +246,7 @@ def test_it_fetches_evidence_counts_without_a_query_per_row(world):
     few = queries_for_export()
     for _ in range(12):
         world.case(world.unit_b, owner=world.inspector_b)
-    assert (few, queries_for_export()) == (7, 7)
+    assert (few, queries_for_export()) == (5, 5)
 
 
 def test_it_streams_rows_in_bounded_memory(world, monkeypatch):
