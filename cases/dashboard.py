@@ -3,6 +3,7 @@ over the user's scoped cases, so they can never disagree with the API."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -101,12 +102,23 @@ def month_ends(last: date, count: int) -> list[date]:
     return sorted(days)
 
 
+def _linker(scope: Scope, *, restricted: bool = False) -> Callable[..., str]:
+    """`_link` for many figures of one scope: the list's address and the scope's parameters
+    are worked out once, not once a row."""
+    base = f"{reverse('cases:list')}?{urlencode(scope.list_params(restricted=restricted))}"
+    always = scope.listable(0) and scope.listable(settings.TALLY_LIVE_AS_OF_MAX_CASES + 1)
+
+    def link(count: int, *extra: tuple[str, Any]) -> str:
+        if not (always or scope.listable(count)):
+            return ""
+        return f"{base}&{urlencode(extra)}" if extra else base
+
+    return link
+
+
 def _link(scope: Scope, count: int, *extra: tuple[str, Any], restricted: bool = False) -> str:
     """The case list behind a figure of `count` cases, or "" where no exact list exists."""
-    if not scope.listable(count):
-        return ""
-    query = urlencode([*scope.list_params(restricted=restricted), *extra])
-    return f"{reverse('cases:list')}?{query}"
+    return _linker(scope, restricted=restricted)(count, *extra)
 
 
 # The list filter that selects one row of each grouping ("市本级", no region, has its own).
@@ -117,18 +129,12 @@ def _rows(
     rows: list[CompletionRow], group_by: str, scope: Scope, *, restricted: bool = False
 ) -> list[dict[str, Any]]:
     name = ROW_FILTERS[group_by]
+    link = _linker(scope, restricted=restricted)
     return [
-        {
-            **row.as_dict(),
-            "url": _link(
-                scope,
-                row.total,
-                (name, row.key) if row.key is not None else ("no_region", "true"),
-                restricted=restricted,
-            ),
-        }
+        {**row.as_dict(), "url": link(row.total, (name, row.key) if row.key is not None
+                                      else ("no_region", "true"))}
         for row in rows
-    ]
+    ]  # fmt: skip
 
 
 def _lights(counts: Figures, scope: Scope, *, restricted: bool = False) -> list[dict[str, Any]]:
