@@ -103,8 +103,9 @@ def month_ends(last: date, count: int) -> list[date]:
 
 
 def _linker(scope: Scope, *, restricted: bool = False) -> Callable[..., str]:
-    """`_link` for many figures of one scope: the list's address and the scope's parameters
-    are worked out once, not once a row."""
+    """link(count, *extra): the case list behind a figure of `count` cases of the scope (and
+    the `extra` list filters), or "" where no exact list exists. The list's address and the
+    scope's parameters are worked out once for all the figures of a page."""
     base = f"{reverse('cases:list')}?{urlencode(scope.list_params(restricted=restricted))}"
     always = scope.listable(0) and scope.listable(settings.TALLY_LIVE_AS_OF_MAX_CASES + 1)
 
@@ -116,20 +117,14 @@ def _linker(scope: Scope, *, restricted: bool = False) -> Callable[..., str]:
     return link
 
 
-def _link(scope: Scope, count: int, *extra: tuple[str, Any], restricted: bool = False) -> str:
-    """The case list behind a figure of `count` cases, or "" where no exact list exists."""
-    return _linker(scope, restricted=restricted)(count, *extra)
-
-
 # The list filter that selects one row of each grouping ("市本级", no region, has its own).
 ROW_FILTERS = {"inspection": "inspection", "region": "region", "unit": "unit"}
 
 
 def _rows(
-    rows: list[CompletionRow], group_by: str, scope: Scope, *, restricted: bool = False
+    rows: list[CompletionRow], group_by: str, link: Callable[..., str]
 ) -> list[dict[str, Any]]:
     name = ROW_FILTERS[group_by]
-    link = _linker(scope, restricted=restricted)
     return [
         {**row.as_dict(), "url": link(row.total, (name, row.key) if row.key is not None
                                       else ("no_region", "true"))}
@@ -137,19 +132,19 @@ def _rows(
     ]  # fmt: skip
 
 
-def _lights(counts: Figures, scope: Scope, *, restricted: bool = False) -> list[dict[str, Any]]:
+def _lights(counts: Figures, link: Callable[..., str]) -> list[dict[str, Any]]:
     return [
         {"light": light, "count": count,
-         "url": _link(scope, count, ("light", light), restricted=restricted)}
+         "url": link(count, ("light", light))}
         for light, count in lights_of(counts).items()
     ]  # fmt: skip
 
 
-def unit_page(rows: list[CompletionRow], scope: Scope, number: Any) -> dict[str, Any]:
+def unit_page(rows: list[CompletionRow], link: Callable[..., str], number: Any) -> dict[str, Any]:
     """One page of every unit with cases in the scope, worst first."""
     page = Paginator(worst_first(rows), UNIT_PAGE_SIZE).get_page(number)
     return {
-        "rows": _rows(list(page.object_list), "unit", scope),
+        "rows": _rows(list(page.object_list), "unit", link),
         "number": page.number,
         "num_pages": page.paginator.num_pages,
         "count": page.paginator.count,
@@ -169,10 +164,11 @@ def restricted_figures(user: Any, scope: Scope, selection: Selection) -> dict[st
     )
     if not total.total:
         return None  # nothing to show, and no word of clue ledgers where there are none
+    link = _linker(scope, restricted=True)
     return {
         "total": total.as_dict(),
-        "by_inspection": _rows(rows, "inspection", scope, restricted=True),
-        "lights": _lights(counts, scope, restricted=True),
+        "by_inspection": _rows(rows, "inspection", link),
+        "lights": _lights(counts, link),
     }
 
 
@@ -194,19 +190,20 @@ def dashboard_figures(user: Any, scope: Scope, *, page: Any = 1) -> dict[str, An
     # (a GET never builds nor asks for a build) and the page says when they will be there.
     first = tally.first_kept_day(today)
     trend_days = [d for d in month_ends(scope.as_of or today, TREND_POINTS) if d >= first]
+    link = _linker(scope)
     current = total if scope.as_of is None or scope.as_of >= today else None
     trend = completion_trend(cases, days=trend_days, level=scope.level, current=current)
     return {
         "total": total.as_dict(),
-        "by_inspection": _rows(report_of(grouped["inspection"])[0], "inspection", scope),
-        "by_region": _rows(report_of(grouped["region"])[0], "region", scope),
-        "units": unit_page(units, scope, page),
+        "by_inspection": _rows(report_of(grouped["inspection"])[0], "inspection", link),
+        "by_region": _rows(report_of(grouped["region"])[0], "region", link),
+        "units": unit_page(units, link, page),
         "statuses": [
             {"status": status, "name": str(Status(status).label), "count": count,
-             "url": _link(scope, count, ("status", status))}
+             "url": link(count, ("status", status))}
             for status, count in statuses_of(counts).items()
         ],
-        "lights": _lights(counts, scope),
+        "lights": _lights(counts, link),
         "restricted": restricted_figures(user, scope, cases),
         "exact_list_limit": settings.TALLY_LIVE_AS_OF_MAX_CASES,
         "trend": [{"day": day.isoformat(), **row.as_dict()} for day, row in trend],
