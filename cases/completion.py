@@ -408,13 +408,20 @@ def report_of(
     groups: dict[Any, tuple[str, Figures]],
 ) -> tuple[list[CompletionRow], CompletionRow, Figures]:
     """`completion_report` of figures already counted (`figures`, or `figures_by`)."""
+    summed = dict.fromkeys(FIGURE_NAMES, 0)
+    for _name, counts in groups.values():
+        for name in FIGURE_NAMES:
+            summed[name] += counts[name]
+    return rows_of(groups), _row(None, _("合计"), summed), summed
+
+
+def rows_of(groups: dict[Any, tuple[str, Figures]]) -> list[CompletionRow]:
+    """The rows of `report_of`, without their total."""
     city_level = _("市本级")
     rows = [_row(key, name or city_level, counts) for key, (name, counts) in groups.items()]
-    rows = sorted(
+    return sorted(
         (row for row in rows if row.total > 0), key=lambda row: (row.key is None, row.key or 0)
     )
-    summed = {name: sum(counts[name] for _name, counts in groups.values()) for name in FIGURE_NAMES}
-    return rows, _row(None, _("合计"), summed), summed
 
 
 def completion_total(

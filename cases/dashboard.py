@@ -24,6 +24,7 @@ from .completion import (
     completion_trend,
     lights_of,
     report_of,
+    rows_of,
     statuses_of,
 )
 from .lights import light_q as light_filter
@@ -195,8 +196,8 @@ def dashboard_figures(user: Any, scope: Scope, *, page: Any = 1) -> dict[str, An
     trend = completion_trend(cases, days=trend_days, level=scope.level, current=current)
     return {
         "total": total.as_dict(),
-        "by_inspection": _rows(report_of(grouped["inspection"])[0], "inspection", link),
-        "by_region": _rows(report_of(grouped["region"])[0], "region", link),
+        "by_inspection": _rows(rows_of(grouped["inspection"]), "inspection", link),
+        "by_region": _rows(rows_of(grouped["region"]), "region", link),
         "units": unit_page(units, link, page),
         "statuses": [
             {"status": status, "name": str(Status(status).label), "count": count,
