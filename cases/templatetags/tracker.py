@@ -43,7 +43,7 @@ def _pick(rows: Iterable[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[st
 def chart_figures(figures: dict[str, Any], element_id: str) -> SafeString:
     """The dashboard's figures as its charts read them, in a JSON block: what
     `json_script` writes, escaped by str.replace rather than its per-character translate."""
-    data = {name: _pick(figures[name], keys) for name, keys in _CHART_SERIES.items()}
+    data: dict[str, Any] = {name: _pick(figures[name], k) for name, k in _CHART_SERIES.items()}
     data["units"] = {"rows": _pick(figures["units"]["rows"], _CHART_ROW)}
     text = json.dumps(data, cls=DjangoJSONEncoder)
     for char, escaped in (("<", "\\u003C"), (">", "\\u003E"), ("&", "\\u0026")):
