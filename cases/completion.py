@@ -18,7 +18,7 @@ The days that may be asked for are `check_as_of`'s: the kept window up to today.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, Literal
@@ -232,6 +232,15 @@ class Selection:
         extra = self.narrow(selectors.owned_outside_scope(self.user))
         return extra if extra.exists() else None
 
+    def other_ledgers(self, *, restricted: bool | None) -> Selection:
+        """The same user's cases, narrowed the same way, of other ledgers; what depends on the
+        user alone (the tally's day, the roll-ups' scope) is not read again."""
+        other = replace(self, restricted=restricted)
+        for name in ("tally_day", "_tally_scope"):
+            if name in self.__dict__:
+                other.__dict__[name] = self.__dict__[name]  # cached_property's own store
+        return other
+
     def tally_rows(self, rows: QuerySet) -> QuerySet:
         """Roll-up rows of this selection (`selectors.visible_tally`, narrowed)."""
         scope = self._tally_scope
@@ -277,7 +286,22 @@ def _tallied_figures(
         key_field, name_field = GROUP_FIELDS[group_by]
         grouped = rows.values(key=F(key_field), name=F(name_field)).annotate(**sums)
         result = {row["key"]: (row["name"], {n: row[n] for n in FIGURE_NAMES}) for row in grouped}
-    # Cases an inspector was made owner of outside their unit: too few to tally, counted.
+    return add_owned_elsewhere(
+        result, selection, group_by=group_by, level=level, as_of=as_of, today=today
+    )
+
+
+def add_owned_elsewhere(
+    result: dict[Any, tuple[str, Figures]],
+    selection: Selection,
+    *,
+    group_by: str | None,
+    level: str,
+    as_of: date | None,
+    today: date,
+) -> dict[Any, tuple[str, Figures]]:
+    """Roll-up figures plus the cases an inspector was made owner of outside their unit: too
+    few to tally, counted."""
     if selection.owned_elsewhere is not None:
         extra = selection.owned_elsewhere
         more = _live_figures(extra, group_by=group_by, level=level, as_of=as_of, today=today)
@@ -306,14 +330,21 @@ def figures(
         )
     if level not in LEVELS:
         raise InvalidInput(_("level 只能是 problem 或 item。"), fields={"level": [level]})
-    real_today = timezone.localdate()
-    today = today or real_today
+    today = today or timezone.localdate()
     options: dict[str, Any] = {"group_by": group_by, "level": level, "as_of": as_of, "today": today}
     if isinstance(source, Selection):
-        if tally.available() and today == real_today and _rolled_up(source, as_of, today):
+        if tallied(source, as_of, today):
             return _tallied_figures(source, **options)
         source = source.cases()
     return _live_figures(source, **options)
+
+
+def tallied(selection: Selection, as_of: date | None, today: date) -> bool:
+    """Whether the roll-ups answer `selection` (on PostgreSQL, for the real today, once beat
+    has built what answers it); see `_rolled_up`."""
+    return (
+        tally.available() and today == timezone.localdate() and _rolled_up(selection, as_of, today)
+    )
 
 
 def _rolled_up(selection: Selection, as_of: date | None, today: date) -> bool:
@@ -370,14 +401,27 @@ def completion_report(
         raise InvalidInput(
             _("group_by 只能是 inspection、unit 或 region。"), fields={"group_by": [group_by]}
         )
-    groups = figures(source, group_by=group_by, level=level, as_of=as_of, today=today)
+    return report_of(figures(source, group_by=group_by, level=level, as_of=as_of, today=today))
+
+
+def report_of(
+    groups: dict[Any, tuple[str, Figures]],
+) -> tuple[list[CompletionRow], CompletionRow, Figures]:
+    """`completion_report` of figures already counted (`figures`, or `figures_by`)."""
+    summed = dict.fromkeys(FIGURE_NAMES, 0)
+    for _name, counts in groups.values():
+        for name in FIGURE_NAMES:
+            summed[name] += counts[name]
+    return rows_of(groups), _row(None, _("合计"), summed), summed
+
+
+def rows_of(groups: dict[Any, tuple[str, Figures]]) -> list[CompletionRow]:
+    """The rows of `report_of`, without their total."""
     city_level = _("市本级")
     rows = [_row(key, name or city_level, counts) for key, (name, counts) in groups.items()]
-    rows = sorted(
+    return sorted(
         (row for row in rows if row.total > 0), key=lambda row: (row.key is None, row.key or 0)
     )
-    summed = {name: sum(counts[name] for _name, counts in groups.values()) for name in FIGURE_NAMES}
-    return rows, _row(None, _("合计"), summed), summed
 
 
 def completion_total(
@@ -424,32 +468,30 @@ def light_counts(
 
 
 def completion_trend(
-    source: Source, *, days: list[date], level: str = "problem"
+    source: Source,
+    *,
+    days: list[date],
+    level: str = "problem",
+    current: CompletionRow | None = None,
 ) -> list[tuple[date, CompletionRow]]:
     """Completion as it stood at the end of each day, whatever the number of cases.
 
     From the roll-ups, a past day whose snapshot beat has not built yet is left out (never
-    built in the read); the caller says the trend is incomplete.
+    built in the read); the caller says the trend is incomplete. `current`: today's total of
+    `source` at `level` if the caller has counted it already.
     """
     today = timezone.localdate()
     if not (isinstance(source, Selection) and tally.available()):
         return [(day, completion_total(source, level=level, as_of=day)) for day in days]
-    past = [day for day in days if day < today]
-    built = tally.built_days(past)
-    # Every past day in one query over the snapshots.
-    rows = source.tally_rows(CompletionSnapshot.objects.filter(day__in=built))
-    sums = {name: Sum(f"{level[0]}_{name}") for name in FIGURE_NAMES}
-    by_day = {
-        row["day"]: {name: row[name] or 0 for name in FIGURE_NAMES}
-        for row in rows.order_by().values("day").annotate(**sums)
-    }
+    versions = tally.built_versions([day for day in days if day < today])
+    by_day = _snapshot_sums(source, versions, level)
     extra = source.owned_elsewhere  # an inspector's own cases outside their unit: counted
     points = []
     for day in days:
         if day >= today:
-            points.append((day, completion_total(source, level=level, as_of=day)))
+            points.append((day, current or completion_total(source, level=level, as_of=day)))
             continue
-        if day not in built:
+        if day not in versions:
             continue
         counts = by_day.get(day, dict.fromkeys(FIGURE_NAMES, 0))
         if extra is not None:
@@ -457,3 +499,23 @@ def completion_trend(
             counts = {n: counts[n] + more[None][1][n] for n in FIGURE_NAMES}
         points.append((day, _row(None, _("合计"), counts)))
     return points
+
+
+def _snapshot_sums(
+    selection: Selection, versions: dict[date, str], level: str
+) -> dict[date, Figures]:
+    """Every built day's figures of `selection` in one query over the snapshots. A built
+    snapshot never changes (`tally.built_versions`), so the sums of the rectification ledgers
+    (no grant decides those) are remembered by the query and the days' versions."""
+    rows = selection.tally_rows(CompletionSnapshot.objects.filter(day__in=sorted(versions)))
+    sums = {name: Sum(f"{level[0]}_{name}") for name in FIGURE_NAMES}
+    grouped = rows.order_by().values("day").annotate(**sums)
+
+    def compute() -> dict[date, Figures]:
+        return {row["day"]: {name: row[name] or 0 for name in FIGURE_NAMES} for row in grouped}
+
+    if selection.restricted is not False or not versions:
+        return compute()
+    sql, params = grouped.query.sql_with_params()
+    key = ("trend", sql, tuple(map(str, params)), tuple(sorted(versions.items())))
+    return dict(tally.kept_sums(key, compute))

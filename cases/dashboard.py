@@ -3,6 +3,7 @@ over the user's scoped cases, so they can never disagree with the API."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -20,13 +21,15 @@ from .completion import (
     Figures,
     Selection,
     completion_report,
-    completion_rows,
     completion_trend,
     lights_of,
+    report_of,
+    rows_of,
     statuses_of,
 )
 from .lights import light_q as light_filter
 from .models import Case, CaseEvent, Inspection, Unit
+from .tally_reads import figures_by
 from .workflow import Status
 
 TREND_POINTS = 12
@@ -100,12 +103,19 @@ def month_ends(last: date, count: int) -> list[date]:
     return sorted(days)
 
 
-def _link(scope: Scope, count: int, *extra: tuple[str, Any], restricted: bool = False) -> str:
-    """The case list behind a figure of `count` cases, or "" where no exact list exists."""
-    if not scope.listable(count):
-        return ""
-    query = urlencode([*scope.list_params(restricted=restricted), *extra])
-    return f"{reverse('cases:list')}?{query}"
+def _linker(scope: Scope, *, restricted: bool = False) -> Callable[..., str]:
+    """link(count, *extra): the case list behind a figure of `count` cases of the scope (and
+    the `extra` list filters), or "" where no exact list exists. The list's address and the
+    scope's parameters are worked out once for all the figures of a page."""
+    base = f"{reverse('cases:list')}?{urlencode(scope.list_params(restricted=restricted))}"
+    always = scope.listable(0) and scope.listable(settings.TALLY_LIVE_AS_OF_MAX_CASES + 1)
+
+    def link(count: int, *extra: tuple[str, Any]) -> str:
+        if not (always or scope.listable(count)):
+            return ""
+        return f"{base}&{urlencode(extra)}" if extra else base
+
+    return link
 
 
 # The list filter that selects one row of each grouping ("市本级", no region, has its own).
@@ -113,36 +123,29 @@ ROW_FILTERS = {"inspection": "inspection", "region": "region", "unit": "unit"}
 
 
 def _rows(
-    rows: list[CompletionRow], group_by: str, scope: Scope, *, restricted: bool = False
+    rows: list[CompletionRow], group_by: str, link: Callable[..., str]
 ) -> list[dict[str, Any]]:
     name = ROW_FILTERS[group_by]
     return [
-        {
-            **row.as_dict(),
-            "url": _link(
-                scope,
-                row.total,
-                (name, row.key) if row.key is not None else ("no_region", "true"),
-                restricted=restricted,
-            ),
-        }
+        {**row.as_dict(), "url": link(row.total, (name, row.key) if row.key is not None
+                                      else ("no_region", "true"))}
         for row in rows
-    ]
+    ]  # fmt: skip
 
 
-def _lights(counts: Figures, scope: Scope, *, restricted: bool = False) -> list[dict[str, Any]]:
+def _lights(counts: Figures, link: Callable[..., str]) -> list[dict[str, Any]]:
     return [
         {"light": light, "count": count,
-         "url": _link(scope, count, ("light", light), restricted=restricted)}
+         "url": link(count, ("light", light))}
         for light, count in lights_of(counts).items()
     ]  # fmt: skip
 
 
-def unit_page(rows: list[CompletionRow], scope: Scope, number: Any) -> dict[str, Any]:
+def unit_page(rows: list[CompletionRow], link: Callable[..., str], number: Any) -> dict[str, Any]:
     """One page of every unit with cases in the scope, worst first."""
     page = Paginator(worst_first(rows), UNIT_PAGE_SIZE).get_page(number)
     return {
-        "rows": _rows(list(page.object_list), "unit", scope),
+        "rows": _rows(list(page.object_list), "unit", link),
         "number": page.number,
         "num_pages": page.paginator.num_pages,
         "count": page.paginator.count,
@@ -150,22 +153,23 @@ def unit_page(rows: list[CompletionRow], scope: Scope, number: Any) -> dict[str,
     }
 
 
-def restricted_figures(user: Any, scope: Scope) -> dict[str, Any] | None:
+def restricted_figures(user: Any, scope: Scope, selection: Selection) -> dict[str, Any] | None:
     """The restricted ledgers' figures (问题线索台账), apart from the rectification figures:
     None for those who may not read any (an API reader, an inspector without a grant), and
-    where the scope holds none."""
+    where the scope holds none. `selection`: the scope's rectification ledgers."""
     if not selectors.reads_restricted_ledgers(user):
         return None
     options: dict[str, Any] = {"level": scope.level, "as_of": scope.as_of}
     rows, total, counts = completion_report(
-        scope.selection(user, restricted=True), group_by="inspection", **options
+        selection.other_ledgers(restricted=True), group_by="inspection", **options
     )
     if not total.total:
         return None  # nothing to show, and no word of clue ledgers where there are none
+    link = _linker(scope, restricted=True)
     return {
         "total": total.as_dict(),
-        "by_inspection": _rows(rows, "inspection", scope, restricted=True),
-        "lights": _lights(counts, scope, restricted=True),
+        "by_inspection": _rows(rows, "inspection", link),
+        "lights": _lights(counts, link),
     }
 
 
@@ -176,27 +180,32 @@ def dashboard_figures(user: Any, scope: Scope, *, page: Any = 1) -> dict[str, An
     shows the same totals as a supervisor's dashboard); those who may read restricted
     ledgers get their figures apart, under "restricted"."""
     cases = scope.selection(user)
-    options: dict[str, Any] = {"level": scope.level, "as_of": scope.as_of}
-    units, total, counts = completion_report(cases, group_by="unit", **options)
+    # The three groupings from one read of the roll-ups; the totals from the units' (every
+    # case is in exactly one unit's row).
+    grouped = figures_by(
+        cases, ("unit", "inspection", "region"), level=scope.level, as_of=scope.as_of
+    )
+    units, total, counts = report_of(grouped["unit"])
     today = timezone.localdate()
     # Only kept days are drawn; of those, past days beat has not rolled up yet are left out
     # (a GET never builds nor asks for a build) and the page says when they will be there.
     first = tally.first_kept_day(today)
     trend_days = [d for d in month_ends(scope.as_of or today, TREND_POINTS) if d >= first]
-    trend = completion_trend(cases, days=trend_days, level=scope.level)
+    link = _linker(scope)
+    current = total if scope.as_of is None or scope.as_of >= today else None
+    trend = completion_trend(cases, days=trend_days, level=scope.level, current=current)
     return {
         "total": total.as_dict(),
-        "by_inspection": _rows(completion_rows(cases, group_by="inspection", **options),
-                               "inspection", scope),
-        "by_region": _rows(completion_rows(cases, group_by="region", **options), "region", scope),
-        "units": unit_page(units, scope, page),
+        "by_inspection": _rows(rows_of(grouped["inspection"]), "inspection", link),
+        "by_region": _rows(rows_of(grouped["region"]), "region", link),
+        "units": unit_page(units, link, page),
         "statuses": [
             {"status": status, "name": str(Status(status).label), "count": count,
-             "url": _link(scope, count, ("status", status))}
+             "url": link(count, ("status", status))}
             for status, count in statuses_of(counts).items()
         ],
-        "lights": _lights(counts, scope),
-        "restricted": restricted_figures(user, scope),
+        "lights": _lights(counts, link),
+        "restricted": restricted_figures(user, scope, cases),
         "exact_list_limit": settings.TALLY_LIVE_AS_OF_MAX_CASES,
         "trend": [{"day": day.isoformat(), **row.as_dict()} for day, row in trend],
         "trend_pending": len(trend) < len(trend_days),
@@ -204,12 +213,14 @@ def dashboard_figures(user: Any, scope: Scope, *, page: Any = 1) -> dict[str, An
     }  # fmt: skip
 
 
-def overdue_cases(user: Any, scope: Scope) -> list[Case]:
+# The lists below take the scope's cases (`Scope.cases`), read once for a page's lists.
+
+
+def overdue_cases(scoped: QuerySet[Case]) -> list[Case]:
     """The open cases past their deadline now, most overdue first, with days overdue."""
     today = timezone.localdate()
     cases = list(
-        scope.cases(user)
-        .filter(light_filter("red", today))
+        scoped.filter(light_filter("red", today))
         .select_related("responsible_unit", "inspection")
         .order_by("deadline", "id")[:LIST_SIZE]
     )
@@ -219,27 +230,24 @@ def overdue_cases(user: Any, scope: Scope) -> list[Case]:
     return cases
 
 
-def key_problems(user: Any, scope: Scope) -> QuerySet[Case]:
+def key_problems(scoped: QuerySet[Case]) -> QuerySet[Case]:
     return (
-        scope.cases(user)
-        .filter(is_key_problem=True)
+        scoped.filter(is_key_problem=True)
         .select_related("responsible_unit")
         .order_by("deadline", "id")[:LIST_SIZE]
     )
 
 
-def escalated_cases(user: Any, scope: Scope) -> QuerySet[Case]:
+def escalated_cases(scoped: QuerySet[Case]) -> QuerySet[Case]:
     return (
-        scope.cases(user)
-        .filter(status=Status.ESCALATED)
+        scoped.filter(status=Status.ESCALATED)
         .select_related("responsible_unit")
         .order_by("deadline", "id")[:LIST_SIZE]
     )
 
 
-def changes_since(user: Any, scope: Scope, since: date) -> dict[str, Any]:
+def changes_since(cases: QuerySet[Case], since: date) -> dict[str, Any]:
     """What moved since a day: closed cases, and status moves by target state."""
-    cases = scope.cases(user)
     start = timezone.make_aware(datetime.combine(since, time.min))
     moves = CaseEvent.objects.filter(
         case__in=cases, kind=CaseEvent.Kind.TRANSITION, created_at__gte=start

@@ -29,7 +29,11 @@ Everything here is PostgreSQL-only; elsewhere (the SQLite demo) the figures are 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -193,6 +197,49 @@ def built_days(days: list[date]) -> set[date]:
             {"days": list(days), "window": settings.DUE_SOON_DAYS, "zone": settings.TIME_ZONE},
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def built_versions(days: list[date]) -> dict[date, str]:
+    """Which of `days` have their snapshot built, by the settings as they are, each with the
+    version of its build: one query, one index probe a day.
+
+    A day's snapshot is written by one INSERT (`ensure_snapshot`, in a transaction or savepoint
+    of its own) and is only ever dropped whole, never updated, so the transaction id that wrote
+    its rows (xmin) names that build; with which ledgers are restricted (a figure of the
+    rectification ledgers leaves the others out) it names what a sum over the rows can be."""
+    if not days:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT d, v || ':' || (SELECT md5(COALESCE(string_agg(i.id::text, ','"
+            " ORDER BY i.id), '')) FROM cases_inspection i WHERE i.restricted)"
+            " FROM unnest(%(days)s::date[]) AS d, LATERAL (SELECT s.xmin::text AS v"
+            " FROM cases_completionsnapshot s WHERE s.day = d LIMIT 1) AS built"
+            f" WHERE {_SETTINGS_KEPT}",
+            {"days": list(days), "window": settings.DUE_SOON_DAYS, "zone": settings.TIME_ZONE},
+        )
+        return {row[0]: row[1] for row in cursor.fetchall()}
+
+
+# Sums over built snapshots, by the query's text and the days' versions (`built_versions`): a
+# build never changes, so neither does a sum over it; a process keeps the latest few.
+_SUMS: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_SUMS_KEPT = 256
+_SUMS_LOCK = threading.Lock()
+
+
+def kept_sums(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """`compute()`'s value for `key` (which must name every input of it), remembered."""
+    with _SUMS_LOCK:
+        if key in _SUMS:
+            _SUMS.move_to_end(key)
+            return _SUMS[key]
+    value = compute()
+    with _SUMS_LOCK:
+        _SUMS[key] = value
+        while len(_SUMS) > _SUMS_KEPT:
+            _SUMS.popitem(last=False)
+    return value
 
 
 def first_kept_day(today: date) -> date:

@@ -127,12 +127,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     problems, for the user's jurisdiction; every figure from cases.completion."""
     form = DashboardForm(request.GET or None, user=request.user)
     scope, figures = _scoped_figures(request, form)
+    cases = scope.cases(request.user)
     return render(request, "cases/dashboard.html", {
         "form": form,
         "scope": scope,
         "figures": figures,
-        "overdue": overdue_cases(request.user, scope),
-        "key_problems": key_problems(request.user, scope),
+        "overdue": overdue_cases(cases),
+        "key_problems": key_problems(cases),
         "query": request.GET.urlencode(),
         "unit_query": _query_without(request, "unit_page"),
     })  # fmt: skip
@@ -148,14 +149,15 @@ def progress_report(request: HttpRequest) -> HttpResponse:
         timezone.localdate() - timedelta(days=30)
     )
     scope, figures = _scoped_figures(request, form)
+    cases = scope.cases(request.user)
     return render(request, "cases/report.html", {
         "form": form,
         "scope": scope,
         "since": since,
         "figures": figures,
-        "overdue": overdue_cases(request.user, scope),
-        "escalated": escalated_cases(request.user, scope),
-        "changes": changes_since(request.user, scope, since),
+        "overdue": overdue_cases(cases),
+        "escalated": escalated_cases(cases),
+        "changes": changes_since(cases, since),
         "generated_at": timezone.now(),
         "unit_query": _query_without(request, "unit_page"),
     })  # fmt: skip

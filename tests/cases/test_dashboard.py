@@ -172,10 +172,10 @@ def test_it_answers_in_a_constant_number_of_queries(client, world, ledger):
         drive_to(world.case(world.unit_b, parent=problem), "completed", world.supervisor)
     # New problems with items change past item-level figures: the snapshots are rebuilt once.
     queries()
-    # 27 for the page and its figures, plus the top bar's inbox badge: three queries whatever
-    # the data (cases.inbox: the scope's unit ids, the waiting cases, the pending extension
-    # requests). The scope's unit ids are one query each time (selectors.visible_cases).
-    assert (few, queries()) == (30, 30)
+    # The page and its figures (the three groupings in one read of the roll-ups, the
+    # restricted ledgers' in another), plus the top bar's inbox badge: one query whatever the
+    # data (cases.inbox).
+    assert (few, queries()) == (24, 24)
 
 
 def test_it_prints_a_progress_report(client, world, ledger):
