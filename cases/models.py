@@ -6,23 +6,21 @@ No business rules live here: writes go through `cases.services`, reads through
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Any
 
 import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from tracker.fields import StoredFileField
 
 from . import record_guards, tally_sql
 from .display import display_of
+from .evidence_files import evidence_path, evidence_storage
 from .extension_models import ExtensionRequest  # noqa: F401  (this app's)
 from .grant_models import RestrictedGrant  # noqa: F401  (this app's)
 from .lights import days_overdue, light_of
@@ -539,35 +537,6 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
-
-
-class EvidenceStorage(FileSystemStorage):
-    """Files under settings.EVIDENCE_ROOT, read when used (not when the model is imported), so
-    a changed setting (tests, a moved volume) takes effect."""
-
-    @cached_property
-    def base_location(self) -> str:
-        location = self._location  # type: ignore[attr-defined]  # set by FileSystemStorage
-        return self._value_or_setting(location, settings.EVIDENCE_ROOT)
-
-    def _clear_cached_properties(self, setting: Any, **kwargs: Any) -> None:
-        super()._clear_cached_properties(setting, **kwargs)
-        if setting == "EVIDENCE_ROOT":
-            self.__dict__.pop("base_location", None)
-            self.__dict__.pop("location", None)
-
-
-def evidence_storage() -> FileSystemStorage:
-    return EvidenceStorage()
-
-
-def evidence_path(instance: Evidence, filename: str) -> str:
-    # The stored name is generated, with the extension of the type found in the content: the
-    # uploader's file name is kept only as data.
-    from .evidence import ALLOWED_TYPES
-
-    suffix = ALLOWED_TYPES.get(instance.content_type, "")
-    return f"{timezone.now():%Y/%m}/{uuid.uuid4().hex}{suffix}"
 
 
 class Evidence(models.Model):
