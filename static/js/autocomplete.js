@@ -61,15 +61,33 @@
         no_more_results: function () { return ""; },
       },
     });
+    // The list belongs to the field that has the focus: tom-select ignores a blur while the
+    // window itself is not focused (document.hasFocus()), which would leave it open over the
+    // next field.
+    picker.wrapper.addEventListener("focusout", function (event) {
+      if (!picker.wrapper.contains(event.relatedTarget)) picker.close();
+    });
     // A single choice is made: once the picker has finished handling the click, close the
-    // list and leave the field, so that a search still under way cannot open the list again
-    // over the next field.
+    // list and leave the field. Until the user comes back to it (a tap or a key in it), nothing
+    // opens the list again: tom-select handles the last keystrokes after a pause, and would
+    // reopen the list, taking the focus, over the next field when the choice came first.
     if (!select.multiple) {
+      var picked = false;
+      var leave = function () {
+        picker.close();
+        picker.blur();
+      };
       picker.on("item_add", function () {
-        window.setTimeout(function () {
-          picker.close();
-          picker.blur();
-        }, 0);
+        picked = true;
+        window.setTimeout(leave, 0);
+      });
+      ["pointerdown", "keydown"].forEach(function (type) {
+        picker.wrapper.addEventListener(type, function (event) {
+          if (!picker.dropdown.contains(event.target)) picked = false;
+        }, true);
+      });
+      picker.on("dropdown_open", function () {
+        if (picked) leave();
       });
     }
     // The owner picker lists the chosen unit's people: a new unit starts it afresh.
