@@ -84,9 +84,7 @@ def reading(sqls: list[str], table: str | None = None) -> list[str]:
         sql
         for sql in sqls
         if sql.lstrip().upper().startswith(("SELECT", "DECLARE"))
-        and (
-            CASE_DATA.search(sql) and AUTHENTICATION not in sql if table is None else table in sql
-        )
+        and (CASE_DATA.search(sql) and AUTHENTICATION not in sql if table is None else table in sql)
     ]
 
 

@@ -578,6 +578,9 @@ if REDIS_URL:
             # Seconds between a worker's checks for such messages (kombu: 10 s × 10 calls).
             "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 60),
             "unacked_restore_throttle": 1,
+            # A worker killed during such a check leaves its lock behind: held this long, not
+            # kombu's 5 minutes (a restore is a transaction on the message: never done twice).
+            "unacked_mutex_expire": 10,
         }
     )
 # LOG_FORMAT=json (one JSON object per line, python-json-logger; the default with debug off)

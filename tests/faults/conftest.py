@@ -3,6 +3,7 @@ stopped: other people use them)."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -97,14 +98,27 @@ def people(world, reminder_policy):
 
 @pytest.fixture
 def queue() -> Iterator[str]:
-    """Our own queue on our own Redis database, emptied afterwards."""
+    """Our own queue (on the database the other test process uses too), emptied afterwards."""
     name = f"faults-{uuid.uuid4().hex[:12]}"
     with celery_conf(task_default_queue=name):
         yield name
     client = redis.Redis.from_url(REDIS_URL, db=redis_db(REDIS_URL))
-    client.delete(name, "unacked", "unacked_index")
-    client.delete(f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
+    # The unacknowledged messages' hash is shared by every queue of the database (the other
+    # test process's too): only our own entries go.
+    tags = unacked_tags(client, name)
+    if tags:
+        client.hdel("unacked", *tags)
+        client.zrem("unacked_index", *tags)
+    client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
     client.close()
+
+
+def unacked_tags(client: redis.Redis, queue: str) -> list[bytes]:
+    """The delivery tags of `queue`'s messages that a worker took and did not acknowledge
+    (kombu keeps each as JSON [message, exchange, routing key])."""
+    return [
+        tag for tag, entry in client.hgetall("unacked").items() if json.loads(entry)[2] == queue
+    ]
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from reminders.models import Delivery, Notification, Reminder
 from reminders.tasks import deliver_reminders, publish, send_due_reminders
 from tests.reminders.test_celery import celery_conf
 
-from .conftest import REDIS_URL, free_port, needs_postgres, needs_redis, redis_db
+from .conftest import REDIS_URL, free_port, needs_postgres, needs_redis, redis_db, unacked_tags
 from .workers import backend_gone, received, row_lock, wait_for, waiting_on_lock
 
 pytestmark = [needs_postgres, needs_redis, pytest.mark.postgres]
@@ -77,7 +77,7 @@ def test_a_worker_killed_while_recording_a_delivery_loses_and_repeats_nothing(
     assert received(second, "reminders.deliver_reminders") == 1
     # The message was acknowledged this time: nothing left to deliver a third time.
     client = redis.Redis.from_url(REDIS_URL, db=redis_db(REDIS_URL))
-    wait_for(lambda: not client.hlen("unacked") and not client.llen(queue), 10)
+    wait_for(lambda: not unacked_tags(client, queue) and not client.llen(queue), 10)
     client.close()
     # The worker's logs are JSON lines, the task's own with its id.
     assert any(entry.get("task") == "reminders.deliver_reminders" for entry in second.json_logs())
