@@ -385,6 +385,9 @@ def test_unitadmin_gp_manages_people_on_a_phone(demo, new_page):
     page.locator("h1").click()
     page.fill("#id_url", "https://1.1.1.1/cgi-bin/webhook/send?key=gp")
     page.click("button[value=save]")
+    # Saved (back on the list, with the message), or refused: then say why.
+    page.locator(".messages .success, [role=alert]").first.wait_for()
+    assert page.locator("[role=alert]").count() == 0, page.locator("main").inner_text()
     page.locator("td", has_text="高平市政务服务中心").first.wait_for()
     _fits(page)
     assert watch.problems == []
