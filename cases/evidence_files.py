@@ -6,26 +6,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
-from django.utils.functional import cached_property
+
+from tracker.fields import SettingRootStorage
 
 
-class EvidenceStorage(FileSystemStorage):
-    """Files under settings.EVIDENCE_ROOT, read when used (not when the model is imported), so
-    a changed setting (tests, a moved volume) takes effect."""
+class EvidenceStorage(SettingRootStorage):
+    """Evidence files, under settings.EVIDENCE_ROOT."""
 
-    @cached_property
-    def base_location(self) -> str:
-        location = self._location  # type: ignore[attr-defined]  # set by FileSystemStorage
-        return self._value_or_setting(location, settings.EVIDENCE_ROOT)
-
-    def _clear_cached_properties(self, setting: Any, **kwargs: Any) -> None:
-        super()._clear_cached_properties(setting, **kwargs)
-        if setting == "EVIDENCE_ROOT":
-            self.__dict__.pop("base_location", None)
-            self.__dict__.pop("location", None)
+    root_setting = "EVIDENCE_ROOT"
 
 
 def evidence_storage() -> FileSystemStorage:

@@ -8,33 +8,21 @@ lease that lets a job outlive a dead worker is `ledgers.jobs`.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from tracker.fields import StoredFileField
+from tracker.fields import SettingRootStorage, StoredFileField
 
 
-class LedgerStorage(FileSystemStorage):
-    """Files under settings.LEDGER_FILES_ROOT, read when used so that tests (and a moved
-    volume) can point it elsewhere."""
+class LedgerStorage(SettingRootStorage):
+    """Ledger files (exports, uploads waiting to be read), under settings.LEDGER_FILES_ROOT."""
 
-    @cached_property
-    def base_location(self) -> str:
-        location = self._location  # type: ignore[attr-defined]  # set by FileSystemStorage
-        return self._value_or_setting(location, settings.LEDGER_FILES_ROOT)
-
-    def _clear_cached_properties(self, setting: Any, **kwargs: Any) -> None:
-        super()._clear_cached_properties(setting, **kwargs)
-        if setting == "LEDGER_FILES_ROOT":
-            self.__dict__.pop("base_location", None)
-            self.__dict__.pop("location", None)
+    root_setting = "LEDGER_FILES_ROOT"
 
 
 def ledger_storage() -> FileSystemStorage:
