@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
@@ -31,6 +32,19 @@ from .models import User
 from .workflow import Role
 
 logger = logging.getLogger(__name__)
+
+
+class UnitBackend(ModelBackend):
+    """Django's password backend, reading a signed-in user with their unit and its parent in
+    the same query: every page asks for both (`selectors.scope_root`: a commission oversees its
+    parent's area), which were two more queries a request."""
+
+    def get_user(self, user_id: Any) -> Any:
+        try:
+            user = User._default_manager.select_related("unit__parent").get(pk=user_id)
+        except User.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
 
 
 class LockedOut(DomainError):

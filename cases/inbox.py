@@ -11,9 +11,10 @@ escalated case falls to the supervising unit's supervisors, as the escalation re
 (not to the parent unit of the responsible unit, which may be a government that does not
 supervise the case). Inspectors, readers and unit administrators have empty inboxes.
 
-Cost: the counts of the top bar are one query whatever the data (three counts in one SELECT:
-the waiting cases of each kind, served by the partial index `case_waiting_supervisor`, and
-the pending requests, served by their partial index). Nothing for anyone but supervisors.
+Cost: the badges of the top bar are one query whatever the data (`top_bar_counts`: the
+unread notifications, and for supervisors three counts in the same SELECT: the waiting cases
+of each kind, served by the partial index `case_waiting_supervisor`, and the pending
+requests, served by their partial index).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
+
+from reminders import selectors as reminder_selectors
 
 from . import selectors
 from .extensions import label_requests, supervising_side
@@ -78,21 +81,37 @@ class Inbox:
         """{kind: number}: one query of three counts (`_count_at_once`)."""
         if not self.active:
             return dict.fromkeys(KINDS, 0)
+        return _count_at_once(self.count_querysets())
+
+    def count_querysets(self) -> dict[str, QuerySet]:
+        """{kind: the rows `counts` counts} (of an active inbox)."""
         # The scope joined on the unit paths (`one=True`) rather than read as a list of unit
         # ids first: two queries fewer on every page, and the counts start from the few
         # waiting rows (the partial indexes), not from the scope.
         cases = selectors.visible_cases(self.user, one=True).filter(supervising_side(self.user))
-        return _count_at_once({
+        return {
             "to_verify": cases.filter(status=Status.SUBMITTED),
             "escalated": cases.filter(status=Status.ESCALATED),
             "extension_requests": ExtensionRequest.objects.filter(
                 status=ExtensionRequest.Status.PENDING, case__in=cases.values("pk")
             ),
-        })  # fmt: skip
+        }
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+def top_bar_counts(user: Any) -> dict[str, int]:
+    """The top bar's badges in one query: the unread notifications (`reminders.selectors`)
+    and, for a supervisor, the inbox's waiting rows ({kind: number}, `total` their sum)."""
+    box = Inbox(user)
+    querysets = {"unread": reminder_selectors.unread(user)}
+    if box.active:
+        querysets.update(box.count_querysets())
+    counts = _count_at_once(querysets)
+    counts["total"] = sum(counts.get(kind, 0) for kind in KINDS)
+    return counts
 
 
 def _count_at_once(querysets: dict[str, QuerySet]) -> dict[str, int]:

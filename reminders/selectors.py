@@ -115,11 +115,12 @@ def notifications_in_scope(user: Any, notifications: Iterable[Notification]) -> 
     return notifications
 
 
-def unread_count(user: Any) -> int:
-    """The top bar's badge: one COUNT served by the partial index on unread rows."""
+def unread(user: Any) -> QuerySet[Notification]:
+    """The user's unread notifications: the top bar's badge counts them (`cases.inbox`), one
+    COUNT served by the partial index on unread rows."""
     if not getattr(user, "is_authenticated", False):
-        return 0
-    return Notification.objects.filter(user_id=user.pk, read_at__isnull=True).count()
+        return Notification.objects.none()
+    return Notification.objects.filter(user_id=user.pk, read_at__isnull=True)
 
 
 def webhook_units(user: Any) -> QuerySet[Unit]:

@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Case data: every table of the cases app but its users (the request's user is read on the
 # primary before the view): cases, units, inspections, the completion tallies, ...
 CASE_DATA = re.compile(r'"cases_(?!user"|apitoken")')  # accounts are not case data
-# Authentication reads the token with its user and the user's unit in one query, on the
-# primary like the session: an account, not case data, even though it joins a unit.
-AUTHENTICATION = 'FROM "cases_apitoken"'
+# Authentication reads the token or the session's user with the user's unit in one query, on
+# the primary like the session: an account, not case data, even though it joins a unit.
+AUTHENTICATION = re.compile(r'FROM "cases_(apitoken|user)"')
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
 needs_postgres = pytest.mark.skipif(
@@ -84,7 +84,11 @@ def reading(sqls: list[str], table: str | None = None) -> list[str]:
         sql
         for sql in sqls
         if sql.lstrip().upper().startswith(("SELECT", "DECLARE"))
-        and (CASE_DATA.search(sql) and AUTHENTICATION not in sql if table is None else table in sql)
+        and (
+            CASE_DATA.search(sql) and not AUTHENTICATION.search(sql)
+            if table is None
+            else table in sql
+        )
     ]
 
 

@@ -1,21 +1,10 @@
-"""`{% notification_badge %}`: the unread count in the top bar, one COUNT per page render."""
+"""Template filters of the reminders' pages. (The top bar's unread count: cases.inbox.)"""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import template
 
-from .. import selectors
-
 register = template.Library()
-
-
-@register.inclusion_tag("reminders/_badge.html", takes_context=True)
-def notification_badge(context: Any) -> dict[str, Any]:
-    request = context.get("request")
-    user = getattr(request, "user", None) or context.get("user")
-    return {"unread": selectors.unread_count(user)}
 
 
 @register.filter

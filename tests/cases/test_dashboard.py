@@ -173,9 +173,9 @@ def test_it_answers_in_a_constant_number_of_queries(client, world, ledger):
     # New problems with items change past item-level figures: the snapshots are rebuilt once.
     queries()
     # The page and its figures (the three groupings in one read of the roll-ups, the
-    # restricted ledgers' in another), plus the top bar's inbox badge: one query whatever the
-    # data (cases.inbox).
-    assert (few, queries()) == (24, 24)
+    # restricted ledgers' in another), plus the top bar's badges: one query whatever the
+    # data (cases.inbox.top_bar_counts).
+    assert (few, queries()) == (21, 21)
 
 
 def test_it_prints_a_progress_report(client, world, ledger):

@@ -175,8 +175,8 @@ def test_it_lists_in_a_constant_number_of_queries(client, world):
     for _ in range(10):
         problem = world.case(world.unit_b, checklist=["一"])
         world.case(world.unit_b, parent=problem)
-    # 1 of them the top bar's inbox counts (cases.inbox), whatever the number of cases.
-    assert (few, queries()) == (14, 14)
+    # 1 of them the top bar's badges (cases.inbox.top_bar_counts), whatever the number of cases.
+    assert (few, queries()) == (11, 11)
 
 
 def test_it_shows_lights_and_items_progress(client, world):
@@ -438,9 +438,9 @@ def test_it_shows_a_case_page_in_few_queries(client, world, django_assert_num_qu
     for _ in range(6):
         drive_to(world.case(world.unit_a, parent=problem), "completed", world.supervisor)
     login(client, world.supervisor)
-    # 1 of them the top bar's inbox counts, 2 the extension requests and may one be asked;
+    # 1 of them the top bar's badges, 2 the extension requests and may one be asked;
     # everyone named on the page is labelled with one query (cases.case_page).
-    with django_assert_num_queries(16):
+    with django_assert_num_queries(13):
         assert client.get(reverse("cases:detail", args=[problem.pk])).status_code == 200
 
 

@@ -52,7 +52,8 @@ def test_it_counts_unread_notifications_with_one_query_per_page(client, notified
     with CaptureQueriesContext(connection) as queries:
         client.get(reverse("cases:detail", args=[notified.first.pk]))
     touching = [q["sql"] for q in queries if "reminders_notification" in q["sql"]]
-    assert len(touching) == 1 and touching[0].startswith("SELECT COUNT(*)")
+    # One SELECT of counts for the whole top bar (cases.inbox.top_bar_counts).
+    assert len(touching) == 1 and touching[0].startswith("SELECT (SELECT COUNT(*)")
 
 
 def test_it_lists_a_users_notifications_with_links_to_the_cases(client, notified):
@@ -126,8 +127,9 @@ def test_it_keeps_the_case_page_within_its_query_budget(
     client.get(page)  # the session's first request stamps its clocks (a write): not counted
     # (With a follow-up: its readers, and which of them the viewer may name, cases.follow_ups.
     # The extension panel: its requests and whether the viewer may ask, cases.extensions (2);
-    # the top bar's inbox badge: three counts in one query, cases.inbox (1); who may be named,
+    # the top bar's badges: unread notifications and three inbox counts in one query,
+    # cases.inbox (1); the user with their unit, cases.accounts.UnitBackend (1); who may be named,
     # one query for the whole page, cases.case_page. Each a fixed number whatever the case's
     # history: more follow-ups add none.)
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(14):
         assert client.get(page).status_code == 200
