@@ -51,10 +51,9 @@ def unit_side(user: Any, prefix: str = "") -> Q:
     it, or that the user owns: the unit's side, who rectify and ask for time."""
     if selectors.user_role(user) is None or user.unit_id is None:
         return Q(pk__in=[])
-    # Joined on the unit's path rather than a list of ids read first: one query less on
-    # every page (the top bar's inbox), and the rows it filters are few (see cases.inbox).
-    path = user.unit.path
-    return Q(**{f"{prefix}responsible_unit__path__startswith": path}) | Q(
+    # A subquery on the units rather than a list of ids read first: one query less on every
+    # page (the top bar's inbox, cases.inbox).
+    return selectors.within_subtree(user.unit, f"{prefix}responsible_unit") | Q(
         **{f"{prefix}owner_id": user.pk}
     )
 
@@ -69,7 +68,7 @@ def supervising_side(user: Any, prefix: str = "") -> Q:
         return Q(pk__in=[])
     if user.is_superuser:
         return Q()
-    own = Q(**{f"{prefix}supervising_unit__path__startswith": user.unit.path})
+    own = selectors.within_subtree(user.unit, f"{prefix}supervising_unit")
     return own & ~unit_side(user, prefix)
 
 
