@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from django import forms
-from django.db.models import Expression, F, Value
+from django.db.models import Case as DbCase
+from django.db.models import Expression, F, Value, When
 from django.db.models.functions import Coalesce, NullIf
 from django.forms.models import ModelChoiceIterator
 from django.forms.utils import flatatt
@@ -90,13 +91,17 @@ NOSCRIPT_OPTIONS = 100
 
 
 def picker_rows(queryset: Any, chosen: Iterable[Any], label_field: str | Expression) -> list:
-    """(pk, label) rows for a picker: the chosen ones that are in `queryset` (an id out of
-    scope shows nothing), then the first NOSCRIPT_OPTIONS."""
+    """(pk, label) rows for a picker, in one query: the chosen ones that are in `queryset` (an
+    id out of scope shows nothing), then the first NOSCRIPT_OPTIONS of the others."""
     chosen_ids = {int(v) for v in chosen if str(v).isdigit()}
-    first = list(labelled(queryset, label_field)[:NOSCRIPT_OPTIONS])
-    missing = chosen_ids - {pk for pk, _ in first}
-    extra = list(labelled(queryset.filter(pk__in=missing), label_field)) if missing else []
-    return [*extra, *first]
+    if not chosen_ids:
+        return list(labelled(queryset, label_field)[:NOSCRIPT_OPTIONS])
+    order = list(queryset.query.order_by or queryset.model._meta.ordering)
+    first = When(pk__in=chosen_ids, then=Value(0))
+    rows = queryset.alias(chosen_first=DbCase(first, default=Value(1))).order_by(
+        "chosen_first", *order
+    )
+    return list(labelled(rows, label_field)[: NOSCRIPT_OPTIONS + len(chosen_ids)])
 
 
 class AutocompleteSelect(FastSelect):
