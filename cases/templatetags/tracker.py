@@ -78,7 +78,7 @@ def rate_rows(rows: list[dict[str, Any]], start: int | None = None) -> SafeStrin
         _RATE_ROW.format(
             *labels,
             start=f'<span class="muted">{n + start}.</span> ' if start else "",
-            name=format_html('<a href="{}">{}</a>', row["url"], row["name"]) if row["url"]
+            name=f'<a href="{escape(row["url"])}">{escape(row["name"])}</a>' if row["url"]
             else escape(row["name"]),
             total=_number(row["total"]), done=_number(row["done"]),
             rate=percent(row["rate"]), on_time=percent(row["on_time_rate"]),
