@@ -53,7 +53,9 @@ DONE_VALUES = tuple(str(status.value) for status in DONE_STATES)
 _ALL_FIGURES = itemgetter(*FIGURE_NAMES)  # a group's figures as a tuple, in FIGURE_NAMES order
 
 
-@dataclass(frozen=True, slots=True)  # slots: a thousand-unit answer makes a thousand
+# Slots, and not frozen: a frozen dataclass sets each field through object.__setattr__, and a
+# thousand-unit answer makes a thousand rows. Nothing changes a row once it is made.
+@dataclass(slots=True)
 class CompletionRow:
     key: int | None
     name: str
