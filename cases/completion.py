@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
+from operator import itemgetter
 from typing import Any, Literal
 
 from django.conf import settings
@@ -33,6 +34,7 @@ from .errors import InvalidInput, NotBuiltYet
 from .lights import LIGHTS, light_q
 from .models import Case, CaseEvent, CompletionSnapshot, CompletionTally
 from .tally_sql import FIGURE_NAMES
+from .tally_sums import grouped_sums
 from .workflow import DONE_STATES, Status
 
 GroupBy = Literal["inspection", "unit", "region"]
@@ -48,9 +50,12 @@ LEVELS = ("problem", "item")
 # member costs more than a str; a row of a thousand-unit answer sums over both.
 STATUS_VALUES = tuple(Status.values)
 DONE_VALUES = tuple(str(status.value) for status in DONE_STATES)
+_ALL_FIGURES = itemgetter(*FIGURE_NAMES)  # a group's figures as a tuple, in FIGURE_NAMES order
 
 
-@dataclass(frozen=True)
+# Slots, and not frozen: a frozen dataclass sets each field through object.__setattr__, and a
+# thousand-unit answer makes a thousand rows. Nothing changes a row once it is made.
+@dataclass(slots=True)
 class CompletionRow:
     key: int | None
     name: str
@@ -269,23 +274,25 @@ def _live_figures(
     return {row["key"]: (row["name"], {n: row[n] for n in FIGURE_NAMES}) for row in rows}
 
 
+def roll_up_rows(selection: Selection, *, as_of: date | None, today: date) -> QuerySet:
+    """The roll-up rows that answer `selection` now (the live tally) or as of a past day (that
+    day's snapshot)."""
+    if as_of is None or as_of >= today:
+        return selection.tally_rows(CompletionTally.objects.all())
+    return selection.tally_rows(CompletionSnapshot.objects.filter(day=as_of))
+
+
 def _tallied_figures(
     selection: Selection, *, group_by: str | None, level: str, as_of: date | None, today: date
 ) -> dict[Any, tuple[str, Figures]]:
     """The same figures summed from the roll-ups: a few thousand rows whatever the cases."""
-    if as_of is None or as_of >= today:
-        rows = selection.tally_rows(CompletionTally.objects.all())
-    else:
-        rows = selection.tally_rows(CompletionSnapshot.objects.filter(day=as_of))
-    rows = rows.order_by()
-    sums = {name: Sum(f"{level[0]}_{name}") for name in FIGURE_NAMES}
+    rows = roll_up_rows(selection, as_of=as_of, today=today)
     if group_by is None:
-        figures = rows.aggregate(**sums)
+        sums = {name: Sum(f"{level[0]}_{name}") for name in FIGURE_NAMES}
+        figures = rows.order_by().aggregate(**sums)
         result = {None: ("", {name: figures[name] or 0 for name in FIGURE_NAMES})}
     else:
-        key_field, name_field = GROUP_FIELDS[group_by]
-        grouped = rows.values(key=F(key_field), name=F(name_field)).annotate(**sums)
-        result = {row["key"]: (row["name"], {n: row[n] for n in FIGURE_NAMES}) for row in grouped}
+        result = grouped_sums(rows, (group_by,), level)[group_by]
     return add_owned_elsewhere(
         result, selection, group_by=group_by, level=level, as_of=as_of, today=today
     )
@@ -360,15 +367,14 @@ def _rolled_up(selection: Selection, as_of: date | None, today: date) -> bool:
 
 
 def _row(key: Any, name: str, counts: Figures) -> CompletionRow:
-    done = sum(counts[status] for status in DONE_VALUES)
     return CompletionRow(
-        key=key,
-        name=name,
-        total=sum(counts[status] for status in STATUS_VALUES),
-        done=done,
-        on_time=counts["on_time"],
-        overdue=counts["red"],
-        yellow=counts["yellow"],
+        key,
+        name,
+        sum(map(counts.__getitem__, STATUS_VALUES)),  # total
+        sum(map(counts.__getitem__, DONE_VALUES)),  # done
+        counts["on_time"],
+        counts["red"],  # overdue
+        counts["yellow"],
     )
 
 
@@ -409,9 +415,9 @@ def report_of(
 ) -> tuple[list[CompletionRow], CompletionRow, Figures]:
     """`completion_report` of figures already counted (`figures`, or `figures_by`)."""
     summed = dict.fromkeys(FIGURE_NAMES, 0)
-    for _name, counts in groups.values():
-        for name in FIGURE_NAMES:
-            summed[name] += counts[name]
+    if groups:  # column by column: a thousand groups' figures in C, not one += a figure
+        columns = zip(*(_ALL_FIGURES(counts) for _name, counts in groups.values()), strict=True)
+        summed = dict(zip(FIGURE_NAMES, map(sum, columns), strict=True))
     return rows_of(groups), _row(None, _("合计"), summed), summed
 
 
