@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from audit.models import AuditEntry
 from audit.services import audit_record, changes_between
 
-from . import tokens
+from . import selectors, tokens
 from .api.errors import error_body
 from .errors import DomainError, InvalidInput
 from .models import User
@@ -37,14 +37,17 @@ logger = logging.getLogger(__name__)
 class UnitBackend(ModelBackend):
     """Django's password backend, reading a signed-in user with their unit and its parent in
     the same query: every page asks for both (`selectors.scope_root`: a commission oversees its
-    parent's area), which were two more queries a request."""
+    parent's area), which were two more queries a request. The user is read for one request,
+    so it keeps its scope's unit ids for that request (`selectors.remember_scope_for_request`)."""
 
     def get_user(self, user_id: Any) -> Any:
         try:
             user = User._default_manager.select_related("unit__parent").get(pk=user_id)
         except User.DoesNotExist:
             return None
-        return user if self.user_can_authenticate(user) else None
+        if not self.user_can_authenticate(user):
+            return None
+        return selectors.remember_scope_for_request(user)
 
 
 class LockedOut(DomainError):

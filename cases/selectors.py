@@ -184,6 +184,29 @@ def _subtree_ids_unless_everything(root: Unit) -> list[int] | None:
     return None if rows and rows[0][1] else [pk for pk, _everything in rows]
 
 
+# The attribute of a user read for one request (`remember_scope_for_request`) that keeps its
+# scope's unit ids for that request: a page asks several selectors for them.
+REQUEST_SCOPE = "_request_scope_ids"
+
+
+def remember_scope_for_request(user: Any) -> Any:
+    """Mark `user`, read by the authentication of one request, to keep what its scope's
+    unit ids are for the rest of that request (they are read once, not by every selector).
+    Users read anywhere else (tasks, services, tests) always read them afresh."""
+    setattr(user, REQUEST_SCOPE, {})
+    return user
+
+
+def _scope_ids(user: Any, root: Unit) -> list[int] | None:
+    """`_subtree_ids_unless_everything(root)`, once per request for a request's user."""
+    memo = getattr(user, REQUEST_SCOPE, None)
+    if memo is None:
+        return _subtree_ids_unless_everything(root)
+    if root.pk not in memo:
+        memo[root.pk] = _subtree_ids_unless_everything(root)
+    return memo[root.pk]
+
+
 def visible_units(user: Any) -> QuerySet[Unit]:
     units = Unit.objects.all()
     if sees_everything(user):
@@ -210,7 +233,7 @@ def visible_cases(user: Any, *, one: bool = False) -> QuerySet[Case]:
         responsible = within_subtree(root, "responsible_unit")
         supervising = within_subtree(root, "supervising_unit")
     else:
-        ids = _subtree_ids_unless_everything(root)
+        ids = _scope_ids(user, root)
         responsible = Q(responsible_unit_id__in=ids)
         supervising = Q(supervising_unit_id__in=ids)
     if one or ids is not None:
@@ -236,7 +259,7 @@ def tally_scope(user: Any) -> Q | None:
     if root is None:
         return None
     scope = Q()
-    if Unit.objects.exclude(_subtree(root)).exists():  # else every unit is in scope
+    if _scope_ids(user, root) is not None:  # else every unit is in scope
         scope = _subtree(root, "responsible_unit__")
         if user_role(user) != Role.INSPECTOR:
             scope |= _subtree(root, "supervising_unit__")

@@ -1,7 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
-from .. import tokens
+from .. import selectors, tokens
 from ..models import ApiToken
 
 
@@ -18,4 +18,5 @@ class TokenAuthentication(authentication.TokenAuthentication):
         if token is None:
             # One answer for unknown, revoked, expired and ended tokens alike.
             raise exceptions.AuthenticationFailed(_("令牌无效或已过期。"))
-        return token.user, token
+        # Read for this request: it keeps its scope's unit ids for the request (selectors).
+        return selectors.remember_scope_for_request(token.user), token

@@ -269,3 +269,39 @@ def test_it_shows_an_inspector_the_cases_they_own_above_their_unit(world: World)
     visible = selectors.visible_cases(world.inspector_a_child)
     assert visible.filter(pk=owned.pk).exists()
     assert not visible.filter(pk=other.pk).exists()
+
+
+# --- The scope read once a request -------------------------------------------------------
+
+
+def test_a_request_reads_the_scope_afresh_and_other_reads_never_keep_it(client, world):
+    """A user read by a request's authentication keeps its scope's unit ids for that request
+    only (selectors.remember_scope_for_request): the next request sees a unit added since, and
+    a user read anywhere else never keeps them."""
+    from django.urls import reverse
+
+    from tests.factories import make_unit
+
+    supervisor = world.county_a_supervisor  # 甲县: a scope that is not every unit
+    client.force_login(supervisor)
+    assert client.get(reverse("cases:list")).status_code == 200
+    new_unit = make_unit("甲县新设局", parent=world.county_a)
+    case = world.case(new_unit, title="新设单位的问题")
+    page = client.get(reverse("cases:list")).content.decode()
+    assert "新设单位的问题" in page
+    # Outside a request: no memo, so a unit added after a first read is seen at once.
+    user = User.objects.select_related("unit__parent").get(pk=supervisor.pk)
+    first = set(selectors.visible_cases(user).values_list("pk", flat=True))
+    later_unit = make_unit("甲县后设局", parent=world.county_a)
+    later = world.case(later_unit)
+    again = set(selectors.visible_cases(user).values_list("pk", flat=True))
+    assert case.pk in first and later.pk not in first and later.pk in again
+    # A request's user keeps the ids it read for the rest of its request, and only that.
+    marked = selectors.remember_scope_for_request(
+        User.objects.select_related("unit__parent").get(pk=supervisor.pk)
+    )
+    before = set(selectors.visible_cases(marked).values_list("pk", flat=True))
+    third = world.case(make_unit("甲县再设局", parent=world.county_a), title="再设单位的问题")
+    assert set(selectors.visible_cases(marked).values_list("pk", flat=True)) == before
+    assert "再设单位的问题" in client.get(reverse("cases:list")).content.decode()
+    assert third.pk not in before
