@@ -172,6 +172,7 @@ def copy_block(drawer: Drawer, block: Block) -> BlockText:
     """Draw a block (ids assigned) and format it for COPY: the history with its seals first,
     then the case lines, which carry each chain's head. Touches no database."""
     clock = drawer.clock
+    CHAIN.rekey()  # the key of the settings as they are now, read once a block
     chunk = drawer.block(block)
     history: list[str] = []
     for rec in chunk:
