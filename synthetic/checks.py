@@ -49,6 +49,10 @@ from .indexes import TABLES
 # For the checks only (set_config local, then set back): hash joins over a million cases in
 # memory.
 CHECK_MEMORY = "256MB"
+# Whether this session may set session_replication_role: a superuser may, another role only by
+# `GRANT SET ON PARAMETER` (PostgreSQL 15 and later), which has_parameter_privilege answers.
+_SUPERUSER = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+_MAY_SET_ROLE = "SELECT has_parameter_privilege('session_replication_role', 'SET')"
 # pg_trigger.tgtype's INSERT bit.
 _INSERT = 1 << 2
 
@@ -81,8 +85,9 @@ def foreign_keys(cursor: Any) -> list[ForeignKey]:
 
 def usable(cursor: Any) -> str | None:
     """None if the fast path may be taken, else why not (the load then checks row by row)."""
-    allowed = "SELECT has_parameter_privilege('session_replication_role', 'SET')"
-    if not _fetch(cursor, allowed)[0][0]:
+    version = int(_fetch(cursor, "SHOW server_version_num")[0][0])
+    may_set = _MAY_SET_ROLE if version >= 150000 else _SUPERUSER
+    if not _fetch(cursor, may_set)[0][0]:
         return "no right to set session_replication_role"
     wide = _fetch(
         cursor,

@@ -123,3 +123,16 @@ def test_an_insert_trigger_it_cannot_redo_keeps_the_per_row_checks():
     output = run(32, 200, "--bench")
     assert "foreign keys checked row by row: insert trigger(s)" in output
     assert cases_of(32).count() == 200
+
+
+def test_a_role_that_may_not_set_the_replication_role_keeps_the_per_row_checks():
+    from synthetic import checks
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE synthetic_not_super NOLOGIN")  # rolled back with the test
+        cursor.execute("SET LOCAL ROLE synthetic_not_super")
+        try:
+            assert checks.usable(cursor) == "no right to set session_replication_role"
+        finally:
+            cursor.execute("RESET ROLE")
+        assert checks.usable(cursor) is None
