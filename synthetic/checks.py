@@ -4,8 +4,8 @@ once instead of by statement triggers that the load then recounts.
 
 Why: PostgreSQL checks a foreign key with one query per inserted row (an internal trigger runs
 `SELECT … FOR KEY SHARE` on the referenced row); the case tables have 11 of them (6 per case, 3
-per history row, 2 per checklist point), and at a million cases those queries were about 70% of
-the database's work during the COPY. The roll-up triggers (`tally.load_triggers`) count each
+per history row, 2 per checklist point), and those queries were about 70% of the database's
+work during the COPY (perf, 200,000 cases). The roll-up triggers (`tally.load_triggers`) count each
 COPY into the roll-ups, which `tally.refresh` then recounts from scratch anyway.
 
 What is done, only when `take_tables` holds the case tables (empty, ACCESS EXCLUSIVE, no other
@@ -85,6 +85,8 @@ def foreign_keys(cursor: Any) -> list[ForeignKey]:
 
 def usable(cursor: Any) -> str | None:
     """None if the fast path may be taken, else why not (the load then checks row by row)."""
+    if _fetch(cursor, "SELECT current_setting('session_replication_role')")[0][0] != "origin":
+        return "session_replication_role is not the default (origin)"
     version = int(_fetch(cursor, "SHOW server_version_num")[0][0])
     may_set = _MAY_SET_ROLE if version >= 150000 else _SUPERUSER
     if not _fetch(cursor, may_set)[0][0]:
