@@ -43,6 +43,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from .sealing import Sealer
 from .sealing import seal as keyed_seal
 
 VERSION = 2
@@ -288,6 +289,13 @@ class FastChain:
     def __init__(self) -> None:
         self.strings = Memo(_encode, 100_000)
         self.changes = changes_memo()
+        self.sealer: Sealer | None = None  # made on first use, or by `rekey`
+
+    def rekey(self) -> Sealer:
+        """Seal with the key as the setting has it now: the chain keeps the key it first
+        sealed with rather than read the setting for every seal."""
+        self.sealer = Sealer()
+        return self.sealer
 
     def digest(
         self,
@@ -309,7 +317,8 @@ class FastChain:
         """`deadline` as "YYYY-MM-DD" or None, `created_at` as `moment_text` gives it,
         `changes` as JSON text, `evidence` the files' SHA-256."""
         s = self.strings
-        return keyed_seal(
+        sealer = self.sealer or self.rekey()
+        return sealer.seal(
             prev_hash,
             payload_layout(
                 case_id,

@@ -27,5 +27,19 @@ def seal(prev_seal: str, payload: str | bytes) -> str:
     return hmac.new(seal_key(), prev_seal.encode() + b"\n" + body, hashlib.sha256).hexdigest()
 
 
+class Sealer:
+    """`seal` for many records under one key, the key's HMAC state prepared once (about twice
+    as fast per seal: a bulk loader seals millions). The key is the setting's when it is made."""
+
+    def __init__(self) -> None:
+        self._keyed = hmac.new(seal_key(), digestmod=hashlib.sha256)
+
+    def seal(self, prev_seal: str, payload: str) -> str:
+        """The same seal as `seal(prev_seal, payload)`."""
+        mac = self._keyed.copy()
+        mac.update(f"{prev_seal}\n{payload}".encode())
+        return mac.hexdigest()
+
+
 def seal_matches(stored: str, prev_seal: str, payload: str | bytes) -> bool:
     return hmac.compare_digest(stored, seal(prev_seal, payload))

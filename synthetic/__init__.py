@@ -8,5 +8,7 @@ sealed history (`manage.py generate_cases`).
 - `writer`: the one writer of their rows, as the services write them (history sealed by
   `cases.history_chain`);
 - `bench`, `workers`: the bench-only fast path (COPY from worker processes);
+- `indexes`, `checks`: its load into an empty database (secondary indexes built once, foreign
+  keys checked in bulk);
 - `run`: one generation, in one transaction.
 """

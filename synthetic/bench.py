@@ -9,16 +9,19 @@ What makes it fast:
   connection and transaction, a batch (`--batch-size` cases or more) at a time;
 - the seals come from `history_chain.FastChain` (the same seals as `history_chain.seal`, from
   memoised parts);
-- foreign keys are checked at the end of each COPY (`SET CONSTRAINTS ALL IMMEDIATE`), while the
-  workers draw the next blocks, rather than all at once at the commit.
-
 - into an empty database no other session uses, the case tables' secondary indexes are dropped
-  and built once after the load, in its transaction (`synthetic.indexes`; `--keep-indexes`
-  keeps them, for any database).
+  and built once after the load, in its transaction (`synthetic.indexes`), and the per-row
+  triggers do not fire during its COPY statements: every foreign key is checked once over the
+  loaded tables after the load, in its transaction, and the roll-ups the statement triggers
+  would have counted are recounted once (`synthetic.checks`);
+- otherwise (`--keep-indexes`, for any database), foreign keys are checked by their triggers at
+  the end of each COPY (`SET CONSTRAINTS ALL IMMEDIATE`), while the workers draw the next
+  blocks, rather than all at once at the commit, and every trigger runs as for any other write.
 
-What it never does: touch a constraint or a trigger, or let another session see the tables
-without their indexes. No constraint is dropped, disabled or deferred past its COPY; the
-roll-up and snapshot triggers run as for any other write. The load is one transaction: it writes
+What it never does: change the schema (no constraint, index or trigger is dropped, disabled or
+altered, except the secondary indexes set aside and rebuilt as `synthetic.indexes` says), let a
+row that breaks a constraint be committed, or let another session see the tables without their
+indexes or the rows before every check has passed. The load is one transaction: it writes
 everything or nothing.
 """
 
@@ -169,6 +172,7 @@ def copy_block(drawer: Drawer, block: Block) -> BlockText:
     """Draw a block (ids assigned) and format it for COPY: the history with its seals first,
     then the case lines, which carry each chain's head. Touches no database."""
     clock = drawer.clock
+    CHAIN.rekey()  # the key of the settings as they are now, read once a block
     chunk = drawer.block(block)
     history: list[str] = []
     for rec in chunk:

@@ -16,7 +16,8 @@ PostgreSQL DDL is transactional: every step runs in the load's transaction, whic
 tables' ACCESS EXCLUSIVE lock from step 1 to its end. No other session ever sees the tables
 without their indexes (it waits for the commit, then sees them with their indexes and rows), and
 a failure or a rollback restores them as they were. Constraints are never touched: primary keys,
-unique constraints, foreign keys and checks hold for every loaded row.
+unique constraints, foreign keys and checks hold for every loaded row (the foreign keys checked
+once over the loaded tables rather than row by row, while this lock is held: `synthetic.checks`).
 """
 
 from __future__ import annotations

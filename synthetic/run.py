@@ -5,7 +5,9 @@
 3. the one writer (`synthetic.writer`) writes them with `bulk_create`, or, in the bench mode
    (`synthetic.bench`, `synthetic.workers`), the same rows with COPY from worker processes,
    into an empty database the case tables' secondary indexes set aside and built again after
-   the load, in its transaction (`synthetic.indexes`), unless `keep_indexes`;
+   the load, in its transaction (`synthetic.indexes`), unless `keep_indexes`; there, the
+   foreign keys are checked in bulk after the load rather than row by row, and the roll-up
+   triggers left to the recount (`synthetic.checks`);
 4. on PostgreSQL the completion roll-ups are recounted and the tables analysed.
 
 Everything is dated relative to `today`, so one seed and one day give the same content (codes,
@@ -27,7 +29,7 @@ from django.db import connection, transaction
 from cases import tally
 from cases.models import Inspection
 
-from . import indexes
+from . import checks, indexes
 from .bench import WORKERS_FROM, batches, copy_block, require_bench_database, send
 from .clock import Clock
 from .drawing import Drawer
@@ -75,8 +77,10 @@ def generate(options: Options, log: Callable[[str], Any]) -> Result:
         set_aside = _take_tables(options)
         feeds = province.build()
         drawer = Drawer(seed=options.seed, clock=clock, feeds=feeds, inspectors=province.inspectors)
-        load = _load_bench if options.bench else _load
-        load(drawer, options, counts, progress)
+        if options.bench:
+            _load_bench(drawer, options, counts, progress, log)
+        else:
+            _load(drawer, options, counts, progress)
         if set_aside:
             with connection.cursor() as cursor:
                 indexes.rebuild(cursor, set_aside, log)
@@ -110,6 +114,18 @@ def _take_tables(options: Options) -> list[indexes.Index]:
         return indexes.set_aside(cursor)
 
 
+def _bulk_checks(options: Options, log: Callable[[str], Any]) -> bool:
+    """Whether the bench load checks its foreign keys in bulk (`synthetic.checks`): only into
+    the empty tables `_take_tables` holds, and only if `checks.usable`."""
+    if options.keep_indexes:
+        return False
+    with connection.cursor() as cursor:
+        refused = checks.usable(cursor)
+    if refused:
+        log(f"  foreign keys checked row by row: {refused}")
+    return refused is None
+
+
 def _load(
     drawer: Drawer, options: Options, counts: dict[str, int], progress: Callable[[], None]
 ) -> None:
@@ -124,14 +140,23 @@ def _load(
 
 
 def _load_bench(
-    drawer: Drawer, options: Options, counts: dict[str, int], progress: Callable[[], None]
+    drawer: Drawer,
+    options: Options,
+    counts: dict[str, int],
+    progress: Callable[[], None],
+    log: Callable[[str], Any],
 ) -> None:
     """The bench mode: ids reserved, blocks formatted here (one job) or by worker processes,
-    sent with COPY in order; foreign keys checked after each COPY, then deferred to the commit
-    again (Django's default)."""
+    sent with COPY in order. Into the tables `_take_tables` holds, without the per-row
+    triggers, the foreign keys checked in bulk after the load (`synthetic.checks`); otherwise
+    checked after each COPY, then deferred to the commit again (Django's default)."""
     jobs = options.jobs or (default_jobs() if options.cases >= WORKERS_FROM else 1)
+    bulk_checks = _bulk_checks(options, log)
     with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        if bulk_checks:
+            checks.begin(cursor)
+        else:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     blocks = drawer.blocks(reserve_case_ids(options.cases))
     texts = (
         formatted_in_workers(drawer, blocks, jobs=jobs, batch=options.batch)
@@ -145,4 +170,7 @@ def _load_bench(
     finally:
         texts.close()  # stops the workers, also on failure
     with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        if bulk_checks:
+            checks.end(cursor, log)
+        else:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")

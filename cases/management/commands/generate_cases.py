@@ -33,8 +33,10 @@ class Command(BaseCommand):
         "for the scale benchmark, and is refused with debug off unless --force. --bench "
         "loads into a database without cases and without other sessions, dropping the case "
         "tables' secondary indexes (never a constraint) and building them again within the "
-        "load's transaction; --keep-indexes loads with every index in place, into any "
-        "database. No other session ever sees the tables without their indexes."
+        "load's transaction, where it checks the foreign keys once over the loaded tables "
+        "rather than row by row; --keep-indexes loads with every index in place and every "
+        "trigger firing, into any database. No other session ever sees the tables without "
+        "their indexes, nor a row before its checks."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
