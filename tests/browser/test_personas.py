@@ -17,6 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from cases.demo import DEMO_PASSWORD, load_demo
 from cases.models import Case, CaseEvent, ExtensionRequest, Inspection, User
@@ -385,8 +386,15 @@ def test_unitadmin_gp_manages_people_on_a_phone(demo, new_page):
     page.locator("h1").click()
     page.fill("#id_url", "https://1.1.1.1/cgi-bin/webhook/send?key=gp")
     page.click("button[value=save]")
-    # Saved (back on the list, with the message), or refused: then say why.
-    page.locator(".messages .success, [role=alert]").first.wait_for()
+    # Saved (back on the list, with the message), or refused: then say why. On a loaded CI
+    # machine this round trip once took over the default 10 s; if nothing comes, say where the
+    # page is and what it shows.
+    try:
+        page.locator(".messages .success, [role=alert]").first.wait_for(timeout=30_000)
+    except PlaywrightTimeout:
+        raise AssertionError(
+            f"no answer at {page.url}: {page.locator('main').inner_text()}"
+        ) from None
     assert page.locator("[role=alert]").count() == 0, page.locator("main").inner_text()
     page.locator("td", has_text="高平市政务服务中心").first.wait_for()
     _fits(page)
