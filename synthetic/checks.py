@@ -38,13 +38,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.management.base import CommandError
-from django.db import IntegrityError, OperationalError
+from django.db import IntegrityError
 
 from cases import tally
 from cases.tally_sql import SNAPSHOT_LOCK
 
-from .indexes import TABLES
+from .indexes import TABLES, lock
 
 # For the checks only (set_config local, then set back): hash joins over a million cases in
 # memory.
@@ -122,15 +121,7 @@ def usable(cursor: Any) -> str | None:
 def begin(cursor: Any) -> None:
     """Lock the referenced tables (SHARE), then load without the per-row triggers."""
     targets = sorted({key.target for key in foreign_keys(cursor)} - set(TABLES))
-    previous = _fetch(cursor, "SELECT current_setting('lock_timeout')")[0][0]
-    _fetch(cursor, "SELECT set_config('lock_timeout', '10s', true)")
-    try:
-        cursor.execute(f"LOCK TABLE {', '.join(targets)} IN SHARE MODE")
-    except OperationalError as error:
-        raise CommandError(
-            f"--bench: {', '.join(targets)} stayed locked by another session. Nothing was written."
-        ) from error
-    _fetch(cursor, "SELECT set_config('lock_timeout', %s, true)", [previous])
+    lock(cursor, targets, "SHARE", ", ".join(targets))
     _fetch(cursor, "SELECT set_config('session_replication_role', 'replica', true)")
 
 

@@ -44,6 +44,20 @@ class Index:
     definition: str  # pg_get_indexdef: CREATE INDEX …
 
 
+def lock(cursor: Any, tables: Any, mode: str, what: str) -> None:
+    """LOCK `tables` IN `mode` for the rest of the transaction, waiting a little (autovacuum
+    gives way to it) but not for another session's transaction: CommandError, naming `what`."""
+    previous = _fetch(cursor, "SELECT current_setting('lock_timeout')")[0][0]
+    _fetch(cursor, "SELECT set_config('lock_timeout', '10s', true)")
+    try:
+        cursor.execute(f"LOCK TABLE {', '.join(tables)} IN {mode} MODE")
+    except OperationalError as error:
+        raise CommandError(
+            f"--bench: {what} stayed locked by another session. Nothing was written."
+        ) from error
+    _fetch(cursor, "SELECT set_config('lock_timeout', %s, true)", [previous])
+
+
 def take_tables(cursor: Any) -> None:
     """Lock the case tables for the rest of the transaction, or refuse: another session
     connected, the tables locked by one, or a case table with rows."""
@@ -59,16 +73,7 @@ def take_tables(cursor: Any) -> None:
             "are connected to this one. Nothing was written. Close them, or add --keep-indexes "
             "to load with every index in place (slower)."
         )
-    # Waits a little (autovacuum gives way to it), not for a session's transaction.
-    previous = _fetch(cursor, "SELECT current_setting('lock_timeout')")[0][0]
-    _fetch(cursor, "SELECT set_config('lock_timeout', '10s', true)")
-    try:
-        cursor.execute(f"LOCK TABLE {', '.join(TABLES)} IN ACCESS EXCLUSIVE MODE")
-    except OperationalError as error:
-        raise CommandError(
-            "--bench: the case tables stayed locked by another session. Nothing was written."
-        ) from error
-    _fetch(cursor, "SELECT set_config('lock_timeout', %s, true)", [previous])
+    lock(cursor, TABLES, "ACCESS EXCLUSIVE", "the case tables")
     filled = [
         table
         for table in TABLES
