@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -62,3 +64,29 @@ def log_in(page, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("main button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def pick(page, select_id: str, text: str, choice: str | None = None) -> None:
+    """Type `text` into the tom-select of `select_id` and pick `choice` (default `text`) from
+    the server's answer to the whole text.
+
+    The picker first shows what it preloaded, then the answer to the typing once it pauses; an
+    option clicked while that answer replaces the list lands on a node being removed and picks
+    nothing (as a user's tap would). So the answer to `text` is awaited, and its rendering,
+    before the click; and the pick is checked."""
+
+    def answers_text(response: Any) -> bool:
+        query = parse_qs(urlparse(response.url).query)
+        return "/autocomplete/" in response.url and query.get("q") == [text]
+
+    page.click(f".ts-wrapper:has(#{select_id}-ts-control) .ts-control")
+    with page.expect_response(answers_text):
+        page.keyboard.type(text, delay=40)
+    page.wait_for_function(
+        "id => !document.getElementById(id + '-ts-control')"
+        ".closest('.ts-wrapper').classList.contains('loading')",
+        arg=select_id,
+    )
+    page.locator(".ts-dropdown .option", has_text=choice or text).first.click()
+    page.wait_for_function("id => document.getElementById(id).value !== ''", arg=select_id)
+    page.keyboard.press("Escape")

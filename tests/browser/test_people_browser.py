@@ -10,7 +10,7 @@ import pytest
 from cases.models import User
 from cases.workflow import Role
 from reminders.models import UnitWebhook
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, pick
 from tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -25,11 +25,7 @@ def _fits(page) -> None:
 
 
 def _pick_unit(page, text: str) -> None:
-    page.click(".ts-wrapper:has(#id_unit-ts-control) .ts-control")
-    page.keyboard.type(text, delay=50)
-    option = page.locator(".ts-dropdown .option", has_text=text)
-    option.first.wait_for()
-    option.first.click()
+    pick(page, "id_unit", text)
     page.locator("h1").click()  # closes the dropdown, which would cover the buttons below
 
 

@@ -23,7 +23,7 @@ from cases.demo import DEMO_PASSWORD, load_demo
 from cases.models import Case, CaseEvent, ExtensionRequest, Inspection, User
 from cases.workflow import Status
 from reminders.services import deliver
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, pick
 from tests.factories import PDF
 
 pytestmark = [pytest.mark.browser]
@@ -291,13 +291,6 @@ def test_supervisor_verifies_returns_decides_and_follows_up_on_a_phone(demo, new
     assert watch.problems == []
 
 
-def _pick(page, select_id: str, text: str, choice: str) -> None:
-    page.click(f".ts-wrapper:has(#{select_id}-ts-control) .ts-control")
-    page.keyboard.type(text, delay=40)
-    page.locator(".ts-dropdown .option", has_text=choice).first.click()
-    page.keyboard.press("Escape")
-
-
 @pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_supervisor_registers_feedback_and_reads_figures(demo, new_page, size):
     watch = Watch()
@@ -319,7 +312,7 @@ def test_supervisor_registers_feedback_and_reads_figures(demo, new_page, size):
     page.click("main a:has-text('登记检查')")
     page.fill("#id_name", f"2024年营商环境专项检查（{tag}）")
     page.fill("#id_code", f"YS2024-{tag}")
-    _pick(page, "id_inspected_units", "高平市政务", "高平市政务服务中心")
+    pick(page, "id_inspected_units", "高平市政务", "高平市政务服务中心")
     page.fill("#id_round", "第一轮")
     page.fill("#id_feedback_date", "2024-05-10")
     page.fill("#id_rectification_deadline", "2030-11-10")
@@ -329,7 +322,7 @@ def test_supervisor_registers_feedback_and_reads_figures(demo, new_page, size):
     inspection = Inspection.objects.get(code=f"YS2024-{tag}")
     page.goto(f"/inspections/{inspection.pk}/problems/new/")
     page.fill("#id_problem-title", f"窗口授权不到位（{tag}）")
-    _pick(page, "id_problem-responsible_unit", "高平市政务", "高平市政务服务中心")
+    pick(page, "id_problem-responsible_unit", "高平市政务", "高平市政务服务中心")
     page.fill("#id_problem-checklist", "授权清单是否公示")
     for index in range(3):
         page.fill(f"#id_items-{index}-title", f"事项{index + 1}")
@@ -362,7 +355,7 @@ def test_unitadmin_gp_manages_people_on_a_phone(demo, new_page):
     page.click("main >> text=新增人员")
     page.fill("#id_username", "li_na")
     page.fill("#id_full_name", "李娜")
-    _pick(page, "id_unit", "高平市政务", "高平市政务服务中心")
+    pick(page, "id_unit", "高平市政务", "高平市政务服务中心")
     page.locator("h1").click()
     page.select_option("#id_role", "inspector")
     page.click("main button[type=submit]")
@@ -382,7 +375,7 @@ def test_unitadmin_gp_manages_people_on_a_phone(demo, new_page):
 
     page.goto("/people/bots/")
     page.click("main >> text=新增群机器人")
-    _pick(page, "id_unit", "高平市政务", "高平市政务服务中心")
+    pick(page, "id_unit", "高平市政务", "高平市政务服务中心")
     page.locator("h1").click()
     page.fill("#id_url", "https://1.1.1.1/cgi-bin/webhook/send?key=gp")
     page.click("button[value=save]")

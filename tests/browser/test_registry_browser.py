@@ -8,20 +8,12 @@ from __future__ import annotations
 import pytest
 
 from cases.models import Case, Inspection
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, pick
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 SIZES = {"phone": (390, 844), "desktop": (1280, 900)}
-
-
-def pick(page, select_id: str, text: str, choice: str) -> None:
-    """Type into the tom-select of `select_id` and pick `choice` from the server's answer."""
-    page.click(f".ts-wrapper:has(#{select_id}-ts-control) .ts-control")
-    page.keyboard.type(text, delay=40)
-    page.locator(".ts-dropdown .option", has_text=choice).first.click()
-    page.keyboard.press("Escape")
 
 
 def fits(page, width: int) -> bool:
