@@ -21,10 +21,15 @@ def seal_key() -> bytes:
     return key.encode()
 
 
+def _message(prev_seal: str, payload: str | bytes) -> bytes:
+    """What a seal signs: the predecessor's seal, a newline, the record's content."""
+    body = payload.encode() if isinstance(payload, str) else payload
+    return prev_seal.encode() + b"\n" + body
+
+
 def seal(prev_seal: str, payload: str | bytes) -> str:
     """The seal of a record whose predecessor's seal is `prev_seal` ("" for the first)."""
-    body = payload.encode() if isinstance(payload, str) else payload
-    return hmac.new(seal_key(), prev_seal.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+    return hmac.new(seal_key(), _message(prev_seal, payload), hashlib.sha256).hexdigest()
 
 
 class Sealer:
@@ -37,7 +42,7 @@ class Sealer:
     def seal(self, prev_seal: str, payload: str) -> str:
         """The same seal as `seal(prev_seal, payload)`."""
         mac = self._keyed.copy()
-        mac.update(f"{prev_seal}\n{payload}".encode())
+        mac.update(_message(prev_seal, payload))
         return mac.hexdigest()
 
 

@@ -506,3 +506,19 @@ def test_it_reports_a_row_dated_in_the_future(world: World) -> None:
     message, _ = verify_fails("--case", str(case.pk))
     assert f"case {case.pk}: time out of order at event" in message
     assert "#2 is dated in the future" in message
+
+
+def test_the_bulk_sealer_seals_as_the_one_seal_does(settings):
+    """`sealing.Sealer` (the bench loader's) gives `sealing.seal`'s seal for the same record,
+    and a changed key changes both."""
+    from cases.sealing import Sealer, seal
+
+    records = [("", "第一条"), ("a" * 64, '{"to": "in_progress"}'), ("b" * 64, "")]
+    sealer = Sealer()
+    assert [sealer.seal(prev, body) for prev, body in records] == [
+        seal(prev, body) for prev, body in records
+    ]
+    before = seal(*records[1])
+    settings.HISTORY_SEAL_KEY = "another-key-for-this-test-only-0123456789"
+    assert Sealer().seal(*records[1]) == seal(*records[1]) != before
+    assert sealer.seal(*records[1]) == before  # a Sealer keeps the key it was made with
