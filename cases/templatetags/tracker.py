@@ -1,5 +1,5 @@
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django import template
@@ -159,7 +159,7 @@ _LIST_ROW = (
 _LIST_LABELS = ("灯", "编号", "问题", "责任单位", "整改时限", "状态", "事项进度")
 
 
-def _list_row(case: Any, labels: list[str], key_tag: str, may_bulk: bool) -> str:
+def _list_row(case: Any, labels: Sequence[str], key_tag: str, may_bulk: bool) -> str:
     select = ""
     if may_bulk:
         label = escape(gettext("选择 %(code)s") % {"code": case.code})
