@@ -214,3 +214,22 @@ def test_a_directory_namesake_never_takes_over_a_local_account(client, ldap_on, 
     assert not ExternalIdentity.objects.exists()
     assert login(client, "admin", PASSWORD).status_code == 302
     assert signed_in(client) == world.admin
+
+
+def test_a_directory_session_reads_its_user_like_a_password_session(client, ldap_on, world, rules):
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    world.case(world.unit_a)
+    assert login(client, "zhao").status_code == 302
+    password = Client()
+    assert login(password, world.supervisor.username, PASSWORD).status_code == 302
+    assert password.session["_auth_user_backend"] == "cases.accounts.UnitBackend"
+    counts = []
+    for browser in (client, password):
+        browser.get("/cases/")  # the session's idle stamp, written at most once a minute
+        with CaptureQueriesContext(connection) as queries:
+            assert browser.get("/cases/").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
