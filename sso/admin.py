@@ -20,6 +20,7 @@ class ClaimRuleAdmin(ThroughServicesMixin, admin.ModelAdmin):
     list_filter = ["active", "source", "role"]
     search_fields = ["claim", "value", "description", "unit__name"]
     autocomplete_fields = ["unit"]
+    list_select_related = ["unit"]
     ordering = ["priority", "id"]
 
     def save_through_services(

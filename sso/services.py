@@ -61,9 +61,12 @@ def _new_username(username: str, *, source: str, subject: str) -> str:
             why="username not valid here",
         ) from None
     if User.objects.filter(username__iexact=username).exists():
+        logger.warning(
+            "sign-on refused (%s, subject %r): %r is a local account", source, subject, username
+        )
         raise AccountTaken(
             _(
-                "用户名“%(username)s”已是本系统的本地账户，"
+                "用户名“%(username)s”已被本系统的其他账户使用，"
                 "统一身份认证不会接管已有账户。请联系系统管理员。"
             )
             % {"username": username}

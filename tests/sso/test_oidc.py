@@ -175,7 +175,7 @@ def test_it_never_takes_over_a_local_account(client, provider, world, rules):
     untouched and still signing in with its own password (break-glass)."""
     with override_settings(**provider.rp_settings(OIDC_USERNAME_CLAIM="preferred_username")):
         page = refusal_shown(client, sign_in(client, "admin"))
-    assert "已是本系统的本地账户" in page
+    assert "已被本系统的其他账户使用" in page
     assert signed_in_user(client) is None
     assert not ExternalIdentity.objects.exists()
     world.admin.refresh_from_db()
