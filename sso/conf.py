@@ -61,10 +61,14 @@ def oidc_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         return {}
     _missing(environ, OIDC_REQUIRED, "OIDC_RP_CLIENT_ID")
     values: dict[str, Any] = {name: _get(environ, name) for name in OIDC_REQUIRED}
+    algorithm = _get(environ, "OIDC_RP_SIGN_ALGO", "RS256")
+    if algorithm[:2] not in ("RS", "ES", "PS"):
+        # A shared-secret signature (HS256) could be made by anyone who holds the client
+        # secret, not only by the provider: the provider's own keys, from its JWKS, only.
+        raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO must be RS*, ES* or PS*, not {algorithm!r}")
     values.update(
         OIDC_RP_CLIENT_ID=client_id,
-        # Asymmetric signatures only: the provider's keys from its JWKS endpoint.
-        OIDC_RP_SIGN_ALGO=_get(environ, "OIDC_RP_SIGN_ALGO", "RS256"),
+        OIDC_RP_SIGN_ALGO=algorithm,
         OIDC_RP_SCOPES=_get(environ, "OIDC_RP_SCOPES", "openid profile email"),
         # The claim that names a new account (the link itself is issuer + sub): a stable one,
         # never the email alone.

@@ -22,6 +22,12 @@ def test_half_an_oidc_configuration_stops_the_start_naming_what_is_missing():
         sso_settings(environ, list(BACKENDS))
 
 
+@pytest.mark.parametrize("algorithm", ["HS256", "none"])
+def test_it_refuses_an_id_token_algorithm_without_the_providers_key(algorithm):
+    with pytest.raises(ImproperlyConfigured, match="OIDC_RP_SIGN_ALGO"):
+        sso_settings({**OIDC, "OIDC_RP_SIGN_ALGO": algorithm}, list(BACKENDS))
+
+
 def test_oidc_adds_its_backend_before_the_password_backend():
     values = sso_settings(OIDC, list(BACKENDS))
     assert values["AUTHENTICATION_BACKENDS"] == [BACKENDS[0], "sso.oidc.OIDCBackend", BACKENDS[1]]
