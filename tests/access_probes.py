@@ -462,6 +462,9 @@ WEB_PROBES: dict[str, Probe] = {
     # The audit log: a commission's supervisors and superusers only (not a department's).
     "audit:list": Probe("get", "/audit/", row(LOGIN, 403, 403, 403, 200, 200, 403)),
     "login": Probe("get", "/accounts/login/", every(200)),
+    # Single sign-on (sso/): OIDC is not configured here, so both answer as missing.
+    "sso:oidc-authenticate": Probe("get", "/oidc/authenticate/", every(404)),
+    "sso:oidc-callback": Probe("get", "/oidc/callback/", every(404)),
     "logout": Probe("post", "/accounts/logout/", every(302)),
     "password_change": Probe(
         "get", "/accounts/password_change/", row(LOGIN, 200, 200, 200, 200, 200)

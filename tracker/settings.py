@@ -14,6 +14,7 @@ import django
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from sso.conf import sso_settings
 from tracker.env import env_bool, env_int, env_list
 from tracker.logging import log_settings
 
@@ -90,6 +91,7 @@ INSTALLED_APPS = [
     "reminders",
     "ledgers",
     "audit",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +232,8 @@ AUTHENTICATION_BACKENDS = [
     "cases.accounts.UnitBackend",
 ]
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes requires
+# Single sign-on (sso/conf.py): OIDC and LDAP backends, each only when its variables are set.
+globals().update(sso_settings(os.environ, AUTHENTICATION_BACKENDS))
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = 5
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

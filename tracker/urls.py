@@ -33,6 +33,8 @@ urlpatterns = [
         name="token_revoke",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
+    # Single sign-on (sso/): 404 unless OIDC is configured.
+    path("oidc/", include("sso.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("cases.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
