@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "reminders",
     "ledgers",
     "audit",
+    "documents",
 ]
 
 MIDDLEWARE = [
@@ -458,6 +459,13 @@ LEDGER_IMPORT_INLINE_ROWS = 100
 # Jobs and their files are deleted this many days after they were created (checked whenever
 # a new job starts).
 LEDGER_KEEP_DAYS = env_int("LEDGER_KEEP_DAYS", 7)
+
+# Documents (公文, documents/): the 版记's 抄送 line and 印发机关 where the drafting template
+# (admin: 公文模板) leaves them empty (印发机关 empty: the downloading user's unit), and the most
+# cases the three lists read within a request (a table to read, not an export).
+DOCUMENT_COPY_TO = os.environ.get("DOCUMENT_COPY_TO", "")
+DOCUMENT_ISSUER = os.environ.get("DOCUMENT_ISSUER", "")
+DOCUMENT_MAX_ROWS = env_int("DOCUMENT_MAX_ROWS", 3000)
 
 # --- Audit log (audit/) ----------------------------------------------------------------------
 # Entries older than this many days are deleted by `manage.py purge_audit` (run with the
