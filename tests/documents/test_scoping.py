@@ -226,3 +226,28 @@ def test_line_breaks_in_a_cell_stay_line_breaks(world):
     (row,) = [row for row in tasks.rows[1:] if row.cells[3].text == "多行问题"]
     assert row.cells[4].text == "第一步\n第二步"
     assert "<w:br/>" in row.cells[4]._tc.xml
+
+
+def test_the_registration_form_marks_a_problem_not_for_publication(world):
+    from django.urls import reverse
+
+    from cases.models import Case
+
+    url = reverse("cases:problem-create", args=[world.inspection.pk])
+    data = {
+        "problem-title": "登记时标记不宜公开",
+        "problem-responsible_unit": world.unit_a.pk,
+        "problem-deadline": days(-1).isoformat(),
+        "problem-source": "city_feedback",
+        "problem-not_for_publication": "on",
+        "items-TOTAL_FORMS": "0",
+        "items-INITIAL_FORMS": "0",
+        "items-MIN_NUM_FORMS": "0",
+        "items-MAX_NUM_FORMS": "200",
+    }
+    client = client_of(world.supervisor)
+    assert "不宜公开" in client.get(url).content.decode()
+    assert client.post(url, data).status_code == 302
+    assert Case.objects.get(title="登记时标记不宜公开").not_for_publication
+    assert "登记时标记不宜公开" not in all_text(open_docx(client.get("/reports/notice.docx")))
+    assert "登记时标记不宜公开" in all_text(open_docx(client.get("/reports/progress.docx")))
