@@ -44,6 +44,7 @@ urlpatterns = [
     path("ledgers/", include("ledgers.urls")),
     path("audit/", include("audit.urls")),
     path("people/", include("cases.people_urls")),
+    path("reports/", include("documents.urls")),
     path("", include("cases.urls")),
 ]
 
