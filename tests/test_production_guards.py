@@ -127,7 +127,7 @@ def fake_venv(tmp_path: Path) -> tuple[Path, Path]:
             'case "$*" in *runserver*) sleep 2;; esac\n'
         )
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    for marker in (".installed-base", ".installed-test"):
+    for marker in (".installed-base", ".installed-test", ".installed-ldap"):
         (venv / marker).touch()  # newer than pyproject.toml: make installs nothing
     return venv, log
 
