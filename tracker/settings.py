@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "reminders",
     "ledgers",
     "audit",
+    "lookback",
 ]
 
 MIDDLEWARE = [

@@ -42,6 +42,7 @@ urlpatterns = [
     path("ledgers/", include("ledgers.urls")),
     path("audit/", include("audit.urls")),
     path("people/", include("cases.people_urls")),
+    path("lookback/", include("lookback.urls")),
     path("", include("cases.urls")),
 ]
 
