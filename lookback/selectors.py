@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from cases import selectors as case_selectors
 from cases.errors import NotFound
-from cases.models import User
+from cases.models import Unit, User
 from cases.workflow import Role
 
 from .models import AccountabilityRecord, LookBack, RecheckTask
@@ -34,6 +34,14 @@ def reads_accountability(user: Any) -> bool:
         return True
     role = case_selectors.user_role(user)
     return role == Role.API_READER and bool(user.unit.is_supervising_body)
+
+
+def follows(user: Any, unit: Unit) -> bool:
+    """Whether `user` sees the look-backs started for `unit` (`visible_lookbacks`)."""
+    if case_selectors.sees_everything(user):
+        return True
+    root = case_selectors.scope_root(user) if oversees_lookbacks(user) else None
+    return root is not None and unit.path.startswith(root.path)
 
 
 def visible_lookbacks(user: Any) -> QuerySet[LookBack]:
@@ -87,15 +95,17 @@ def visible_accountability(user: Any) -> QuerySet[AccountabilityRecord]:
 
 
 def possible_checkers(user: Any) -> QuerySet[User]:
-    """Who may be named checker: active supervisors of a commission in the starter's view."""
+    """Who may be named checker: active supervisors of a commission in the starter's view
+    who also follow the starter's look-backs (`follows`): the starter's own commission, not
+    a county's below it, which would never see its task."""
     if not oversees_lookbacks(user):
         return User.objects.none()
-    return (
-        case_selectors.visible_users(user)
-        .filter(Q(role=Role.SUPERVISOR), unit__is_supervising_body=True)
-        .select_related("unit")
-        .order_by("unit__path", "username")
+    people = case_selectors.visible_users(user).filter(
+        role=Role.SUPERVISOR, unit__is_supervising_body=True
     )
+    if user.unit_id is not None:  # its jurisdiction holds the starter's unit
+        people = people.filter(unit__parent_id__in=user.unit.lineage)
+    return people.select_related("unit").order_by("unit__path", "username")
 
 
 def _not_found() -> str:

@@ -110,10 +110,14 @@ def lookback_start(
     if case_selectors.visible_cases(checker).filter(pk__in=drawn).count() != len(drawn):
         message = _("复核人无权查看部分抽中的问题，请另选复核人或缩小范围。")
         raise InvalidInput(message, fields={"checker": [message]})
+    unit = actor.unit if actor.unit_id else cases[0].supervising_unit
+    if not selectors.follows(checker, unit):  # a superuser's look-back: its checker sees it
+        message = _("复核人须为您管辖范围内纪委监委的监督人员。")
+        raise InvalidInput(message, fields={"checker": [message]})
     lookback = LookBack.objects.create(
         name=name.strip(),
         started_by=actor,
-        unit=actor.unit if actor.unit_id else cases[0].supervising_unit,
+        unit=unit,
         filters=filters.as_json(),
         population_size=len(ids),
         population_ids=ids,

@@ -44,13 +44,27 @@ def test_only_a_commission_supervisor_starts_one(ledger, who):
 
 
 @pytest.mark.parametrize("who", ["inspector_a", "dept_supervisor", "county_a_supervisor"])
-def test_the_checker_is_a_commission_supervisor_in_scope(ledger, who):
+@pytest.mark.parametrize("scope", [{}, {"unit": "county_a"}])
+def test_the_checker_is_a_supervisor_of_the_starters_commission(ledger, who, scope):
     world = ledger.world
-    # The county commission's supervisor is a commission's, but cannot see 乙县's cases.
+    # The county commission's supervisor sees 甲县's cases, but not the city commission's
+    # look-backs: it would never find its task.
+    filters = {name: getattr(world, value).pk for name, value in scope.items()}
     with pytest.raises(InvalidInput) as refused:
-        start(world.supervisor, getattr(world, who), percentage=100)
+        start(world.supervisor, getattr(world, who), percentage=100, **filters)
     assert "checker" in refused.value.fields
     assert not LookBack.objects.exists()
+
+
+def test_a_superusers_lookback_is_followed_by_its_checker(ledger):
+    world = ledger.world
+    # Started for the drawn cases' supervising commission (the city's), which the county
+    # commission's supervisor does not follow, though it sees 甲县局's cases.
+    with pytest.raises(InvalidInput) as refused:
+        start(world.admin, world.county_a_supervisor, unit=world.unit_a.pk, size=1)
+    assert "checker" in refused.value.fields
+    lookback = start(world.admin, world.supervisor, unit=world.unit_a.pk, size=1)
+    assert lookback.unit == world.commission
 
 
 def test_a_confirmed_recheck_leaves_the_case_closed(ledger):
@@ -67,7 +81,9 @@ def test_a_confirmed_recheck_leaves_the_case_closed(ledger):
 def test_a_false_rectification_reopens_the_case_with_the_finding(ledger):
     world = ledger.world
     tally.refresh()  # the roll-ups are built: the reopen must move them too
-    task = start(world.supervisor, world.supervisor, size=1).tasks.get()
+    # A rectification ledger's case: its unit's inspectors see it, and are told.
+    task = start(world.supervisor, world.supervisor, inspection=world.inspection.pk, size=1)
+    task = task.tasks.get()
     services.recheck_decide(
         actor=world.supervisor, task_id=task.pk, outcome="false", finding="窗口未实际运行"
     )
