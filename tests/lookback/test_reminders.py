@@ -129,3 +129,10 @@ def test_concurrent_sweeps_remind_each_task_once(ledger):
     at_once(reminder_services.deliver, threads=4)
     assert Notification.objects.filter(user=world.supervisor).count() == 1
     assert {r.status for r in rechecks()} == {"sent"}
+
+
+def test_a_task_window_reads_as_its_deadline():
+    from reminders.rules import describe_window
+
+    assert describe_window("recheck-5/2026-12-07/d1") == describe_window("2026-12-07/d1")
+    assert "2026-12-07" in describe_window("recheck-5/2026-12-07/o0")
