@@ -23,6 +23,17 @@ $(VENV)/.installed-base: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
+# LDAP sign-on (the `ldap` extra) needs python-ldap, which builds against the libldap and
+# libsasl headers: `make test` installs it where they are (CI installs them), and otherwise
+# says so and skips tests/sso/test_ldap.py rather than fail to install.
+$(VENV)/.installed-ldap: pyproject.toml $(VENV)/.installed-test
+	@if [ -f /usr/include/ldap.h ] && [ -f /usr/include/sasl/sasl.h ]; then \
+	    $(PY) -m pip install --quiet -e ".[ldap]" && touch $@; \
+	else \
+	    echo "LDAP sign-on tests will be skipped: apt-get install libldap2-dev libsasl2-dev" \
+	        "slapd ldap-utils to run them"; \
+	fi
+
 install: $(VENV)/.installed-base
 
 migrate: install
@@ -46,7 +57,7 @@ demo: migrate
 
 # PostgreSQL and Redis: the servers answering at these addresses (CI's, your own), else
 # throwaway ones that scripts/test-services starts on free ports and removes afterwards.
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(VENV)/.installed-ldap
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	REDIS_CACHE_URL=$${REDIS_CACHE_URL:-$(TEST_REDIS_CACHE_URL)} DJANGO_DEBUG=true \
 	scripts/test-services run \

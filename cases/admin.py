@@ -332,6 +332,7 @@ class CaseAdminForm(forms.ModelForm):
             "deadline",
             "method",
             "is_key_problem",
+            "not_for_publication",
             "amount",
         ]
 
@@ -416,6 +417,7 @@ class CaseAdmin(ThroughServicesMixin, admin.ModelAdmin):
                     region=data.get("region"),
                     method=data.get("method") or "",
                     is_key_problem=data.get("is_key_problem", False),
+                    not_for_publication=data.get("not_for_publication", False),
                     amount=data.get("amount"),
                     checklist=(data.get("checklist_text") or "").splitlines(),
                 ),

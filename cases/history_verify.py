@@ -71,6 +71,7 @@ STATE_FIELDS = (
     "source",
     "method",
     "is_key_problem",
+    "not_for_publication",
 )
 
 
@@ -177,7 +178,7 @@ def _new_value(value: Any) -> Any:
 _RECORDED = {
     "assignment": ("responsible_unit", "owner"),
     "rectification": ("measures", "progress"),
-    "edit": ("title", "description", "source", "method", "is_key_problem"),
+    "edit": ("title", "description", "source", "method", "is_key_problem", "not_for_publication"),
 }
 
 

@@ -318,6 +318,9 @@ class Case(models.Model):
     progress = models.TextField(_("整改进展"), blank=True)
     method = models.CharField(_("整改方式"), max_length=24, choices=Method.choices, blank=True)
     is_key_problem = models.BooleanField(_("重点难点问题"), default=False)
+    # Left out of public notices (通报, documents.figures), with its items: a case whose
+    # details may not be published (a personnel matter, an ongoing investigation).
+    not_for_publication = models.BooleanField(_("不宜公开"), default=False, db_default=False)
     amount = models.DecimalField(
         _("涉及金额（元）"),
         max_digits=16,

@@ -11,11 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Page, Paginator
+from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils.functional import cached_property
 
 from .search import Search
 
 SEARCH_COUNT_CAP = 1000
+# A list of at most this many rows is sorted after it is filtered (`sorted_after_filtering`).
+SORT_AFTER_FILTERING_MAX = 3000
 
 
 class CappedPaginator(Paginator):
@@ -52,6 +56,8 @@ class CappedPaginator(Paginator):
 
     def page(self, number: Any) -> Page:
         if self.search is None:
+            if isinstance(self.object_list, QuerySet) and self.count <= SORT_AFTER_FILTERING_MAX:
+                self.object_list = sorted_after_filtering(self.object_list)
             return super().page(number)
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
@@ -60,6 +66,26 @@ class CappedPaginator(Paginator):
             top = self.count
         rows = self.search.page(bottom, top, self.all_ids)
         return self._get_page(rows, number, self)  # type: ignore[attr-defined]
+
+
+def sorted_after_filtering(rows: QuerySet) -> QuerySet:
+    """`rows` in the same order, sorted once they are filtered rather than read in order.
+
+    With a LIMIT, PostgreSQL likes to walk an index in the list's order (deadline, updated_at)
+    and drop the rows the filters refuse, assuming matches are spread evenly: for a unit's
+    thousand cases among a million that walked 20,000 to 30,000 index entries (25 to 75 ms)
+    where reading the thousand through the filters' indexes and sorting them takes a few. Once
+    the count is known to be small, each sort key is written as COALESCE(column, column), the
+    same value and order, which no index serves, so that the planner filters first."""
+    keys: list[Any] = []
+    for name in rows.query.order_by:
+        if not isinstance(name, str):
+            return rows  # an expression already: left as the list made it
+        descending = name.startswith("-")
+        column = F(name.lstrip("-"))
+        key = Coalesce(column, column)
+        keys.append(key.desc() if descending else key.asc())
+    return rows.order_by(*keys) if keys else rows
 
 
 def count_cap(params: Any) -> int | None:

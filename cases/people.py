@@ -194,6 +194,10 @@ def person_reset_password(*, actor: Any, person_id: Any, request: Any = None) ->
         raise Forbidden(_("请通过“修改密码”修改自己的密码。"))
     if not person.is_active:
         raise InvalidInput(_("该账户已停用，请先启用再重置密码。"))
+    # A signed-on account (sso.ExternalIdentity) has no local password: a set-password link
+    # would let it in whatever the sign-on rules say.
+    if person.external_identities.exists():  # type: ignore[attr-defined]
+        raise InvalidInput(_("该账户通过统一身份认证登录，没有本地密码，无需重置。"))
     person.set_unusable_password()
     person.save(update_fields=["password"])
     audit_record(

@@ -97,7 +97,7 @@ class CaseRowForm(forms.Form):
         data = self.cleaned_data
         values = {key: data.get(key) for key in ("title", "responsible_unit", "deadline")}
         values["checklist"] = lines(data.get("checklist") or "")
-        for key in ("description", "source", "is_key_problem"):
+        for key in ("description", "source", "is_key_problem", "not_for_publication"):
             if key in data:
                 values[key] = data[key]
         return values
@@ -112,8 +112,11 @@ class ProblemForm(CaseRowForm):
         label=_("问题来源"), choices=Case.Source.choices, initial=Case.Source.CITY_FEEDBACK
     )
     is_key_problem = forms.BooleanField(label=_("重点难点问题"), required=False)
+    not_for_publication = forms.BooleanField(
+        label=_("不宜公开"), required=False, help_text=_("勾选后，该问题及其事项不列入通报。")
+    )
     field_order = ["title", "description", "responsible_unit", "deadline", "source",
-                   "is_key_problem", "checklist"]  # fmt: skip
+                   "is_key_problem", "not_for_publication", "checklist"]  # fmt: skip
 
 
 class ItemForm(CaseRowForm):

@@ -93,6 +93,7 @@ def case_create(
     amount: Decimal | None = None,
     checklist: Sequence[str] = (),
     at: datetime | None = None,
+    not_for_publication: bool = False,
 ) -> Case:
     """Register a problem, or an item of one (`parent`). Without a deadline, the end of the
     inspection's rectification period (`Inspection.rectification_deadline`)."""
@@ -128,6 +129,7 @@ def case_create(
         method=method,
         is_key_problem=is_key_problem,
         amount=amount,
+        not_for_publication=not_for_publication,
         status=Status.OPEN,
         created_at=at,
         updated_at=at,
@@ -144,9 +146,19 @@ def case_create(
         at=at,
         to_status=Status.OPEN,
         deadline=deadline,
-        changes={"checklist": [None, [t for t in checklist if t.strip()]]} if checklist else {},
+        changes=_created_changes(checklist, not_for_publication),
     )
     return case
+
+
+def _created_changes(checklist: Sequence[str], not_for_publication: bool) -> dict[str, Any]:
+    """What a case's first event records beyond its status and deadline."""
+    changes: dict[str, Any] = {}
+    if checklist:
+        changes["checklist"] = [None, [t for t in checklist if t.strip()]]
+    if not_for_publication:
+        changes["not_for_publication"] = [None, True]
+    return changes
 
 
 def _require_valid_new_case(
@@ -455,7 +467,9 @@ def case_update_rectification(
     return case
 
 
-EDITABLE_DETAILS = ("title", "description", "source", "method", "is_key_problem", "amount")
+EDITABLE_DETAILS = (
+    "title", "description", "source", "method", "is_key_problem", "amount", "not_for_publication",
+)  # fmt: skip
 
 
 @transaction.atomic

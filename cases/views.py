@@ -160,6 +160,8 @@ def progress_report(request: HttpRequest) -> HttpResponse:
         "changes": changes_since(cases, since),
         "generated_at": timezone.now(),
         "unit_query": _query_without(request, "unit_page"),
+        # The downloads (documents/) take the same selection.
+        "download_query": _query_without(request, "unit_page"),
     })  # fmt: skip
 
 

@@ -100,22 +100,14 @@ def new_workbook() -> tuple[Any, Any]:
     return workbook, workbook.create_sheet(_("整改台账"))
 
 
-def write_ledger(
-    out: IO[bytes] | str,
-    *,
-    title: str,
-    subtitle: str,
-    rows: Iterable[Sequence[Any]],
-    progress: Callable[[int], None] | None = None,
-    every: int = 2000,
-    workbook: tuple[Any, Any] | None = None,
-) -> int:
-    """Write the ledger layout with `rows` (values in COLUMNS order) to `out`; return the
-    number of rows. `progress(n)` is called every `every` rows."""
-    wb, ws = workbook or new_workbook()
-    last = get_column_letter(len(COLUMNS))
+def lay_out_sheet(ws: Any, columns: Sequence[Column], *, title: str, subtitle: str) -> str:
+    """The ledger's layout on a write-only sheet, before any data row: widths, frozen panes,
+    A3 landscape print setup, the title and subtitle rows and the two header rows (groups
+    above their columns). Returns the last column's letter. Shared by the ledger and the
+    other tables kept in its style (documents.lists)."""
+    last = get_column_letter(len(columns))
     # Everything about the sheet must be set before the first row: write-only mode streams.
-    for index, column in enumerate(COLUMNS, 1):
+    for index, column in enumerate(columns, 1):
         ws.column_dimensions[get_column_letter(index)].width = column.width
     ws.freeze_panes = f"C{FIRST_DATA_ROW}"  # headers and 序号/问题编号 stay in view
     ws.print_title_rows = f"3:{HEADER_ROWS}"  # and on every printed page
@@ -142,23 +134,40 @@ def write_ledger(
     groups: list[Any] = []
     names: list[Any] = []
     start = 1
-    for index, column in enumerate(COLUMNS, 1):
+    for index, column in enumerate(columns, 1):
         if column.group is None:
             groups.append(_header_cell(ws, column.label))
             names.append(_header_cell(ws, None))
             ws.merged_cells.add(f"{get_column_letter(index)}3:{get_column_letter(index)}4")
         else:
-            first_of_group = index == 1 or COLUMNS[index - 2].group != column.group
+            first_of_group = index == 1 or columns[index - 2].group != column.group
             groups.append(_header_cell(ws, column.group if first_of_group else None))
             names.append(_header_cell(ws, column.label))
             if first_of_group:
                 start = index
-            last_of_group = index == len(COLUMNS) or COLUMNS[index].group != column.group
+            last_of_group = index == len(columns) or columns[index].group != column.group
             if last_of_group and index > start:
                 ws.merged_cells.add(f"{get_column_letter(start)}3:{get_column_letter(index)}3")
     ws.row_dimensions[4].height = 30
     ws.append(groups)
     ws.append(names)
+    return last
+
+
+def write_ledger(
+    out: IO[bytes] | str,
+    *,
+    title: str,
+    subtitle: str,
+    rows: Iterable[Sequence[Any]],
+    progress: Callable[[int], None] | None = None,
+    every: int = 2000,
+    workbook: tuple[Any, Any] | None = None,
+) -> int:
+    """Write the ledger layout with `rows` (values in COLUMNS order) to `out`; return the
+    number of rows. `progress(n)` is called every `every` rows."""
+    wb, ws = workbook or new_workbook()
+    last = lay_out_sheet(ws, COLUMNS, title=title, subtitle=subtitle)
 
     # The rows go straight into the saved sheet (ledgers.sheetrows); the auto-filter covers
     # them once they are counted.

@@ -256,6 +256,17 @@ WEB_PROBES: dict[str, Probe] = {
     "cases:healthz": Probe("get", "/healthz", every(200)),
     "cases:dashboard": Probe("get", "/dashboard/", row(LOGIN, 200, 200, 200, 200, 200)),
     "cases:report": Probe("get", "/reports/progress/", row(LOGIN, 200, 200, 200, 200, 200)),
+    # The documents of the same selection: everyone's own scope (no_unit: an empty one).
+    "documents:progress": Probe(
+        "get", "/reports/progress.docx", row(LOGIN, 200, 200, 200, 200, 200)
+    ),
+    "documents:notice": Probe("get", "/reports/notice.docx", row(LOGIN, 200, 200, 200, 200, 200)),
+    "documents:lists-xlsx": Probe(
+        "get", "/reports/lists.xlsx", row(LOGIN, 200, 200, 200, 200, 200)
+    ),
+    "documents:lists-docx": Probe(
+        "get", "/reports/lists.docx", row(LOGIN, 200, 200, 200, 200, 200)
+    ),
     "cases:list": Probe("get", "/cases/", row(LOGIN, 200, 200, 200, 200, 200)),
     # A bulk action goes back to the list: on cases out of scope it does nothing.
     "cases:bulk": Probe(
@@ -493,6 +504,9 @@ WEB_PROBES: dict[str, Probe] = {
         hidden=_SUPERVISORS_ONLY | {"dept_supervisor": 403},
     ),
     "login": Probe("get", "/accounts/login/", every(200)),
+    # Single sign-on (sso/): OIDC is not configured here, so both answer as missing.
+    "sso:oidc-authenticate": Probe("get", "/oidc/authenticate/", every(404)),
+    "sso:oidc-callback": Probe("get", "/oidc/callback/", every(404)),
     "logout": Probe("post", "/accounts/logout/", every(302)),
     "password_change": Probe(
         "get", "/accounts/password_change/", row(LOGIN, 200, 200, 200, 200, 200)

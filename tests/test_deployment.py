@@ -31,8 +31,10 @@ SETTINGS_READS = re.compile(
 
 
 def settings_variables() -> set[str]:
+    from sso.conf import VARIABLES  # read by sso_settings(os.environ, ...) in the settings
+
     source = (ROOT / "tracker" / "settings.py").read_text(encoding="utf-8")
-    return {a or b for a, b in SETTINGS_READS.findall(source)}
+    return {a or b for a, b in SETTINGS_READS.findall(source)} | set(VARIABLES)
 
 
 def compose_text() -> str:

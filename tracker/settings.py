@@ -14,6 +14,7 @@ import django
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from sso.conf import sso_settings
 from tracker.env import env_bool, env_int, env_list
 from tracker.logging import log_settings
 
@@ -90,6 +91,8 @@ INSTALLED_APPS = [
     "reminders",
     "ledgers",
     "audit",
+    "sso",
+    "documents",
     "lookback",
 ]
 
@@ -231,6 +234,8 @@ AUTHENTICATION_BACKENDS = [
     "cases.accounts.UnitBackend",
 ]
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes requires
+# Single sign-on (sso/conf.py): OIDC and LDAP backends, each only when its variables are set.
+globals().update(sso_settings(os.environ, AUTHENTICATION_BACKENDS))
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = 5
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -400,28 +405,16 @@ TALLY_SNAPSHOT_BUILD_PER_RUN = env_int("TALLY_SNAPSHOT_BUILD_PER_RUN", 31)
 TALLY_LIVE_AS_OF_MAX_CASES = env_int("TALLY_LIVE_AS_OF_MAX_CASES", 5000)
 CELERY_BEAT_SCHEDULE: dict = {
     # Completion roll-ups: new day's lights, compaction, the kept days' snapshots.
-    "cases-maintain-tally": {
-        "task": "cases.maintain_tally",
-        "schedule": TALLY_MAINTAIN_SECONDS,
-        "options": {"expires": TALLY_MAINTAIN_SECONDS},
-    },
+    "cases-maintain-tally": {"task": "cases.maintain_tally", "schedule": TALLY_MAINTAIN_SECONDS,
+                             "options": {"expires": TALLY_MAINTAIN_SECONDS}},
     # Signed chain heads of every case's history, outside the database (cases.history_checkpoint).
-    "cases-checkpoint-history": {
-        "task": "cases.checkpoint_history",
-        "schedule": 24 * 3600,
-        "options": {"expires": 3600},
-    },
-    "reminders-sweep": {
-        "task": "reminders.send_due_reminders",
-        "schedule": _sweep_seconds,
-        "options": {"expires": _sweep_seconds},
-    },
-    "reminders-deliver": {
-        "task": "reminders.deliver_reminders",
-        "schedule": _delivery_seconds,
-        "options": {"expires": _delivery_seconds},
-    },
-}
+    "cases-checkpoint-history": {"task": "cases.checkpoint_history", "schedule": 24 * 3600,
+                                 "options": {"expires": 3600}},
+    "reminders-sweep": {"task": "reminders.send_due_reminders", "schedule": _sweep_seconds,
+                        "options": {"expires": _sweep_seconds}},
+    "reminders-deliver": {"task": "reminders.deliver_reminders", "schedule": _delivery_seconds,
+                          "options": {"expires": _delivery_seconds}},
+}  # fmt: skip
 
 # --- Ledgers (ledgers/): Excel import and export ----------------------------------------------
 # Generated workbooks (and nothing else) live here, outside any served directory; they leave
@@ -459,6 +452,13 @@ LEDGER_IMPORT_INLINE_ROWS = 100
 # Jobs and their files are deleted this many days after they were created (checked whenever
 # a new job starts).
 LEDGER_KEEP_DAYS = env_int("LEDGER_KEEP_DAYS", 7)
+
+# Documents (公文, documents/): the 版记's 抄送 line and 印发机关 where the drafting template
+# (admin: 公文模板) leaves them empty (印发机关 empty: the downloading user's unit), and the most
+# cases the three lists read within a request (a table to read, not an export).
+DOCUMENT_COPY_TO = os.environ.get("DOCUMENT_COPY_TO", "")
+DOCUMENT_ISSUER = os.environ.get("DOCUMENT_ISSUER", "")
+DOCUMENT_MAX_ROWS = env_int("DOCUMENT_MAX_ROWS", 3000)
 
 # --- Audit log (audit/) ----------------------------------------------------------------------
 # Entries older than this many days are deleted by `manage.py purge_audit` (run with the

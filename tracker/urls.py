@@ -33,6 +33,8 @@ urlpatterns = [
         name="token_revoke",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
+    # Single sign-on (sso/): 404 unless OIDC is configured.
+    path("oidc/", include("sso.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("cases.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -42,6 +44,7 @@ urlpatterns = [
     path("ledgers/", include("ledgers.urls")),
     path("audit/", include("audit.urls")),
     path("people/", include("cases.people_urls")),
+    path("reports/", include("documents.urls")),
     path("lookback/", include("lookback.urls")),
     path("", include("cases.urls")),
 ]

@@ -118,8 +118,9 @@ class CaseSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
             "id", "code", "title", "description", "inspection", "source", "source_display",
             "parent", "responsible_unit", "owner", "supervising_unit", "region", "deadline",
             "original_deadline", "extensions", "measures", "progress", "method", "method_display",
-            "is_key_problem", "amount", "status", "status_display", "light", "overdue",
-            "items", "checklist", "created_at", "updated_at", "closed_at", "overdue_at_close",
+            "is_key_problem", "not_for_publication", "amount", "status", "status_display",
+            "light", "overdue", "items", "checklist", "created_at", "updated_at", "closed_at",
+            "overdue_at_close",
         ]  # fmt: skip
 
     def to_representation(self, instance: Case) -> dict[str, Any]:
@@ -150,6 +151,7 @@ class CaseSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
             "method": _text(case.method),
             "method_display": _text(case.get_method_display()),
             "is_key_problem": case.is_key_problem,
+            "not_for_publication": case.not_for_publication,
             "amount": None if amount is None else fields["amount"].to_representation(amount),
             "status": _text(case.status),
             "status_display": _text(case.get_status_display()),
@@ -243,6 +245,9 @@ class CaseUpdateSerializer(serializers.Serializer):
     source = serializers.ChoiceField(Case.Source.choices, required=False)  # type: ignore[assignment]
     method = serializers.ChoiceField(Case.Method.choices, required=False, allow_blank=True)  # type: ignore[assignment]
     is_key_problem = serializers.BooleanField(required=False)
+    not_for_publication = serializers.BooleanField(
+        required=False, help_text="Left out of public notices (通报)."
+    )
     amount = serializers.DecimalField(
         max_digits=16, decimal_places=2, min_value=0, required=False, allow_null=True
     )

@@ -385,6 +385,22 @@ def test_no_reset_of_oneself_or_of_a_deactivated_account(world, as_admin_a, admi
     assert as_admin_a.post(f"/people/{world.inspector_a.pk}/password/").status_code == 400
 
 
+def test_no_set_password_link_for_a_signed_on_account(world, as_admin_a):
+    from sso.models import ExternalIdentity, Source
+
+    person = world.inspector_a
+    person.set_unusable_password()
+    person.save(update_fields=["password"])
+    ExternalIdentity.objects.create(
+        user=person, source=Source.OIDC, issuer="https://idp.example", subject="sub-1"
+    )
+    response = as_admin_a.post(f"/people/{person.pk}/password/")
+    assert response.status_code == 400
+    assert "统一身份认证" in response.content.decode()
+    assert "set-password-link" not in response.content.decode()
+    assert _audit("user_password_reset", person) is None
+
+
 # --- Group bots ---------------------------------------------------------------------------------
 
 

@@ -135,6 +135,24 @@ def test_it_filters_searches_sorts_and_paginates_the_list(client, world):
     assert "第 2 / 2 页" in page2 and red.code not in page2
 
 
+def test_it_shows_each_rows_light_flags_and_progress_in_the_list(client, world):
+    login(client, world.supervisor)
+    late = world.case(title="<b>逾期</b>", deadline=days(-3), is_key_problem=True)
+    Case.objects.filter(pk=late.pk).update(extensions=2, items_total=4, items_done=1)
+    world.case(title="正常问题", deadline=days(60))
+    body = client.get(reverse("cases:list"), {"ordering": "deadline"}).content.decode()
+    row = body[body.index(f'value="{late.pk}"') : body.index("正常问题")]
+    assert f'aria-label="选择 {late.code}"' in row
+    assert 'class="light light-red" title="红灯：已逾期">逾期</span>' in row
+    assert "&lt;b&gt;逾期&lt;/b&gt;" in row and "<b>" not in row
+    assert '<span class="tag">重点难点</span>' in row and "已延期 2 次" in row
+    assert '<span class="progress">1/4</span>' in row
+    assert f'href="{reverse("cases:detail", args=[late.pk])}"' in row
+    assert 'class="light light-green" title="绿灯：正常">正常</span>' in body
+    english = client.get(reverse("cases:list"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f'aria-label="Select {late.code}"' in english
+
+
 def test_it_explains_an_empty_list(client, world):
     body = login(client, world.inspector_b).get(reverse("cases:list")).content.decode()
     assert "还没有整改问题" in body
