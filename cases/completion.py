@@ -64,6 +64,11 @@ class CompletionRow:
     on_time: int
     overdue: int  # the red light: not done and past the deadline
     yellow: int = 0  # due soon (the yellow light)
+    # The look-back's (lookback.figures.add_to_rows, where asked for): decided re-checks, those
+    # found false, and accountability records (None: not the caller's to read).
+    rechecked: int = 0
+    recheck_failed: int = 0
+    accountability: int | None = None
 
     @property
     def rate(self) -> float:
@@ -72,6 +77,10 @@ class CompletionRow:
     @property
     def on_time_rate(self) -> float | None:
         return self.on_time / self.done if self.done else None
+
+    @property
+    def recheck_failure_rate(self) -> float | None:
+        return self.recheck_failed / self.rechecked if self.rechecked else None
 
     def as_dict(self) -> dict[str, Any]:
         # Spelled out: dataclasses.asdict deep-copies, which a thousand-unit answer feels.
@@ -84,6 +93,10 @@ class CompletionRow:
             "yellow": self.yellow,
             "rate": self.rate,
             "on_time_rate": self.on_time_rate,
+            "rechecked": self.rechecked,
+            "recheck_failed": self.recheck_failed,
+            "recheck_failure_rate": self.recheck_failure_rate,
+            "accountability": self.accountability,
         }
 
 

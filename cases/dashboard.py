@@ -15,6 +15,8 @@ from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from lookback import figures as lookback_figures
+
 from . import selectors, tally
 from .completion import (
     CompletionRow,
@@ -165,6 +167,10 @@ def restricted_figures(user: Any, scope: Scope, selection: Selection) -> dict[st
     )
     if not total.total:
         return None  # nothing to show, and no word of clue ledgers where there are none
+    lookback_figures.add_to_groups(
+        user, selection.other_ledgers(restricted=True), {"inspection": rows}, total,
+        as_of=scope.as_of,
+    )  # fmt: skip
     link = _linker(scope, restricted=True)
     return {
         "total": total.as_dict(),
@@ -186,6 +192,10 @@ def dashboard_figures(user: Any, scope: Scope, *, page: Any = 1) -> dict[str, An
         cases, ("unit", "inspection", "region"), level=scope.level, as_of=scope.as_of
     )
     units, total, counts = report_of(grouped["unit"])
+    by_inspection, by_region = rows_of(grouped["inspection"]), rows_of(grouped["region"])
+    # The look-back's figures on every row, as the stats API has them (one query per kind).
+    groups = {"unit": units, "inspection": by_inspection, "region": by_region}
+    lookback_figures.add_to_groups(user, cases, groups, total, as_of=scope.as_of)
     today = timezone.localdate()
     # Only kept days are drawn; of those, past days beat has not rolled up yet are left out
     # (a GET never builds nor asks for a build) and the page says when they will be there.
@@ -196,8 +206,9 @@ def dashboard_figures(user: Any, scope: Scope, *, page: Any = 1) -> dict[str, An
     trend = completion_trend(cases, days=trend_days, level=scope.level, current=current)
     return {
         "total": total.as_dict(),
-        "by_inspection": _rows(rows_of(grouped["inspection"]), "inspection", link),
-        "by_region": _rows(rows_of(grouped["region"]), "region", link),
+        "by_inspection": _rows(by_inspection, "inspection", link),
+        "by_region": _rows(by_region, "region", link),
+        "lookback": lookback_figures.dashboard_section(units, by_inspection),
         "units": unit_page(units, link, page),
         "statuses": [
             {"status": status, "name": str(Status(status).label), "count": count,

@@ -25,7 +25,7 @@ from django.utils.translation import ngettext
 
 from cases.models import User
 
-from . import egress
+from . import egress, task_deadlines
 from .models import Notification, Reminder, UnitWebhook
 from .rules import WORKFLOW_KINDS
 
@@ -45,8 +45,15 @@ def case_url(case_id: int) -> str:
     return settings.TRACKER_SITE_URL.rstrip("/") + reverse("cases:detail", args=[case_id])
 
 
+def deadline_of(reminder: Reminder) -> date:
+    """The deadline a reminder is about: its case's, or a task's (its window names it)."""
+    if reminder.kind in task_deadlines.task_kinds():
+        return task_deadlines.window_deadline(reminder.window) or reminder.case.deadline
+    return reminder.case.deadline
+
+
 def _when(reminder: Reminder, today: date) -> str:
-    deadline = reminder.case.deadline
+    deadline = deadline_of(reminder)
     days = (deadline - today).days
     if days > 0:
         state = ngettext("还剩 %(days)s 天", "还剩 %(days)s 天", days) % {"days": days}
@@ -54,10 +61,11 @@ def _when(reminder: Reminder, today: date) -> str:
         state = _("今天到期")
     else:
         state = ngettext("已逾期 %(days)s 天", "已逾期 %(days)s 天", -days) % {"days": -days}
-    return _("整改时限 %(deadline)s（%(state)s）") % {
-        "deadline": deadline.isoformat(),
-        "state": state,
-    }
+    if reminder.kind in task_deadlines.task_kinds():
+        text = _("复核时限 %(deadline)s（%(state)s）")
+    else:
+        text = _("整改时限 %(deadline)s（%(state)s）")
+    return text % {"deadline": deadline.isoformat(), "state": state}
 
 
 def _reassigned_to(changes: dict[str, Any]) -> str:
@@ -251,7 +259,7 @@ def in_app_notification(recipient: User, reminders: Sequence[Reminder]) -> Notif
                 "code": r.case.code,
                 "title": r.case.title,
                 "kind": r.kind,
-                "deadline": r.case.deadline.isoformat(),
+                "deadline": deadline_of(r).isoformat(),
                 "note": r.event.note if r.event is not None else "",
                 # What happened, for a workflow notification ("" for a deadline's reminder).
                 "detail": event_detail(r) if r.kind in WORKFLOW_KINDS else "",

@@ -69,6 +69,9 @@ class Reminder(models.Model):
         ESCALATED = "escalated", _("提请上级协调")
         REASSIGNED = "reassigned", _("调整责任")
         REPLIED = "replied", _("督办回复")
+        # A look-back's re-check task (lookback), to its checker: window "recheck-<id>/…".
+        RECHECK_DUE = "recheck_due", _("复核临期提醒")
+        RECHECK_OVERDUE = "recheck_overdue", _("复核逾期提醒")
 
     Channel = Channel
     Status = DeliveryStatus

@@ -97,6 +97,8 @@ def window_deadline(window: str) -> str | None:
 def describe_window(window: str) -> str:
     """A window for people: "2026-12-07/d7" → "时限 2026-12-07，到期前 7 天"."""
     deadline, sep, period = window.partition("/")
+    if "/" in period:  # a task's window, "recheck-12/<deadline>/d1" (reminders.task_deadlines)
+        return describe_window(period)
     if not sep or not period[1:].isdigit():
         return ""
     number = int(period[1:])

@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from cases import selectors as case_selectors
 from cases.models import Case, Unit
 
+from . import task_deadlines
 from .models import Notification, Reminder, UnitWebhook
 from .rules import describe_window
 
@@ -23,7 +24,12 @@ def visible_reminders(user: Any, *, one: bool = False) -> QuerySet[Reminder]:
     whose names are not the user's to know. `one`: for one case's reminders (see
     `visible_cases`)."""
     cases = case_selectors.visible_cases(user, one=one)
-    return Reminder.objects.filter(case__in=cases).annotate(
+    reminders = Reminder.objects.filter(case__in=cases)
+    if not (case_selectors.sees_everything(user) or case_selectors.is_commission_supervisor(user)):
+        # A look-back's tasks (reminders.task_deadlines) are the commission's: a unit is not
+        # told by its case's reminders that its close is being re-checked.
+        reminders = reminders.exclude(kind__in=task_deadlines.task_kinds())
+    return reminders.annotate(
         recipient_visible=Exists(
             case_selectors.visible_users(user).filter(pk=OuterRef("recipient_id"))
         )

@@ -42,7 +42,7 @@ from cases.errors import NotFound
 from cases.models import Case, CaseEvent, User
 from cases.workflow import DONE_STATES, OPEN_STATES, Role, Status
 
-from . import channels, selectors
+from . import channels, selectors, task_deadlines
 from .calendar import calendar_for
 from .digest import group_new_reminders, sweep_begin, sweep_end, sweep_step_begin
 from .models import Channel, Delivery, DeliveryStatus, Notification, Reminder, UnitWebhook
@@ -255,6 +255,7 @@ def sweep(*, today: date | None = None, policy: Policy | None = None) -> SweepRe
     # digest), so a delivery running meanwhile never splits a recipient's digest.
     run = sweep_begin()
     try:
+        task_deadlines.sweep_tasks(report, run, policy, days, before=before, today=today, at=at)
         last_pk = 0
         while True:
             chunk = list(
@@ -436,7 +437,7 @@ def _send(message: Delivery, token: uuid.UUID) -> str:
         .select_related("case", "case__responsible_unit", "case__inspection", "event")
         .order_by("case__deadline", "case_id", "id")
     )
-    live = [r for r in reminders if not _is_stale(r)]
+    live = task_deadlines.still_due(reminders, _is_stale)  # a task's: while it is open
     stale = [r for r in reminders if r not in live]
     recipient = (
         User.objects.filter(pk=message.recipient_id).first() if message.recipient_id else None

@@ -236,6 +236,9 @@ class Probe:
     writers: frozenset[str] | None = None
 
 
+# An id no object has, for the pages whose objects the scene does not build.
+_MISSING = 987_654_321
+
 # Pages, keyed by URL name. Every pattern under admin/ is probed by the admin sweep instead
 # (test_the_admin_is_for_superusers_only: every admin URL, each role).
 ADMIN_PREFIX = "admin/"
@@ -472,6 +475,34 @@ WEB_PROBES: dict[str, Probe] = {
     ),
     # The audit log: a commission's supervisors and superusers only (not a department's).
     "audit:list": Probe("get", "/audit/", row(LOGIN, 403, 403, 403, 200, 200, 403)),
+    # 回头看与问责 (lookback): a commission's supervisors only, everybody else 403 before any
+    # lookup; a look-back, task or case out of sight answers as a missing one (404). What
+    # each sees of real look-backs, tasks and records: tests/lookback/test_access.py.
+    "lookback:list": Probe("get", "/lookback/", row(LOGIN, 403, 403, 403, 200, 200, 403)),
+    "lookback:start": Probe("get", "/lookback/new/", row(LOGIN, 403, 403, 403, 200, 200, 403)),
+    "lookback:detail": Probe(
+        "get", f"/lookback/{_MISSING}/", row(LOGIN, 403, 403, 403, 404, 404, 403)
+    ),
+    "lookback:task": Probe(
+        "get", f"/lookback/tasks/{_MISSING}/", row(LOGIN, 403, 403, 403, 404, 404, 403)
+    ),
+    "lookback:decide": Probe(
+        "post",
+        f"/lookback/tasks/{_MISSING}/decision/",
+        row(LOGIN, 403, 403, 403, 404, 404, 403),
+    ),
+    "lookback:task-accountability": Probe(
+        "post",
+        f"/lookback/tasks/{_MISSING}/accountability/",
+        row(LOGIN, 403, 403, 403, 404, 404, 403),
+    ),
+    "lookback:case-accountability": Probe(
+        "get",
+        "/lookback/cases/{case}/accountability/",
+        row(LOGIN, None, 403, 403, 200, 200, 403),
+        "case",
+        hidden=_SUPERVISORS_ONLY | {"dept_supervisor": 403},
+    ),
     "login": Probe("get", "/accounts/login/", every(200)),
     # Single sign-on (sso/): OIDC is not configured here, so both answer as missing.
     "sso:oidc-authenticate": Probe("get", "/oidc/authenticate/", every(404)),
@@ -640,6 +671,27 @@ API_PROBES: dict[tuple[str, str], Probe] = {
     ),
     ("GET", "/api/v1/jobs/imports/{id}/"): Probe(
         "get", "/api/v1/jobs/imports/{job}/", row(401, 200, 200, 200, 200, 200), "import_job"
+    ),
+    # The look-back (lookback.api): lists empty for anyone but a commission's supervisors
+    # (accountability: and the commission's API readers); writes refused (403) to everybody
+    # else before any lookup. Sent without a body: 400 for those who may write.
+    ("GET", "/api/v1/lookbacks/"): Probe(
+        "get", "/api/v1/lookbacks/", row(401, 200, 200, 200, 200, 200)
+    ),
+    ("POST", "/api/v1/lookbacks/"): Probe(
+        "post", "/api/v1/lookbacks/", row(401, 403, 403, 403, 400, 400, 403)
+    ),
+    ("GET", "/api/v1/rechecks/"): Probe(
+        "get", "/api/v1/rechecks/", row(401, 200, 200, 200, 200, 200)
+    ),
+    ("POST", "/api/v1/rechecks/{task_id}/decision/"): Probe(
+        "post", f"/api/v1/rechecks/{_MISSING}/decision/", row(401, 403, 403, 403, 404, 404, 403)
+    ),
+    ("GET", "/api/v1/accountability/"): Probe(
+        "get", "/api/v1/accountability/", row(401, 200, 200, 200, 200, 200)
+    ),
+    ("POST", "/api/v1/accountability/"): Probe(
+        "post", "/api/v1/accountability/", row(401, 403, 403, 403, 400, 400, 403)
     ),
     ("GET", "/api/v1/stats/completion/"): Probe(
         "get", "/api/v1/stats/completion/?group_by=unit", row(401, 200, 200, 200, 200, 200)

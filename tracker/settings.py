@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "audit",
     "sso",
     "documents",
+    "lookback",
 ]
 
 MIDDLEWARE = [

@@ -45,6 +45,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("people/", include("cases.people_urls")),
     path("reports/", include("documents.urls")),
+    path("lookback/", include("lookback.urls")),
     path("", include("cases.urls")),
 ]
 

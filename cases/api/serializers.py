@@ -383,6 +383,18 @@ class CompletionRowSerializer(serializers.Serializer):
     on_time_rate = serializers.FloatField(allow_null=True)
     overdue = serializers.IntegerField(help_text="red light: not done, past the deadline")
     yellow = serializers.IntegerField(help_text="yellow light: due soon")
+    rechecked = serializers.IntegerField(help_text="look-back re-checks decided (回头看复核)")
+    recheck_failed = serializers.IntegerField(
+        help_text="re-checks found a false rectification (虚假整改): the close reopened"
+    )
+    recheck_failure_rate = serializers.FloatField(
+        allow_null=True, help_text="recheck_failed / rechecked; null without a decided re-check"
+    )
+    accountability = serializers.IntegerField(
+        allow_null=True,
+        help_text="accountability records (问责) on the group's cases; null for callers who may "
+        "not read them (anyone but a commission's supervisors and the commission's tokens)",
+    )
 
 
 class CompletionFiguresSerializer(serializers.Serializer):

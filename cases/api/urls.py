@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from ledgers.api import CaseExportView, ExportJobView, ImportJobView
+from lookback import api as lookback_api
 from reminders.api import ReminderListView
 
 from . import extensions, follow_ups, views
@@ -40,6 +41,14 @@ urlpatterns = [
         name="extension-request-decision",
     ),
     path("inbox/", extensions.InboxView.as_view(), name="inbox"),
+    path("lookbacks/", lookback_api.LookBackListView.as_view(), name="lookbacks"),
+    path("rechecks/", lookback_api.RecheckListView.as_view(), name="rechecks"),
+    path(
+        "rechecks/<int:task_id>/decision/",
+        lookback_api.RecheckDecisionView.as_view(),
+        name="recheck-decision",
+    ),
+    path("accountability/", lookback_api.AccountabilityListView.as_view(), name="accountability"),
     path(
         "cases/<int:case_id>/evidence/<int:evidence_id>/download/",
         views.EvidenceDownloadView.as_view(),

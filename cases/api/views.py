@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import record_case_view
+from lookback.figures import add_to_rows
 from tracker.db_router import read_from_replica
 
 from .. import accounts, selectors, services, tokens
@@ -412,6 +413,7 @@ class CompletionView(APIView):
                 restricted=restricted,
             )
             rows, total, _counts = completion_report(cases, group_by=query["group_by"], **options)
+            add_to_rows(request.user, cases, rows, total, query["group_by"], as_of=options["as_of"])
             return {"rows": [row.as_dict() for row in rows], "total": total.as_dict()}
 
         apart = report(True) if selectors.reads_restricted_ledgers(request.user) else None
