@@ -173,6 +173,7 @@ SAMPLE: dict[str, Any] = {
     "overdue_units": "某局",
     "escalated": [{"code": "A-2", "title": "某问题", "unit": "某局", "deadline": "2024年9月1日"}],
     "restricted": {"total": 5, "done": 2, "rate": "40%"},
+    "lookback": {"rechecked": 4, "failed": 1, "failure_rate": "25%", "accountability": 2},
 }
 EMPTY_SAMPLE: dict[str, Any] = {
     **SAMPLE,
@@ -182,4 +183,5 @@ EMPTY_SAMPLE: dict[str, Any] = {
     "overdue_units": "",
     "escalated": [],
     "restricted": None,
+    "lookback": {"rechecked": 0, "failed": 0, "failure_rate": "—", "accountability": None},
 }

@@ -33,6 +33,7 @@ from cases.dashboard import Scope, escalated_cases, overdue_cases
 from cases.errors import NotBuiltYet
 from cases.models import Case, Unit
 from cases.workflow import Status
+from lookback.figures import accountability_counts, recheck_counts
 
 CN_NUMBERS = "一二三四五六七八九十"
 
@@ -210,6 +211,28 @@ def _restricted(user: Any, selected: Selected) -> dict[str, Any] | None:
     return row_values(total) if total.total else None
 
 
+def lookback_values(user: Any, cases: QuerySet[Case], selected: Selected) -> dict[str, Any]:
+    """The look-back's figures of the document's cases, by the dashboard's definitions
+    (lookback.figures): re-checks decided and found false, and, where the user may read them
+    and this is not the public notice, accountability records (None otherwise)."""
+    as_of = selected.scope.as_of
+    rechecks = recheck_counts(cases, ["inspection"], as_of=as_of)["inspection"].values()
+    rechecked = sum(group["rechecked"] for group in rechecks)
+    failed = sum(group["recheck_failed"] for group in rechecks)
+    records = (
+        None if selected.notice else accountability_counts(user, cases, ["inspection"], as_of=as_of)
+    )
+    accountability = None
+    if records is not None:
+        accountability = sum(group["count"] for group in records["inspection"].values())
+    return {
+        "rechecked": rechecked,
+        "failed": failed,
+        "failure_rate": percent(failed / rechecked if rechecked else None),
+        "accountability": accountability,
+    }
+
+
 def drafting_context(user: Any, selected: Selected) -> dict[str, Any]:
     """Everything a drafting template (and the document's tables) may use."""
     scope = selected.scope
@@ -255,6 +278,7 @@ def drafting_context(user: Any, selected: Selected) -> dict[str, Any]:
         "overdue_units": "、".join(dict.fromkeys(line["unit"] for line in overdue)),
         "escalated": escalated,
         "restricted": _restricted(user, selected),
+        "lookback": lookback_values(user, cases, selected),
     }
 
 
