@@ -66,6 +66,8 @@ class AuditEntry(models.Model):
         GRANT_CREATE = "grant_create", _("授权查看限定台账")
         GRANT_REVOKE = "grant_revoke", _("撤销限定台账授权")
         AUDIT_PURGE = "audit_purge", _("清理过期审计记录")
+        LOOKBACK_START = "lookback_start", _("发起回头看")
+        ACCOUNTABILITY_CREATE = "accountability_create", _("登记问责")
 
     # Position in the chain (1, 2, …), unique: two writers that both read the same head fail
     # on this constraint rather than fork the chain (they also queue on a lock first).

@@ -198,6 +198,7 @@ class LookBackListView(generics.ListAPIView):
             closed_before=data.get("closed_before"),
         )
         lookback = services.lookback_start(
+            request=request,
             actor=request.user,
             name=data["name"],
             checker_id=data["checker"],
@@ -273,6 +274,7 @@ class AccountabilityListView(generics.ListAPIView):
         _require_overseer(request)
         data = _parse(AccountabilityCreateSerializer, request.data)
         record = services.accountability_create(
+            request=request,
             actor=request.user,
             case_id=data["case"],
             recheck_id=data.get("recheck"),

@@ -19,6 +19,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditEntry
+from audit.services import audit_record
 from cases import selectors as case_selectors
 from cases import services as case_services
 from cases.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -74,6 +76,7 @@ def lookback_start(
     percentage: int | None = None,
     seed: int | None = None,
     at: datetime | None = None,
+    request: Any = None,
 ) -> LookBack:
     """Start a look-back: draw `size` (or `percentage`%) of the closed problems `actor` sees
     within `filters`, at random with `seed` (a fresh one if not given), and give each drawn
@@ -144,6 +147,14 @@ def lookback_start(
             )
     except IntegrityError:
         raise Conflict(_("部分抽中的问题已在另一次回头看中待复核，请重新发起。")) from None
+    # Who drew which sample, with what seed: the audit log keeps it beyond the look-back's row.
+    audit_record(
+        actor=actor,
+        action=AuditEntry.Action.LOOKBACK_START,
+        target=lookback,
+        changes={"seed": seed, "population_size": len(ids), "drawn": len(drawn)},
+        request=request,
+    )
     return lookback
 
 
@@ -198,6 +209,7 @@ def accountability_create(
     note: str = "",
     recheck_id: Any = None,
     at: datetime | None = None,
+    request: Any = None,
 ) -> AccountabilityRecord:
     """Record an accountability measure (问责) against a person of a unit, on a case the actor
     sees, or on one of its re-checks."""
@@ -227,7 +239,7 @@ def accountability_create(
     if errors:
         raise InvalidInput(next(iter(errors.values()))[0], fields=errors)
     assert unit is not None  # noqa: S101 (for mypy: refused above)
-    return AccountabilityRecord.objects.create(
+    record = AccountabilityRecord.objects.create(
         case=case,
         recheck=recheck,
         person_name=person_name.strip(),
@@ -240,6 +252,16 @@ def accountability_create(
         recorded_by=actor,
         recorded_at=at or timezone.now(),
     )
+    # The measure and the decision's number, not the person: the log is read more widely.
+    audit_record(
+        actor=actor,
+        action=AuditEntry.Action.ACCOUNTABILITY_CREATE,
+        target=record,
+        case=case,
+        changes={"measure": measure, "document_number": record.document_number},
+        request=request,
+    )
+    return record
 
 
 def _unit_in_scope(actor: Any, unit_id: Any) -> Unit | None:

@@ -79,6 +79,7 @@ def lookback_start(request: HttpRequest) -> HttpResponse:
         )
         try:
             lookback = services.lookback_start(
+                request=request,
                 actor=request.user,
                 name=data["name"],
                 checker_id=data["checker"].pk,
@@ -215,6 +216,7 @@ def _record(request: HttpRequest, form: AccountabilityForm, **target: Any) -> bo
     data = form.cleaned_data
     try:
         services.accountability_create(
+            request=request,
             actor=request.user,
             person_name=data["person_name"],
             person_title=data["person_title"],

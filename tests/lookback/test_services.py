@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from audit.models import AuditEntry
 from cases import completion, selectors, tally
 from cases.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cases.models import Case, CaseEvent
@@ -176,6 +177,24 @@ def test_it_records_accountability_on_a_case_and_a_recheck(ledger):
         document_number="晋纪〔2026〕1号",
     )
     assert (record.recheck, record.recorded_by, record.measure) == (task, world.supervisor, "talk")
+
+
+def test_starting_and_recording_accountability_are_in_the_audit_log(ledger):
+    world = ledger.world
+    lookback = start(world.supervisor, world.supervisor, size=2, seed=7)
+    entry = AuditEntry.objects.get(action="lookback_start")
+    assert (entry.actor, entry.target_id) == (world.supervisor, str(lookback.pk))
+    assert entry.changes == {"seed": 7, "population_size": 11, "drawn": 2}
+    task = lookback.tasks.order_by("id").first()
+    record = services.accountability_create(
+        actor=world.supervisor, case_id=task.case_id, person_name="张某",
+        unit_id=task.responsible_unit_id, measure="talk", decided_on=date(2026, 1, 5),
+        document_number="晋纪〔2026〕2号",
+    )  # fmt: skip
+    entry = AuditEntry.objects.get(action="accountability_create")
+    assert (entry.target_id, entry.case_id) == (str(record.pk), task.case_id)
+    assert entry.changes == {"measure": "talk", "document_number": "晋纪〔2026〕2号"}
+    assert "张某" not in str(entry.changes)
 
 
 @pytest.mark.parametrize(
