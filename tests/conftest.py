@@ -3,6 +3,8 @@ import re
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import transaction
+from django.test import override_settings
 from django.utils import translation
 
 from tests.factories import World, build_world
@@ -56,3 +58,23 @@ def pytest_configure(config):
 
     # Password hashing is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="module")
+def _demo_db(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The demo (cases.demo.load_demo), loaded once for a module inside a transaction rolled
+    back at its end; each test still runs in its own savepoint, so nothing one test does leaks
+    to another. Yields where the demo stored its evidence (a module's `demo` fixture points
+    EVIDENCE_ROOT there)."""
+    from cases.demo import load_demo
+
+    evidence_root = tmp_path_factory.mktemp("evidence")
+    with django_db_blocker.unblock(), override_settings(EVIDENCE_ROOT=evidence_root):
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            load_demo()
+            yield evidence_root
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)

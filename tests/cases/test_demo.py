@@ -6,8 +6,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.auth import authenticate
-from django.db import transaction
-from django.test import RequestFactory, override_settings
+from django.test import RequestFactory
 from django.utils import timezone
 
 from cases import selectors
@@ -18,24 +17,6 @@ from cases.models import Case, CaseEvent, CheckPoint, Evidence, Inspection, Unit
 from cases.workflow import Status
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def _demo_db(django_db_setup, django_db_blocker, tmp_path_factory):
-    """Load the demo once for the module, inside a transaction rolled back at its end.
-
-    Each test still runs in its own savepoint, so nothing one test does leaks to another.
-    """
-    evidence_root = tmp_path_factory.mktemp("evidence")
-    with django_db_blocker.unblock(), override_settings(EVIDENCE_ROOT=evidence_root):
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            load_demo()
-            yield evidence_root
-        finally:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -7,14 +7,12 @@ import shutil
 import subprocess
 
 import pytest
-from django.db import transaction
-from django.test import Client, override_settings
+from django.test import Client
 from docx.oxml.ns import qn
 
 from cases import services
 from cases.completion import completion_rows
 from cases.dashboard import Scope, dashboard_figures
-from cases.demo import load_demo
 from cases.models import Case, Inspection, User
 from documents import layout
 from documents.figures import percent
@@ -29,21 +27,6 @@ from tests.documents.helpers import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def _demo_db(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The demo, loaded once for the module in a transaction rolled back at its end."""
-    evidence_root = tmp_path_factory.mktemp("evidence")
-    with django_db_blocker.unblock(), override_settings(EVIDENCE_ROOT=evidence_root):
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            load_demo()
-            yield evidence_root
-        finally:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
 
 
 @pytest.fixture
