@@ -181,7 +181,11 @@ class LookBackListView(generics.ListAPIView):
     queryset = LookBack.objects.none()  # for the schema; get_queryset scopes
 
     def get_queryset(self) -> Any:
-        return selectors.visible_lookbacks(self.request.user).order_by("-created_at", "-id")
+        return (
+            selectors.visible_lookbacks(self.request.user)
+            .defer("population_ids")  # only the detail page re-draws
+            .order_by("-created_at", "-id")
+        )
 
     @extend_schema(request=LookBackCreateSerializer, responses={201: LookBackSerializer, **ERRORS})
     def post(self, request: Request) -> Response:

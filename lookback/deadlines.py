@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 
+from cases.workflow import Status
 from reminders.models import Reminder
 from reminders.rules import DUE_SOON, ESCALATION, OVERDUE
 from reminders.task_deadlines import TaskDeadline
@@ -26,7 +27,11 @@ class Rechecks:
 
     def due(self, before: date) -> Iterable[TaskDeadline]:
         tasks = (
-            RecheckTask.objects.filter(outcome=RecheckTask.Outcome.PENDING, deadline__lt=before)
+            RecheckTask.objects.filter(
+                outcome=RecheckTask.Outcome.PENDING,
+                deadline__lt=before,
+                case__status=Status.COMPLETED,  # reopened since: nothing left to re-check
+            )
             .select_related("case__responsible_unit", "case__inspection", "checker__unit")
             .order_by("deadline", "id")
         )

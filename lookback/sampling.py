@@ -12,14 +12,14 @@ import math
 import random
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases import selectors as case_selectors
+from cases.completion import end_of_day
 from cases.errors import InvalidInput
 from cases.models import Case
 from cases.workflow import Status
@@ -69,8 +69,7 @@ def population(user: Any, filters: Filters) -> QuerySet[Case]:
     if filters.region is not None:
         cases = cases.filter(region_id=filters.region)
     if filters.closed_before is not None and filters.closed_before < date.max:
-        after = datetime.combine(filters.closed_before + timedelta(days=1), time.min)
-        cases = cases.filter(closed_at__lt=timezone.make_aware(after))
+        cases = cases.filter(closed_at__lt=end_of_day(filters.closed_before))
     open_recheck = RecheckTask.objects.filter(
         case_id=OuterRef("pk"), outcome=RecheckTask.Outcome.PENDING
     )

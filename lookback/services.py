@@ -180,6 +180,10 @@ def recheck_decide(
         raise Conflict(
             _("该复核任务已认定为“%(outcome)s”。") % {"outcome": task.get_outcome_display()}
         )
+    # A close reopened since it was drawn is no longer the close being re-checked: neither
+    # outcome would be true of it (and a "confirmed" would count a passed check).
+    if task.case.status != Status.COMPLETED:
+        raise Conflict(_("该问题已不是销号状态，无需再复核；请待其重新销号后另行抽查。"))
     at = at or timezone.now()
     if outcome == RecheckTask.Outcome.FALSE:
         note = _("回头看复核认定虚假整改（%(lookback)s）：%(finding)s") % {

@@ -56,6 +56,7 @@ def lookback_list(request: HttpRequest) -> HttpResponse:
 def visible_with_counts(user: Any) -> Any:
     return (
         selectors.visible_lookbacks(user)
+        .defer("population_ids")  # only the detail page re-draws
         .annotate(
             tasks_open=Count("tasks", filter=Q(tasks__outcome=RecheckTask.Outcome.PENDING)),
             tasks_false=Count("tasks", filter=Q(tasks__outcome=RecheckTask.Outcome.FALSE)),

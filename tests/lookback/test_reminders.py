@@ -87,6 +87,20 @@ def test_a_decided_task_reminds_no_more(ledger):
     assert len(rechecks()) == 1
 
 
+def test_a_task_whose_case_was_reopened_since_reminds_nobody(ledger):
+    from cases import services as case_services
+
+    world = ledger.world
+    task = start(world.supervisor, world.supervisor, size=1, deadline=in_days(1)).tasks.get()
+    case_services.case_transition(
+        actor=world.supervisor, case_id=task.case_id, to="in_progress", note="另行重新整改"
+    )
+    reminder_services.sweep()
+    with time_machine.travel(timezone.now() + timedelta(days=10), tick=False):
+        reminder_services.sweep()
+    assert rechecks() == []
+
+
 def test_the_unit_never_sees_a_recheck_reminder(ledger):
     world = ledger.world
     start(

@@ -141,10 +141,11 @@ def test_a_case_reopened_meanwhile_is_a_conflict(ledger):
     case_services.case_transition(
         actor=world.supervisor, case_id=task.case_id, to="in_progress", note="另行重新整改"
     )
-    with pytest.raises(Conflict):
-        services.recheck_decide(
-            actor=world.supervisor, task_id=task.pk, outcome="false", finding="虚假"
-        )
+    for outcome in ("false", "confirmed"):  # neither is true of a close that is gone
+        with pytest.raises(Conflict):
+            services.recheck_decide(
+                actor=world.supervisor, task_id=task.pk, outcome=outcome, finding="虚假"
+            )
     task.refresh_from_db()
     assert task.outcome == "pending"
 
