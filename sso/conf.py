@@ -62,10 +62,11 @@ def oidc_settings(environ: Mapping[str, str]) -> dict[str, Any]:
     _missing(environ, OIDC_REQUIRED, "OIDC_RP_CLIENT_ID")
     values: dict[str, Any] = {name: _get(environ, name) for name in OIDC_REQUIRED}
     algorithm = _get(environ, "OIDC_RP_SIGN_ALGO", "RS256")
-    if algorithm[:2] not in ("RS", "ES", "PS"):
+    if algorithm[:2] not in ("RS", "ES"):
         # A shared-secret signature (HS256) could be made by anyone who holds the client
         # secret, not only by the provider: the provider's own keys, from its JWKS, only.
-        raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO must be RS*, ES* or PS*, not {algorithm!r}")
+        # (mozilla-django-oidc reads the JWKS for RS* and ES* only: PS* would fail every login.)
+        raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO must be RS* or ES*, not {algorithm!r}")
     values.update(
         OIDC_RP_CLIENT_ID=client_id,
         OIDC_RP_SIGN_ALGO=algorithm,

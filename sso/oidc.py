@@ -98,7 +98,8 @@ class OIDCBackend(UnitBackend, OIDCAuthenticationBackend):
                 username=username if isinstance(username, str) else "",
                 claims=claims,
                 full_name=_text(claims.get("name")),
-                email=_text(claims.get("email")) if claims.get("email_verified") else "",
+                # Only a verified address: some providers send the string "false".
+                email=_text(claims.get("email")) if verified(claims) else "",
                 request=self.request,
             )
         except services.SignOnRefused as refusal:
@@ -109,3 +110,8 @@ class OIDCBackend(UnitBackend, OIDCAuthenticationBackend):
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def verified(claims: dict[str, Any]) -> bool:
+    """The claims' `email_verified`, true only if it says so (a boolean or "true")."""
+    return claims.get("email_verified") in (True, "true")

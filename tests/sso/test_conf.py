@@ -22,7 +22,7 @@ def test_half_an_oidc_configuration_stops_the_start_naming_what_is_missing():
         sso_settings(environ, list(BACKENDS))
 
 
-@pytest.mark.parametrize("algorithm", ["HS256", "none"])
+@pytest.mark.parametrize("algorithm", ["HS256", "none", "PS256"])
 def test_it_refuses_an_id_token_algorithm_without_the_providers_key(algorithm):
     with pytest.raises(ImproperlyConfigured, match="OIDC_RP_SIGN_ALGO"):
         sso_settings({**OIDC, "OIDC_RP_SIGN_ALGO": algorithm}, list(BACKENDS))
@@ -47,3 +47,13 @@ def test_ldap_needs_its_search_base_and_adds_its_backend():
     assert values["AUTHENTICATION_BACKENDS"][-2:] == ["sso.directory.DirectoryBackend", BACKENDS[1]]
     assert values["AUTH_LDAP_USER_SEARCH"].base_dn == "ou=people,dc=x"
     assert "AUTH_LDAP_GROUP_SEARCH" not in values
+
+
+@pytest.mark.parametrize(
+    ("claim", "kept"),
+    [(True, True), ("true", True), ("false", False), (False, False), (None, False)],
+)
+def test_only_a_verified_email_is_kept(claim, kept):
+    from sso.oidc import verified
+
+    assert verified({"email": "a@b.cn", "email_verified": claim}) is kept
