@@ -67,6 +67,7 @@ class AuditEntry(models.Model):
         GRANT_REVOKE = "grant_revoke", _("撤销限定台账授权")
         AUDIT_PURGE = "audit_purge", _("清理过期审计记录")
         LOOKBACK_START = "lookback_start", _("发起回头看")
+        RECHECK_DECIDE = "recheck_decide", _("认定复核结论")
         ACCOUNTABILITY_CREATE = "accountability_create", _("登记问责")
 
     # Position in the chain (1, 2, …), unique: two writers that both read the same head fail

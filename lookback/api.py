@@ -248,7 +248,11 @@ class RecheckDecisionView(APIView):
         task = selectors.task_get(request.user, task_id)  # 404 before reading the input
         data = _parse(RecheckDecisionSerializer, request.data)
         task = services.recheck_decide(
-            actor=request.user, task_id=task.pk, outcome=data["outcome"], finding=data["finding"]
+            request=request,
+            actor=request.user,
+            task_id=task.pk,
+            outcome=data["outcome"],
+            finding=data["finding"],
         )
         return Response(RecheckSerializer(selectors.task_get(request.user, task.pk)).data)
 

@@ -160,7 +160,13 @@ def lookback_start(
 
 @transaction.atomic
 def recheck_decide(
-    *, actor: Any, task_id: Any, outcome: str, finding: str = "", at: datetime | None = None
+    *,
+    actor: Any,
+    task_id: Any,
+    outcome: str,
+    finding: str = "",
+    at: datetime | None = None,
+    request: Any = None,
 ) -> RecheckTask:
     """Record a re-check's outcome. A false rectification needs the finding, and reopens the
     case with it in the history (the workflow's `reopen`: 已销号 → 整改中)."""
@@ -196,6 +202,15 @@ def recheck_decide(
     task.outcome, task.finding = outcome, finding
     task.decided_by, task.decided_at = actor, at
     task.save(update_fields=["outcome", "finding", "decided_by", "decided_at"])
+    # A confirmed close leaves no history row on the case: the log says who confirmed it.
+    audit_record(
+        actor=actor,
+        action=AuditEntry.Action.RECHECK_DECIDE,
+        target=task,
+        case=task.case_id,
+        changes={"outcome": outcome},
+        request=request,
+    )
     return task
 
 

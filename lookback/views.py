@@ -164,6 +164,7 @@ def task_decide(request: HttpRequest, task_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             services.recheck_decide(
+                request=request,
                 actor=request.user,
                 task_id=task.pk,
                 outcome=form.cleaned_data["outcome"],

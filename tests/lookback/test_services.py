@@ -180,7 +180,7 @@ def test_it_records_accountability_on_a_case_and_a_recheck(ledger):
     assert (record.recheck, record.recorded_by, record.measure) == (task, world.supervisor, "talk")
 
 
-def test_starting_and_recording_accountability_are_in_the_audit_log(ledger):
+def test_starting_deciding_and_recording_accountability_are_in_the_audit_log(ledger):
     world = ledger.world
     lookback = start(world.supervisor, world.supervisor, size=2, seed=7)
     entry = AuditEntry.objects.get(action="lookback_start")
@@ -192,6 +192,10 @@ def test_starting_and_recording_accountability_are_in_the_audit_log(ledger):
         unit_id=task.responsible_unit_id, measure="talk", decided_on=date(2026, 1, 5),
         document_number="晋纪〔2026〕2号",
     )  # fmt: skip
+    services.recheck_decide(actor=world.supervisor, task_id=task.pk, outcome="confirmed")
+    entry = AuditEntry.objects.get(action="recheck_decide")
+    assert (entry.target_id, entry.case_id) == (str(task.pk), task.case_id)
+    assert entry.changes == {"outcome": "confirmed"}
     entry = AuditEntry.objects.get(action="accountability_create")
     assert (entry.target_id, entry.case_id) == (str(record.pk), task.case_id)
     assert entry.changes == {"measure": "talk", "document_number": "晋纪〔2026〕2号"}
