@@ -1,4 +1,4 @@
-"""Pages of extension requests (延期申请) and the inboxes (待办).
+"""Pages of extension requests (延期申请), the inboxes (待办) and the top bar's counts.
 
 The case page (cases.views) shows the case's requests, the request form for the unit and the
 pending request's approve/refuse buttons for the supervising side (`extension_context`); the
@@ -15,13 +15,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from . import extensions
 from .errors import DomainError, NotFound
 from .extension_forms import DecisionForm, ExtensionRequestForm
 from .forms import attach_error
-from .inbox import KINDS, Inbox
+from .inbox import KINDS, Inbox, top_bar_counts
 from .views import _after_write, _case_or_404, _refused
 
 PAGE_SIZE = 30
@@ -100,3 +101,22 @@ def inbox(request: HttpRequest) -> HttpResponse:
     tabs = [(kind, TABS[kind], box.counts[kind]) for kind in KINDS]
     context = {"tab": tab, "tabs": tabs, "page": page, "counts": box.counts}
     return render(request, "cases/inbox.html", context)
+
+
+@never_cache
+@require_GET
+def top_bar(request: HttpRequest) -> HttpResponse:
+    """The top bar's links with their counts (`inbox.top_bar_counts`, one query), which every
+    page asks for once it has loaded (`{% top_bar_badges %}`). Signed out (a session that
+    ended since): 204, nothing to put in the page."""
+    if not request.user.is_authenticated:
+        return HttpResponse(status=204)
+    counts = top_bar_counts(request.user)
+    context = {
+        "signed_in": True,
+        "counted": True,
+        "shown": "to_verify" in counts,
+        "waiting": counts["total"],
+        "unread": counts["unread"],
+    }
+    return render(request, "cases/_top_bar_badges.html", context)

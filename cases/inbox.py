@@ -11,10 +11,11 @@ escalated case falls to the supervising unit's supervisors, as the escalation re
 (not to the parent unit of the responsible unit, which may be a government that does not
 supervise the case). Inspectors, readers and unit administrators have empty inboxes.
 
-Cost: the badges of the top bar are one query whatever the data (`top_bar_counts`: the
-unread notifications, and for supervisors three counts in the same SELECT: the waiting cases
-of each kind, served by the partial index `case_waiting_supervisor`, and the pending
-requests, served by their partial index).
+Cost: the badges of the top bar (`GET /top-bar/`, which every page asks for once it has
+loaded) are one query whatever the data (`top_bar_counts`: the unread notifications, and for
+supervisors three counts in the same SELECT: the waiting cases of each kind, served by the
+partial index `case_waiting_supervisor`, and the pending requests, served by their partial
+index).
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ the ledger import share them; the pages call `refusal` to offer only the moves a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import cache, partial
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -85,11 +86,15 @@ def _submitted_by(user: Any, case: Case) -> bool:
     return submitter_id(case) == user.pk
 
 
-def refusal(user: Any, case: Case, move: Move) -> Forbidden | None:
+def refusal(
+    user: Any, case: Case, move: Move, *, submitted: Callable[[], bool] | None = None
+) -> Forbidden | None:
     """Why `user` may not make `move` on `case` (the error to raise), or None. The role has
-    already been checked against the workflow's table."""
+    already been checked against the workflow's table. `submitted`: `_submitted_by` for
+    this user and case, from a caller that asks it once for several moves."""
     closing = move.target in DONE_STATES and move.source not in DONE_STATES
-    if closing and (of_unit(user, case) or _submitted_by(user, case)):
+    submitted = submitted or partial(_submitted_by, user, case)
+    if closing and (of_unit(user, case) or submitted()):
         return SeparationOfDuties(
             _("提交销号申请的人员及责任单位人员不能验收销号本问题。")
             if move.verifies
@@ -118,8 +123,9 @@ def offered_moves(user: Any, case: Case) -> tuple[list[Move], list[str]]:
     but these rules refuse (shown on the page instead of the buttons)."""
     offered: list[Move] = []
     refused: list[str] = []
+    submitted = cache(partial(_submitted_by, user, case))  # one query for all the moves
     for move in moves_for(case.status, user_role(user)):
-        error = refusal(user, case, move)
+        error = refusal(user, case, move, submitted=submitted)
         if error is None:
             offered.append(move)
         elif error.message not in refused:

@@ -171,17 +171,13 @@ def in_unit_subtree_of_id(unit_id: int, field: str) -> Q:
     return Q(**{f"{field}__in": ids})
 
 
-def _subtree_ids_unless_everything(root: Unit) -> list[int] | None:
-    """The ids of `root`'s subtree, or None when that is every unit (the top of the only
-    tree), in one query: whether any unit lies outside is asked within it."""
-    outside = Unit.objects.exclude(_subtree(root))
-    rows = list(
-        Unit.objects.filter(_subtree(root))
-        .order_by()
-        .annotate(everything=~Exists(outside))
-        .values_list("id", "everything")
-    )
-    return None if rows and rows[0][1] else [pk for pk, _everything in rows]
+def _covers_everything(root: Unit) -> bool:
+    """Whether `root`'s subtree is every unit: the top of the only tree (a unit's path starts
+    with its root's, so every unit outside lies under another root). No query for any unit
+    but a root."""
+    if root.parent_id is not None:
+        return False
+    return not Unit.objects.filter(parent__isnull=True).exclude(pk=root.pk).exists()
 
 
 # The attribute of a user read for one request (`remember_scope_for_request`) that keeps its
@@ -198,13 +194,31 @@ def remember_scope_for_request(user: Any) -> Any:
 
 
 def _scope_ids(user: Any, root: Unit) -> list[int] | None:
-    """`_subtree_ids_unless_everything(root)`, once per request for a request's user."""
+    """The ids of `root`'s subtree, or None when that is every unit (`_covers_everything`):
+    once per request for a request's user."""
+    memo = getattr(user, REQUEST_SCOPE, None)
+    if memo is not None and root.pk in memo:
+        return memo[root.pk]
+    ids = None
+    if not _covers_everything(root):
+        ids = list(Unit.objects.filter(_subtree(root)).order_by().values_list("id", flat=True))
+    if memo is not None:
+        memo[root.pk] = ids
+    return ids
+
+
+def _scope_is_everything(user: Any, root: Unit) -> bool:
+    """`_covers_everything(root)`, once per request for a request's user (from the ids when
+    they were read)."""
     memo = getattr(user, REQUEST_SCOPE, None)
     if memo is None:
-        return _subtree_ids_unless_everything(root)
-    if root.pk not in memo:
-        memo[root.pk] = _subtree_ids_unless_everything(root)
-    return memo[root.pk]
+        return _covers_everything(root)
+    if root.pk in memo:
+        return memo[root.pk] is None
+    key = ("everything", root.pk)
+    if key not in memo:
+        memo[key] = _covers_everything(root)
+    return bool(memo[key])
 
 
 def visible_units(user: Any) -> QuerySet[Unit]:
@@ -228,15 +242,15 @@ def visible_cases(user: Any, *, one: bool = False) -> QuerySet[Case]:
     if root is None:
         return cases.none()
     inspector = user_role(user) == Role.INSPECTOR
-    ids: list[int] | None = None
-    if one:
+    if one and not _scope_is_everything(user, root):
         responsible = within_subtree(root, "responsible_unit")
         supervising = within_subtree(root, "supervising_unit")
-    else:
-        ids = _scope_ids(user, root)
+    elif not one and (ids := _scope_ids(user, root)) is not None:
         responsible = Q(responsible_unit_id__in=ids)
         supervising = Q(supervising_unit_id__in=ids)
-    if one or ids is not None:
+    else:  # the top of the only tree (the provincial commission): every case, no filter
+        responsible = supervising = Q()
+    if responsible:
         # An inspector: their unit's cases and below, and any case they were made owner of. A
         # commission also follows what it supervises elsewhere (a city commission's case
         # handed to a provincial body stays on its books).

@@ -17,6 +17,7 @@ urlpatterns = [
     path("cases/<int:case_id>/evidence/", views.case_evidence, name="evidence"),
     path("cases/<int:case_id>/deadline/", views.case_deadline, name="deadline"),
     path("cases/<int:case_id>/assign/", views.case_assign, name="assign"),
+    path("cases/<int:case_id>/assign/form/", views.case_assign_form, name="assign-form"),
     path("cases/<int:case_id>/follow-up/", views.case_follow_up, name="follow-up"),
     path("cases/<int:case_id>/checklist/", registry_views.checklist_add, name="checklist-add"),
     path(
@@ -53,6 +54,7 @@ urlpatterns = [
         name="extension-decision",
     ),
     path("inbox/", extension_views.inbox, name="inbox"),
+    path("top-bar/", extension_views.top_bar, name="top-bar"),
     path("autocomplete/units/", autocomplete.unit_options, name="autocomplete-units"),
     path("autocomplete/users/", autocomplete.user_options, name="autocomplete-users"),
     path("restricted-grants/", views.restricted_grants, name="grants"),

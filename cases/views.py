@@ -317,7 +317,7 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
         "checklist": records.checklist,
         "events": records.events,
         "evidence": records.evidence,
-        "reminders": reminder_selectors.case_reminder_timeline(user, case.pk),
+        "reminders": reminder_selectors.case_reminder_timeline(user, case),
         "actions": actions,
         "workflow_form": forms.get("workflow_form") or WorkflowForm(case=case, user=user),
     }
@@ -331,10 +331,8 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
         context["deadline_form"] = forms.get("deadline_form") or DeadlineForm(
             initial={"deadline": case.deadline}
         )
-    if "assign" in actions:
-        context["assign_form"] = forms.get("assign_form") or AssignForm(
-            user=user, initial={"responsible_unit": case.responsible_unit_id,
-                                "owner": case.owner_id})  # fmt: skip
+    # The assign panel asks for its form when opened (`case_assign`); a refusal shows it here.
+    context["assign_form"] = forms.get("assign_form")
     if "follow_up" in actions and not done:
         context["follow_up_form"] = forms.get("follow_up_form") or FollowUpForm()
     # Points are added and reworded until the case closes; a refusal is shown all the same.
@@ -442,6 +440,28 @@ def case_deadline(request: HttpRequest, case_id: int) -> HttpResponse:
         services.case_extend_deadline(actor=request.user, case_id=case.pk,
                                       deadline=data["deadline"], reason=data["reason"])
     ))  # fmt: skip
+
+
+@login_required
+@require_GET
+def case_assign_form(request: HttpRequest, case_id: int) -> HttpResponse:
+    """The reassignment form: for the case page's panel when it opens (htmx), or a page of its
+    own without JavaScript. Its pickers read the units and people in scope, which the case
+    page itself does not; it posts to `case_assign`."""
+    case = _case_or_404(request.user, case_id)
+    if not may(request.user, Action.ASSIGN):
+        raise PermissionDenied(_("您没有调整责任单位或责任人的权限。"))
+    record_case_view(request, case)  # the case's unit and owner are shown: a read
+    initial = {"responsible_unit": case.responsible_unit_id, "owner": case.owner_id}
+    inline = _htmx(request)
+    context = {
+        "case": case,
+        "inline": inline,
+        "assign_form": AssignForm(user=request.user, initial=initial),
+    }
+    return render(
+        request, "cases/_assign_form.html" if inline else "cases/case_assign.html", context
+    )
 
 
 @login_required

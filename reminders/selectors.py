@@ -24,7 +24,11 @@ def visible_reminders(user: Any, *, one: bool = False) -> QuerySet[Reminder]:
     whose names are not the user's to know. `one`: for one case's reminders (see
     `visible_cases`)."""
     cases = case_selectors.visible_cases(user, one=one)
-    reminders = Reminder.objects.filter(case__in=cases)
+    return _as_seen_by(user, Reminder.objects.filter(case__in=cases))
+
+
+def _as_seen_by(user: Any, reminders: QuerySet[Reminder]) -> QuerySet[Reminder]:
+    """`reminders` (of cases `user` may see) without what the user may not know of them."""
     if not (case_selectors.sees_everything(user) or case_selectors.is_commission_supervisor(user)):
         # A look-back's tasks (reminders.task_deadlines) are the commission's: a unit is not
         # told by its case's reminders that its close is being re-checked.
@@ -63,13 +67,12 @@ class TimelineEntry:
         return describe_window(self.window)
 
 
-def case_reminder_timeline(user: Any, case_id: Any, *, limit: int = 300) -> list[TimelineEntry]:
-    """For the case page: the latest reminders grouped by (kind, window), newest first.
-
-    One query; the case's visibility is part of it, so an out-of-scope case shows nothing."""
+def case_reminder_timeline(user: Any, case: Case, *, limit: int = 300) -> list[TimelineEntry]:
+    """For the case page: the latest reminders of `case` (one `user` read through
+    `case_get`: its scope is not asked again) grouped by (kind, window), newest first. One
+    query."""
     rows = (
-        visible_reminders(user, one=True)
-        .filter(case_id=case_id)
+        _as_seen_by(user, Reminder.objects.filter(case_id=case.pk))
         .select_related("recipient", "unit")
         .order_by("-created_at", "-id")[:limit]
     )

@@ -316,6 +316,10 @@ WEB_PROBES: dict[str, Probe] = {
         "case",
         data="assign",
     ),
+    # The reassignment form (its pickers), asked for when the case page's panel opens.
+    "cases:assign-form": Probe(
+        "get", "/cases/{case}/assign/form/", row(LOGIN, None, 403, 403, 200, 200), "case"
+    ),
     "cases:follow-up": Probe(
         "post",
         "/cases/{case}/follow-up/",
@@ -352,6 +356,9 @@ WEB_PROBES: dict[str, Probe] = {
     ),
     # The inboxes: everybody signed in (empty for all but supervisors: tests/cases/test_inbox).
     "cases:inbox": Probe("get", "/inbox/", row(LOGIN, 200, 200, 200, 200, 200)),
+    # The top bar's counts, asked for by every page once loaded: nothing for a session that
+    # ended (204: htmx swaps nothing), the user's own counts otherwise.
+    "cases:top-bar": Probe("get", "/top-bar/", row(204, 200, 200, 200, 200, 200)),
     "cases:evidence-download": Probe(
         "get", "/cases/{case}/evidence/{evidence}/", row(LOGIN, None, 200, 200, 200, 200), "case"
     ),

@@ -54,6 +54,7 @@ ALLOWED_TABLES = {
 # only for these answers: reading a clue is what a commission must be able to account for.
 AUDITED_GETS = {
     "cases:detail": "a restricted case shown (record_case_view)",
+    "cases:assign-form": "a restricted case's unit and owner shown (record_case_view)",
     "cases:evidence-download": "evidence downloaded (record_evidence_download)",
     ("GET", "/api/v1/cases/{id}/"): "a restricted case shown (record_case_view)",
     ("GET", "/api/v1/cases/{id}/history/"): "a restricted case's history shown",

@@ -1,6 +1,6 @@
-"""`{% top_bar_badges %}`: the top bar's links to 待办 (supervisors: the number of things
-waiting) and to 通知 (the unread notifications), both counted in one query per page render
-(`cases.inbox.top_bar_counts`)."""
+"""`{% top_bar_badges %}`: the top bar's links to 待办 (supervisors) and to 通知, without their
+counts: once the page has loaded it asks `cases:top-bar` for them (htmx), so that no page
+waits on counting a province's waiting cases. Without JavaScript the links stay, uncounted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from django import template
 
-from ..inbox import top_bar_counts
+from ..inbox import Inbox
 
 register = template.Library()
 
@@ -18,6 +18,5 @@ def top_bar_badges(context: Any) -> dict[str, Any]:
     request = context.get("request")
     user = getattr(request, "user", None) or context.get("user")
     if not getattr(user, "is_authenticated", False):
-        return {"shown": False, "waiting": 0, "unread": 0}
-    counts = top_bar_counts(user)
-    return {"shown": "to_verify" in counts, "waiting": counts["total"], "unread": counts["unread"]}
+        return {"signed_in": False}
+    return {"signed_in": True, "shown": Inbox(user).active, "counted": False}

@@ -173,12 +173,11 @@ def test_it_answers_in_a_constant_number_of_queries(client, world, ledger):
     # New problems with items change past item-level figures: the snapshots are rebuilt once.
     queries()
     # The page and its figures (the three groupings in one read of the roll-ups, the
-    # restricted ledgers' in another), plus the top bar's badges: one query whatever the
-    # data (cases.inbox.top_bar_counts); the scope's units are read once a request
+    # restricted ledgers' in another); the scope's units are read once a request
     # (selectors.remember_scope_for_request). The look-back's figures (lookback.figures): one
     # grouped query for the re-checks and one for the accountability records, for the
     # rectification ledgers and again for the restricted ones.
-    assert (few, queries()) == (19, 19)
+    assert (few, queries()) == (18, 18)
 
 
 def test_it_prints_a_progress_report(client, world, ledger):

@@ -93,7 +93,8 @@ def test_the_supervising_side_sees_exactly_its_waiting_work_and_counts_equal_lis
         assert {row.pk for row in response.context["page"].object_list} == expected[kind]
         assert dict((k, n) for k, _label, n in response.context["tabs"]) == body["counts"]
     total = sum(body["counts"].values())
-    top_bar = client.get("/cases/").content.decode()
+    assert 'data-waiting="' not in client.get("/cases/").content.decode()  # asked for once loaded
+    top_bar = client.get("/top-bar/").content.decode()
     assert f'data-waiting="{total}"' in top_bar
 
 

@@ -193,9 +193,9 @@ def test_it_lists_in_a_constant_number_of_queries(client, world):
     for _ in range(10):
         problem = world.case(world.unit_b, checklist=["一"])
         world.case(world.unit_b, parent=problem)
-    # 1 of them the top bar's badges (cases.inbox.top_bar_counts), whatever the number of cases;
-    # the scope's units are read once (selectors.remember_scope_for_request).
-    assert (few, queries()) == (10, 10)
+    # Whatever the number of cases; the scope's units are read once
+    # (selectors.remember_scope_for_request). The top bar's counts are asked for apart.
+    assert (few, queries()) == (9, 9)
 
 
 def test_it_shows_lights_and_items_progress(client, world):
@@ -393,6 +393,35 @@ def test_it_lets_supervisors_extend_reassign_and_follow_up(client, world):
     assert case.events.filter(kind="follow_up").exists()
 
 
+def test_it_loads_the_reassignment_form_when_its_panel_opens(client, world):
+    case = world.case(world.unit_a, owner=world.inspector_a)
+    login(client, world.supervisor)
+    form_url = reverse("cases:assign-form", args=[case.pk])
+    page = client.get(reverse("cases:detail", args=[case.pk])).content.decode()
+    # The case page carries the panel and a link, not the pickers' units and people.
+    assert f'hx-get="{form_url}"' in page and f'href="{form_url}"' in page
+    assert 'id="id_responsible_unit"' not in page and world.unit_b.name not in page
+    panel = client.get(form_url, headers={"HX-Request": "true"}).content.decode()
+    assert "<html" not in panel and 'hx-target="#case-body"' in panel
+    assert f'<option value="{world.unit_a.pk}" selected>' in panel
+    assert f'<option value="{world.inspector_a.pk}" selected>' in panel
+    # Without JavaScript: a page of its own, posting as the panel does.
+    alone = client.get(form_url).content.decode()
+    assert "<html" in alone and "hx-post" not in alone.split('id="assign-form"', 1)[1]
+    assert f'action="{reverse("cases:assign", args=[case.pk])}"' in alone
+    # A refused reassignment shows the form open, with the reason, on the case page.
+    refused = client.post(
+        reverse("cases:assign", args=[case.pk]), {"responsible_unit": "x", "note": "职责调整"}
+    )
+    body = refused.content.decode()
+    assert refused.status_code == 400 and 'id="assign-form"' in body
+    assert '<details class="card" open><summary>调整责任单位或责任人' in body
+    login(client, world.inspector_a)
+    assert client.get(form_url).status_code == 403
+    login(client, world.city_dept_supervisor)  # 市局: 甲县局's case is not in its subtree
+    assert client.get(form_url).status_code == 404
+
+
 @pytest.mark.parametrize("endpoint", ["deadline", "assign", "follow-up"])
 def test_it_refuses_supervisor_edits_to_inspectors(client, world, endpoint):
     case = world.case(world.unit_a)
@@ -457,9 +486,11 @@ def test_it_shows_a_case_page_in_few_queries(client, world, django_assert_num_qu
     for _ in range(6):
         drive_to(world.case(world.unit_a, parent=problem), "completed", world.supervisor)
     login(client, world.supervisor)
-    # 1 of them the top bar's badges, 2 the extension requests and may one be asked;
-    # everyone named on the page is labelled with one query (cases.case_page).
-    with django_assert_num_queries(13):
+    client.get(reverse("cases:list"))  # the session's first request stamps its clocks: a write
+    # 2 of them the extension requests and may one be asked; everyone named on the page is
+    # labelled with one query (cases.case_page). The assign form's pickers are asked for when
+    # its panel opens (cases.views.case_assign_form), the top bar's counts once it has loaded.
+    with django_assert_num_queries(10):
         assert client.get(reverse("cases:detail", args=[problem.pk])).status_code == 200
 
 

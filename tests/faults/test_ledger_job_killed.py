@@ -170,7 +170,8 @@ def test_an_export_whose_workers_keep_dying_fails_with_a_message(
     assert "WorkerLostError" in worker.text()
     client.force_login(world.supervisor)
     page = client.get(reverse("ledgers:export-job", args=[job.pk])).content.decode()
-    assert message in page and "hx-trigger" not in page  # the page stops polling
+    polling = reverse("ledgers:export-status", args=[job.pk])
+    assert message in page and polling not in page  # the page stops polling
     data = api_job(world.supervisor, job.pk)
     assert (data["status"], data["attempts"], data["retrying"], data["error"]) == (
         "failed", 3, False, message,
