@@ -3,7 +3,9 @@ a supervisor of the case's supervising unit approves it (the deadline changes th
 `services.case_extend_deadline`, which counts and caps every extension) or refuses it with a
 note. Every step is a row of the case's history.
 
-Who may do what (the one definition; the inbox's lists are built from the same filters):
+Who may do what (the one definition, as a filter for lists, which the inbox's are built from,
+and as a test of one case in hand, `on_unit_side` and `on_supervising_side`: a test holds the
+two forms equal):
 
 - request: an inspector or supervisor of the responsible unit (the user's unit is the case's
   responsible unit or above it) or the case's owner: `unit_side`;
@@ -72,8 +74,21 @@ def supervising_side(user: Any, prefix: str = "") -> Q:
     return own & ~unit_side(user, prefix)
 
 
-def _case_in(case: Case, rule: Q) -> bool:
-    return Case.objects.filter(rule, pk=case.pk).exists()
+def on_unit_side(user: Any, case: Case) -> bool:
+    """`unit_side` for one case in hand (read with its responsible unit): no query."""
+    if selectors.user_role(user) is None or user.unit_id is None:
+        return False
+    return case.owner_id == user.pk or case.responsible_unit.path.startswith(user.unit.path)
+
+
+def on_supervising_side(user: Any, case: Case) -> bool:
+    """`supervising_side` for one case in hand (read with its units): no query."""
+    if selectors.user_role(user) != Role.SUPERVISOR:
+        return False
+    if user.is_superuser:
+        return True
+    own = case.supervising_unit.path.startswith(user.unit.path)
+    return own and not on_unit_side(user, case)
 
 
 def may_request(user: Any, case: Case) -> bool:
@@ -81,12 +96,12 @@ def may_request(user: Any, case: Case) -> bool:
     return (
         may(user, Action.REQUEST_EXTENSION)
         and case.status not in DONE_STATES
-        and _case_in(case, unit_side(user))
+        and on_unit_side(user, case)
     )
 
 
 def may_decide(user: Any, case: Case) -> bool:
-    return may(user, Action.EXTEND_DEADLINE) and _case_in(case, supervising_side(user))
+    return may(user, Action.EXTEND_DEADLINE) and on_supervising_side(user, case)
 
 
 # --- Reads ---------------------------------------------------------------------------------
@@ -136,7 +151,7 @@ def extension_request_create(
     case = selectors.case_get_for_update(actor, case_id)  # 404 first, as every case write
     at = timezone.now()
     require(actor, Action.REQUEST_EXTENSION)
-    if not _case_in(case, unit_side(actor)):
+    if not on_unit_side(actor, case):
         raise Forbidden(_("只有该问题责任单位的人员可以申请延期。"))
     if case.status in DONE_STATES:
         raise Conflict(_("已办结的问题不能申请延期。"))
@@ -191,7 +206,7 @@ def extension_request_decide(
     case = selectors.case_get_for_update(actor, case_id)  # the lock every case write takes
     request = ExtensionRequest.objects.select_for_update().get(pk=request_id)
     at = timezone.now()
-    if not _case_in(case, supervising_side(actor)) or request.requested_by_id == actor.pk:
+    if not on_supervising_side(actor, case) or request.requested_by_id == actor.pk:
         raise Forbidden(_("只有该问题监督单位的监督人员可以审批延期申请，且不能审批本单位的申请。"))
     if request.status != Status.PENDING:
         raise ExtensionDecided(

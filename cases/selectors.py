@@ -228,7 +228,7 @@ def visible_units(user: Any) -> QuerySet[Unit]:
     root = scope_root(user)
     if root is None:
         return units.none()
-    return units.filter(_subtree(root))
+    return units if _scope_is_everything(user, root) else units.filter(_subtree(root))
 
 
 def visible_cases(user: Any, *, one: bool = False) -> QuerySet[Case]:
@@ -315,13 +315,14 @@ def visible_inspections(user: Any) -> QuerySet[Inspection]:
     root = scope_root(user)
     if root is None:
         return inspections.none()
-    with_cases = _has_visible_cases(user)
     if user_role(user) == Role.INSPECTOR:
-        inspections = inspections.filter(with_cases)
-    else:
+        inspections = inspections.filter(_has_visible_cases(user))
+    elif not _scope_is_everything(user, root):  # (else every inspection is in its scope)
         # The cheap path tests first: OR stops at the first true one, before the subquery.
         inspections = inspections.filter(
-            _subtree(root, "supervising_unit__") | _subtree(root, "issuing_unit__") | with_cases
+            _subtree(root, "supervising_unit__")
+            | _subtree(root, "issuing_unit__")
+            | _has_visible_cases(user)
         )
     return inspections.filter(restricted_q(user, ""))
 

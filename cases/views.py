@@ -200,7 +200,10 @@ def case_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     if not query.get("ordering"):
         query["ordering"] = "deadline"
-    case_filter = CaseFilter(query, queryset=selectors.case_list(request.user))
+    # The rows show the inspection and the responsible unit (`case_list_rows`): the other
+    # units and the owner that `case_list` joins for the API are not read.
+    rows = selectors.case_list(request.user).select_related(None)
+    case_filter = CaseFilter(query, queryset=rows.select_related("inspection", "responsible_unit"))
     cases = Case.objects.none()
     if case_filter.is_valid():
         try:

@@ -28,16 +28,25 @@ def visible_reminders(user: Any, *, one: bool = False) -> QuerySet[Reminder]:
 
 
 def _as_seen_by(user: Any, reminders: QuerySet[Reminder]) -> QuerySet[Reminder]:
-    """`reminders` (of cases `user` may see) without what the user may not know of them."""
+    """`reminders` (of cases `user` may see) without what the user may not know of them, each
+    with `recipient_visible` (`_recipients_visible`, in SQL)."""
+    return _without_hidden_kinds(user, reminders).annotate(
+        recipient_visible=Exists(_recipients_visible(user).filter(pk=OuterRef("recipient_id")))
+    )
+
+
+def _without_hidden_kinds(user: Any, reminders: QuerySet[Reminder]) -> QuerySet[Reminder]:
     if not (case_selectors.sees_everything(user) or case_selectors.is_commission_supervisor(user)):
         # A look-back's tasks (reminders.task_deadlines) are the commission's: a unit is not
         # told by its case's reminders that its close is being re-checked.
         reminders = reminders.exclude(kind__in=task_deadlines.task_kinds())
-    return reminders.annotate(
-        recipient_visible=Exists(
-            case_selectors.visible_users(user).filter(pk=OuterRef("recipient_id"))
-        )
-    )
+    return reminders
+
+
+def _recipients_visible(user: Any) -> QuerySet:
+    """The recipients whose names `user` may see (an escalation also reaches supervisors above
+    the user's unit, whose names are not the user's to know)."""
+    return case_selectors.visible_users(user)
 
 
 def case_reminders(user: Any, case_id: Any) -> QuerySet[Reminder]:
@@ -71,13 +80,17 @@ def case_reminder_timeline(user: Any, case: Case, *, limit: int = 300) -> list[T
     """For the case page: the latest reminders of `case` (one `user` read through
     `case_get`: its scope is not asked again) grouped by (kind, window), newest first. One
     query."""
-    rows = (
-        _as_seen_by(user, Reminder.objects.filter(case_id=case.pk))
+    rows = list(
+        _without_hidden_kinds(user, Reminder.objects.filter(case_id=case.pk))
         .select_related("recipient", "unit")
         .order_by("-created_at", "-id")[:limit]
     )
+    # `recipient_visible` as `_as_seen_by` annotates it, asked only of a case with reminders.
+    ids = {reminder.recipient_id for reminder in rows} - {None}
+    shown = set(_recipients_visible(user).filter(pk__in=ids).values_list("pk", flat=True))
     entries: dict[tuple[str, str], TimelineEntry] = {}
     for reminder in rows:
+        reminder.recipient_visible = reminder.recipient_id in shown  # type: ignore[attr-defined]
         key = (reminder.kind, reminder.window)
         if key not in entries:
             entries[key] = TimelineEntry(

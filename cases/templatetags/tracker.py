@@ -1,5 +1,5 @@
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django import template
@@ -159,7 +159,9 @@ _LIST_ROW = (
 _LIST_LABELS = ("灯", "编号", "问题", "责任单位", "整改时限", "状态", "事项进度")
 
 
-def _list_row(case: Any, labels: Sequence[str], key_tag: str, may_bulk: bool) -> str:
+def _list_row(
+    case: Any, labels: Sequence[str], key_tag: str, may_bulk: bool, badges: Mapping[str, str]
+) -> str:
     select = ""
     if may_bulk:
         label = escape(gettext("选择 %(code)s") % {"code": case.code})
@@ -181,14 +183,14 @@ def _list_row(case: Any, labels: Sequence[str], key_tag: str, may_bulk: bool) ->
     return _LIST_ROW.format(
         *labels,
         select=select,
-        light=light_badge(case.light()),
+        light=badges.get(light := case.light()) or light_badge(light),
         code=escape(case.code),
         url=escape(reverse("cases:detail", args=[case.pk])),
         title=escape(case.title),
         key=key_tag if case.is_key_problem else "",
         inspection=escape(case.inspection.name),
         unit=escape(case.responsible_unit.name),
-        deadline=format_date(case.deadline, "Y-m-d"),
+        deadline=case.deadline.isoformat(),  # Y-m-d
         extensions=extensions,
         status=escape(case.status),
         status_name=escape(case.get_status_display()),
@@ -203,8 +205,9 @@ def case_list_rows(cases: Iterable[Any], may_bulk: bool = False) -> SafeString:
     a dozen lookups and translations a row. Every text is escaped; the rest are numbers."""
     labels = [escape(gettext(label)) for label in _LIST_LABELS]
     key_tag = f' <span class="tag">{escape(gettext("重点难点"))}</span>'
+    badges = {light: light_badge(light) for light in _LIGHTS}
     return mark_safe(  # noqa: S308 (every text is escaped)
-        "".join(_list_row(case, labels, key_tag, may_bulk) for case in cases)
+        "".join(_list_row(case, labels, key_tag, may_bulk, badges) for case in cases)
     )
 
 

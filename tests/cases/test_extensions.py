@@ -450,3 +450,35 @@ def test_two_supervisors_deciding_at_once_make_one_decision(world):
     assert case.events.filter(kind="deadline").count() == approvals
     decisions = case.events.filter(kind="extension", changes__extension_request__1="refused")
     assert decisions.count() + approvals == 3
+
+
+def test_the_sides_of_a_case_in_hand_are_the_sides_of_the_lists(world):
+    """`on_unit_side` / `on_supervising_side` (one case, no query) answer as the filters
+    `unit_side` / `supervising_side` (the inbox's lists) do, for everyone on every case."""
+    people = [
+        world.supervisor, world.api_reader, world.inspector_a, world.inspector_a_child,
+        world.inspector_b, world.county_a_supervisor, world.dept_supervisor,
+        world.city_dept_supervisor, world.no_unit, world.admin,
+    ]  # fmt: skip
+    places = [world.unit_a, world.unit_a_child, world.unit_b, world.city_dept, world.county_a]
+    cases = [world.case(unit) for unit in places]
+    cases.append(world.case(world.unit_a, owner=world.inspector_a_child))  # owned below the unit
+    ids = [case.pk for case in cases]
+    read = Case.objects.select_related("responsible_unit", "supervising_unit").filter(pk__in=ids)
+    answers = {"unit": set(), "supervising": set()}
+    for person in people:
+        for case in read:
+            if extensions.on_unit_side(person, case):
+                answers["unit"].add((person.pk, case.pk))
+            if extensions.on_supervising_side(person, case):
+                answers["supervising"].add((person.pk, case.pk))
+    in_sql = {"unit": set(), "supervising": set()}
+    for person in people:
+        for side, rule in (
+            ("unit", extensions.unit_side),
+            ("supervising", extensions.supervising_side),
+        ):
+            found = Case.objects.filter(rule(person), pk__in=ids).values_list("pk", flat=True)
+            in_sql[side] |= {(person.pk, pk) for pk in found}
+    assert answers == in_sql
+    assert answers["unit"] and answers["supervising"]  # both sides hold someone

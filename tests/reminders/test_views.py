@@ -148,10 +148,12 @@ def test_it_keeps_the_case_page_within_its_query_budget(
     page = reverse("cases:detail", args=[notified.second.pk])
     client.get(page)  # the session's first request stamps its clocks (a write): not counted
     # (With a follow-up: its readers, and which of them the viewer may name, cases.follow_ups.
-    # The extension panel: its requests and whether the viewer may ask, cases.extensions (2);
-    # the user with their unit, cases.accounts.UnitBackend (1); who may be named,
-    # one query for the whole page, cases.case_page. Each a fixed number whatever the case's
-    # history: more follow-ups add none. The assign form's pickers and the top bar's counts
-    # are asked for apart.)
-    with django_assert_num_queries(11):
+    # The extension panel: its requests, cases.extensions (whether the viewer may ask is
+    # answered from the case in hand); the user with their unit, cases.accounts.UnitBackend;
+    # everyone on the case's rows, and who of them may be named, one query each for the whole
+    # page, cases.case_page; the reminders, and which recipients the viewer may name (asked
+    # only of a case with reminders), reminders.selectors. Each a fixed number whatever the
+    # case's history: more follow-ups add none. The assign form's pickers and the top bar's
+    # counts are asked for apart.)
+    with django_assert_num_queries(12):
         assert client.get(page).status_code == 200
