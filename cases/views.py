@@ -312,8 +312,11 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
         "case": case,
         "max_mb": settings.EVIDENCE_MAX_BYTES // (1024 * 1024),
         # Only a case with items has any (`items_total` counts them, as completion does).
-        "items": (
-            selectors.case_list(user, one=True).filter(parent=case).order_by("code")
+        "items": (  # (their rows show the light, which the inspection's calendar decides)
+            selectors.visible_cases(user, one=True)
+            .select_related("inspection")
+            .filter(parent=case)
+            .order_by("code")
             if case.items_total
             else []
         ),
