@@ -105,7 +105,7 @@ def prepare(
     """Accounts, tokens and request samples (bench/inproc.py setup), and the database's facts."""
     log("  accounts, tokens and samples …")
     setup: dict[str, Any] = last_json(
-        run_step([PYTHON, str(BENCH / "inproc.py"), "setup", "--password", password], env).stdout
+        run_step([PYTHON, str(BENCH / "inproc.py"), "setup", f"--password={password}"], env).stdout
     )
     if setup["cases"] != size:
         log(f"  note: {database_name(url)} holds {setup['cases']:,} cases, not {size:,}")
