@@ -51,7 +51,7 @@ SEED_PREFIX = "hc1-"  # generate_cases --seed 1
 SUPERVISOR = "hc1-p-sup1"  # the provincial commission: sees every case
 READER = "bench-reader"  # an API client of the provincial commission (read-only)
 EXPORT_ROWS = 100_000
-LOAD_CLIENTS = 50
+LOAD_CLIENTS = 64  # the largest closed-loop run's users (bench/run.py), each its own client
 POOL_SIZE = 30  # cases per load client, disjoint across clients
 # The move each load client makes from each state: a loop an inspector may run forever
 # without closing anything (open → in progress → escalated → in progress → …).
@@ -86,7 +86,7 @@ def export_query(user: User) -> tuple[str, int]:
 
 
 def load_clients(rng: random.Random) -> list[dict[str, Any]]:
-    """Fifty API clients, the generated inspectors in turn (a unit's moves are its own
+    """LOAD_CLIENTS API clients, the generated inspectors in turn (a unit's moves are its own
     people's: cases.rules), each with a token and its own pool of its unit's cases."""
     users = list(
         User.objects.filter(username__startswith=SEED_PREFIX, role=Role.INSPECTOR)

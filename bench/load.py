@@ -31,17 +31,24 @@ def locust_command(port: int, clients: int, prefix: Path, opts: argparse.Namespa
 
 
 def load_test(
-    port: int, clients: list[dict[str, Any]], opts: argparse.Namespace, size: int
+    port: int,
+    clients: list[dict[str, Any]],
+    opts: argparse.Namespace,
+    size: int,
+    *,
+    name: str = "",
+    think_ms: float | None = None,
 ) -> dict[str, Any]:
-    """Run Locust for --load-seconds; its CSV and HTML report stay in var/bench/."""
+    """Run Locust for --load-seconds, each user pausing `think_ms` (default --think-ms)
+    between requests; its CSV and HTML report stay in var/bench/ (locust-<size><name>)."""
     LOGS.mkdir(parents=True, exist_ok=True)
-    prefix = LOGS / f"locust-{size}"
+    prefix = LOGS / f"locust-{size}{name}"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
         json.dump(clients, spec)
     env = {
         **os.environ,
         "BENCH_LOAD_CLIENTS": spec.name,
-        "BENCH_THINK_MS": f"{opts.think_ms:g}",
+        "BENCH_THINK_MS": f"{opts.think_ms if think_ms is None else think_ms:g}",
         "BENCH_TIMEOUT": f"{opts.timeout:g}",
     }
     try:
@@ -71,6 +78,7 @@ def _row(row: dict[str, str]) -> dict[str, Any]:
         "n": int(row["Request Count"]),
         "p50": _number(row["50%"]),
         "p95": _number(row["95%"]),
+        "p99": _number(row["99%"]),
         "mean": round(_number(row["Average Response Time"]) or 0, 1),
         "max": round(_number(row["Max Response Time"]) or 0, 1),
         "errors": int(row["Failure Count"]),
@@ -94,7 +102,7 @@ def figures(stats: Path, failures: Path, clients: int, seconds: float) -> dict[s
         "clients": clients,
         "seconds": seconds,
         "requests": total["n"],
-        **{key: total[key] for key in ("n", "p50", "p95", "mean", "max", "errors", "rps")},
+        **{key: total[key] for key in ("n", "p50", "p95", "p99", "mean", "max", "errors", "rps")},
         "conflicts": rows.get(CONFLICT, {}).get("n", 0),
         "outcomes": outcomes,
         "by_op": {name: rows[name] for name in OPERATIONS if name in rows},
@@ -102,5 +110,5 @@ def figures(stats: Path, failures: Path, clients: int, seconds: float) -> dict[s
     }
 
 
-_COLUMNS = ("Request Count", "50%", "95%", "Average Response Time", "Max Response Time",
-            "Failure Count", "Requests/s")  # fmt: skip
+_COLUMNS = ("Request Count", "50%", "95%", "99%", "Average Response Time",
+            "Max Response Time", "Failure Count", "Requests/s")  # fmt: skip

@@ -22,6 +22,8 @@ class Metric:
     group: str
     limit: float | None = None  # the target at the large size: value ≤ limit
     growth: float | None = None  # and large ≤ growth × small
+    at_least: float | None = None  # the target at the large size: value ≥ at_least
+    percentile: str = "p95"  # of a request timing ("ms"), the one compared
 
 
 METRICS = [
@@ -44,6 +46,12 @@ METRICS = [
     Metric("load_errors", "load: errors", "", "load", 0),
     Metric("load_rps", "load: requests/s", "/s", "load"),
     Metric("load_conflicts", "load: 409 (moved first)", "", "load"),
+    Metric("closed16_rps", "closed loop, 16 users: requests/s", "/s", "closed", at_least=200),
+    Metric("closed16_p95", "closed loop, 16 users", "ms", "closed", 150),
+    Metric("closed16_errors", "closed loop, 16 users: errors", "", "closed", 0),
+    Metric("closed64_rps", "closed loop, 64 users: requests/s", "/s", "closed"),
+    Metric("closed64_p99", "closed loop, 64 users", "ms", "closed", 1000, percentile="p99"),
+    Metric("closed64_errors", "closed loop, 64 users: errors", "", "closed", 0),
     Metric("export_seconds", "export ~100k rows: time", "s", "export", 30),
     Metric("export_mb", "export ~100k rows: peak RSS", "MB", "export", 300),
     Metric("export_rows", "export: rows", "", "export"),
@@ -58,17 +66,19 @@ METRICS = [
 def figure(entry: dict[str, Any] | None, metric: Metric) -> float | None:
     if not entry:
         return None
-    value = entry.get("p95") if metric.unit == "ms" else entry.get("value")
+    value = entry.get(metric.percentile) if metric.unit == "ms" else entry.get("value")
     if metric.unit == "ms" and entry.get("errors"):
         return None  # a timing with failed requests is not a figure
     return value
 
 
 def verdict(metric: Metric, small: float | None, large: float | None) -> str:
-    if metric.limit is None:
+    if metric.limit is None and metric.at_least is None:
         return ""
     if large is None:
         return "FAIL"
+    if metric.at_least is not None:
+        return "ok" if large >= metric.at_least else "FAIL"
     passed = large <= metric.limit
     if metric.growth is not None and small:
         passed = passed and large <= metric.growth * small
@@ -86,7 +96,9 @@ def table(results: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
             continue
         a, b = figure(small.get(metric.key), metric), figure(large.get(metric.key), metric)
         target = ""
-        if metric.limit == 0:
+        if metric.at_least is not None:
+            target = f"≥ {metric.at_least:g} {metric.unit}"
+        elif metric.limit == 0:
             target = "0"
         elif metric.limit is not None:
             target = f"≤ {metric.limit:g}{' ' + metric.unit if metric.unit else ''}"
@@ -95,7 +107,7 @@ def table(results: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         rows.append(
             {
                 "metric": metric.key,
-                "label": metric.label + (" p95" if metric.unit == "ms" else ""),
+                "label": metric.label + (f" {metric.percentile}" if metric.unit == "ms" else ""),
                 "unit": metric.unit,
                 "small": a,
                 "large": b,

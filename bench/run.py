@@ -11,7 +11,8 @@ For each size (10,000 cases, then --cases) it
    migrates it, times `generate_cases --cases N --seed 1 --bench --force`, then runs VACUUM
    ANALYZE (what autovacuum would do after a bulk load; timed apart);
 2. gives the generated provincial supervisor a password, creates a read-only API client of the
-   provincial commission and tokens for fifty generated inspectors and supervisors;
+   provincial commission and tokens for 64 generated inspectors and supervisors (the load
+   tests' clients);
 3. starts the production server (`make serve`: gunicorn, debug off) on a free port and measures
    with real HTTP requests, one at a time after a warm-up: completion stats (each group_by,
    with and without as_of), a filtered case list, Chinese text search, case detail (API and
@@ -20,7 +21,9 @@ For each size (10,000 cases, then --cases) it
    var/bench/): fifty users, each pausing --think-ms (default 500 ms) between requests, as
    people and polling systems do, for --load-seconds, on list, detail and status change; a 409
    (another move came first) is a business answer counted apart, failures are 5xx,
-   unexpected 4xx, timeouts and refused connections;
+   unexpected 4xx, timeouts and refused connections; then the same mix in a closed loop (no
+   think time: each user sends its next request once the last is answered) with 16 and then
+   64 users, each its own client, for the server's saturation throughput and its p95 / p99;
 5. with the server stopped: a ledger export of 100,000 rows as the worker runs it (time and the
    process's peak memory), the reminder sweep over all cases (`send_reminders --no-deliver`)
    with a digest step grouping again and again beside it, then the digest step, and the most
@@ -69,7 +72,9 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tracker_bench"
 
 # Request groups, in the order they run; --only picks among these and the other steps.
 GROUPS = ["stats", "list", "search", "detail", "pages", "dashboard"]
-STEPS = ["generate", *GROUPS, "load", "export", "sweep", "queries"]
+STEPS = ["generate", *GROUPS, "load", "closed", "export", "sweep", "queries"]
+LOAD_USERS = 50  # the think-time load test's users (the setup makes CLOSED_LOOP_USERS[-1] clients)
+CLOSED_LOOP_USERS = (16, 64)
 OPTIONS_RECORDED = ("requests", "warmup", "budget", "timeout", "load_seconds", "think_ms",
                     "step_timeout")  # fmt: skip
 
@@ -167,7 +172,7 @@ def measure_load(
     port: int, setup: dict[str, Any], opts: argparse.Namespace, result: dict[str, Any]
 ) -> None:
     """The Locust load test (load.py), its figures as the table's load rows."""
-    clients = setup["load_clients"]
+    clients = setup["load_clients"][:LOAD_USERS]
     log(f"  load: Locust, {len(clients)} users, {opts.load_seconds:g} s …")
     load = load_test(port, clients, opts, result["cases"])
     result["load"] = load
@@ -186,6 +191,33 @@ def measure_load(
     )
 
 
+def measure_closed_loop(
+    port: int, setup: dict[str, Any], opts: argparse.Namespace, result: dict[str, Any]
+) -> None:
+    """Closed loop: each user sends its next request as soon as the last is answered (no
+    think time), so requests/s is the server's saturation throughput and the percentiles
+    include waiting for a free gunicorn worker."""
+    for users in CLOSED_LOOP_USERS:
+        key = f"closed{users}"
+        log(f"  closed loop: Locust, {users} users, no think time, {opts.load_seconds:g} s …")
+        clients = setup["load_clients"][:users]
+        load = load_test(port, clients, opts, result["cases"], name=f"-{key}", think_ms=0)
+        result[key] = load
+        names = [f"{key}_{part}" for part in ("rps", "p95", "p99", "errors")]
+        if "p95" not in load:
+            for name in names:
+                result[name] = {"value": None, "n": 0, "errors": 1, "error": load.get("error")}
+            continue
+        result[f"{key}_rps"] = {"value": load["rps"]}
+        result[f"{key}_p95"] = {part: load[part] for part in ("n", "p50", "p95")}
+        result[f"{key}_p99"] = {part: load[part] for part in ("n", "p50", "p99")}
+        result[f"{key}_errors"] = {"value": load["errors"]}
+        log(
+            f"  closed loop {users}: {load['requests']} requests, {load['rps']}/s, "
+            f"p95 {load['p95']} ms, p99 {load['p99']} ms, failures {load['errors']}"
+        )
+
+
 def serve_and_measure(
     env: dict[str, str],
     setup: dict[str, Any],
@@ -196,7 +228,7 @@ def serve_and_measure(
 ) -> None:
     """`make serve` on a free port, the sequential measurements, then the load test."""
     groups = [group for group in GROUPS if group in wanted]
-    if not groups and "load" not in wanted:
+    if not groups and "load" not in wanted and "closed" not in wanted:
         return
     port = free_port()
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -211,6 +243,8 @@ def serve_and_measure(
         measure_groups(port, setup, session, groups, opts, result)
         if "load" in wanted:
             measure_load(port, setup, opts, result)
+        if "closed" in wanted:
+            measure_closed_loop(port, setup, opts, result)
     finally:
         server.stop()
 
