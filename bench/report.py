@@ -77,8 +77,8 @@ def verdict(metric: Metric, small: float | None, large: float | None) -> str:
         return ""
     if large is None:
         return "FAIL"
-    if metric.at_least is not None:
-        return "ok" if large >= metric.at_least else "FAIL"
+    if metric.limit is None:  # a floor only
+        return "ok" if metric.at_least is not None and large >= metric.at_least else "FAIL"
     passed = large <= metric.limit
     if metric.growth is not None and small:
         passed = passed and large <= metric.growth * small
