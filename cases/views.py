@@ -337,7 +337,8 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
         context["deadline_form"] = forms.get("deadline_form") or DeadlineForm(
             initial={"deadline": case.deadline}
         )
-    # The assign panel asks for its form when opened (`case_assign`); a refusal shows it here.
+    # The assign panel asks for its form when opened (`case_assign_form`); a refusal shows it
+    # here, open.
     context["assign_form"] = forms.get("assign_form")
     if "follow_up" in actions and not done:
         context["follow_up_form"] = forms.get("follow_up_form") or FollowUpForm()
