@@ -27,7 +27,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import selectors, services
+from . import rules, selectors, services
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .history import append_event
 from .models import Case, CaseEvent, ExtensionRequest
@@ -78,7 +78,7 @@ def on_unit_side(user: Any, case: Case) -> bool:
     """`unit_side` for one case in hand (read with its responsible unit): no query."""
     if selectors.user_role(user) is None or user.unit_id is None:
         return False
-    return case.owner_id == user.pk or case.responsible_unit.path.startswith(user.unit.path)
+    return case.owner_id == user.pk or rules.over_unit(user, case)
 
 
 def on_supervising_side(user: Any, case: Case) -> bool:
