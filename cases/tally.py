@@ -36,7 +36,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, router, transaction
 from django.utils import timezone
 
 from .lights import DayBounds
@@ -79,10 +79,19 @@ def _lock(key: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
+def _reader() -> Any:
+    """The connection of a read about the roll-ups: the database the router reads them from
+    (the replica in a replica-reading view, tracker/db_router.py), so what a reader learns of
+    the day and of the built snapshots describes the very rows it then sums. Asked of the
+    primary while the replica had not replayed a snapshot yet, a sum over the replica's (no)
+    rows would be remembered under the build's version (`kept_sums`), wrong for good."""
+    return connections[router.db_for_read(TallyDay)]
+
+
 def current_day() -> date | None:
     """The day the live tally is valid for, or None if it must be rebuilt first (a changed
     window, time zone, site calendar day or inspection's working-day flag): one query."""
-    with connection.cursor() as cursor:
+    with _reader().cursor() as cursor:
         cursor.execute(
             "SELECT day, due_soon_days, time_zone, calendar_key = "
             f"{CALENDAR_KEY_SQL} FROM cases_tallyday WHERE id = 1"
@@ -190,7 +199,7 @@ def built_days(days: list[date]) -> set[date]:
     if not days:
         return set()
     # One index probe a day, not a scan of every built day's rows.
-    with connection.cursor() as cursor:
+    with _reader().cursor() as cursor:
         cursor.execute(
             "SELECT d FROM unnest(%(days)s::date[]) AS d WHERE EXISTS"
             f" (SELECT 1 FROM cases_completionsnapshot s WHERE s.day = d) AND {_SETTINGS_KEPT}",
@@ -209,7 +218,7 @@ def built_versions(days: list[date]) -> dict[date, str]:
     rectification ledgers leaves the others out) it names what a sum over the rows can be."""
     if not days:
         return {}
-    with connection.cursor() as cursor:
+    with _reader().cursor() as cursor:
         cursor.execute(
             "SELECT d, v || ':' || (SELECT md5(COALESCE(string_agg(i.id::text, ','"
             " ORDER BY i.id), '')) FROM cases_inspection i WHERE i.restricted)"

@@ -30,7 +30,7 @@ from cases.filters import LIGHTS, CaseFilter
 from cases.lights import day_bounds, light_by
 from cases.models import Case
 from cases.permissions import Action, may
-from tracker.db_router import read_from_replica
+from tracker.db_router import acting_for, read_from_replica
 
 from . import selectors
 from .importing import NO, YES, RowFailed, apply_plan, plan_import
@@ -268,7 +268,12 @@ def export_job_run(*, job_id: int) -> None:
         return
     job = lease.job
     try:
-        with translation.override(job.language), tempfile.TemporaryFile() as out:
+        # For its owner: their replica reads see their writes made before they asked.
+        with (
+            acting_for(job.owner_id),
+            translation.override(job.language),
+            tempfile.TemporaryFile() as out,
+        ):
             count = export_write(
                 user=job.owner,
                 query=job.query,
@@ -406,7 +411,8 @@ def import_job_run(*, job_id: int) -> None:
     if lease is None:
         return
     try:
-        with translation.override(lease.job.language):
+        # For its owner: what it imports is theirs to read back at once (tracker.db_router).
+        with acting_for(lease.job.owner_id), translation.override(lease.job.language):
             if lease.job.upload:  # not read yet: read it, then wait for the owner to confirm
                 _import_read(lease)
             else:

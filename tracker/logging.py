@@ -35,8 +35,10 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _NOT_EXTRA = [*RESERVED_ATTRS, "taskName", "request", "status_code", "server_time"]
 
 
-def _user_id(request: HttpRequest) -> int | None:
-    """The user's id if authentication already ran: never a query from a log line."""
+def authenticated_user_id(request: HttpRequest) -> int | None:
+    """The user's id if authentication already ran (the session's user, or the API token's,
+    which DRF sets on the request too): never a query, from a log line or the read-your-writes
+    record (tracker/db_router.py)."""
     user = request.__dict__.get("user")
     if isinstance(user, SimpleLazyObject):
         user = user._wrapped
@@ -83,7 +85,7 @@ class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
                 log_data["request_id"] = request_id
             log_data["method"] = request.method
             log_data["path"] = request.path
-            user_id = _user_id(request)
+            user_id = authenticated_user_id(request)
             if user_id is not None:
                 log_data["user_id"] = user_id
         status = getattr(record, "status_code", None)

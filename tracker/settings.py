@@ -163,6 +163,12 @@ if _replica_url:
     # Tests have no replication: the test "replica" is the test primary.
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["tracker.db_router.ReplicaRouter"]
+# A user reads their own writes on the next page even while the replica lags: the request's
+# changes are recorded per user in the cache (does nothing without a replica).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "tracker.db_router.ReadYourWritesMiddleware",
+)
 # --- end read replica ---
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
