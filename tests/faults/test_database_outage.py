@@ -5,78 +5,29 @@ soon as the database is back."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
 
 from cases.models import Case, CaseEvent
 from tests.factories import api_key
+from tests.live_server import LiveServer
 
-from .conftest import free_port, needs_postgres
+from .conftest import needs_postgres
 from .proxy import REFUSE, FaultProxy
 
 pytestmark = [needs_postgres, pytest.mark.postgres]
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-
 
 @dataclass
-class Server:
-    port: int
-    process: subprocess.Popen
-    log: Path
+class Server(LiveServer):
     db: FaultProxy
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        session: str = "",
-        token: str = "",
-        form: dict[str, str] | None = None,
-        json_body: dict | None = None,
-        language: str = "zh-hans",
-    ) -> tuple[int, dict[str, str], bytes]:
-        headers = {"Accept-Language": language, "X-Request-ID": f"test-{secrets.token_hex(4)}"}
-        body: bytes | None = None
-        csrf = secrets.token_hex(16)  # 32 characters: a valid unmasked CSRF secret
-        if session:
-            headers["Cookie"] = f"sessionid={session}; csrftoken={csrf}"
-        if token:
-            headers["Authorization"] = f"Token {token}"
-        if form is not None:
-            body = urlencode({**form, "csrfmiddlewaretoken": csrf}).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            headers["Content-Type"] = "application/json"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
-
-    def log_lines(self) -> list[str]:
-        return self.log.read_text(errors="replace").splitlines()
-
-    def json_logs(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log_lines() if line.startswith("{")]
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +36,6 @@ def server(django_db_setup, tmp_path_factory) -> Iterator[Server]:
     proxy = FaultProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))
     credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     folder = tmp_path_factory.mktemp("server")
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{credentials}@127.0.0.1:{proxy.port}/{db['NAME']}",
@@ -96,35 +46,13 @@ def server(django_db_setup, tmp_path_factory) -> Iterator[Server]:
         "DJANGO_DEBUG": "true",
         "LOG_FORMAT": "json",
         "TRACKER_VAR_DIR": str(folder / "var"),
-        "PYTHONUNBUFFERED": "1",
     }
-    log = folder / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 (a fixed argument list, no shell)
-            [str(GUNICORN), "tracker.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--timeout", "30", "--graceful-timeout", "2"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = Server(port=port, process=process, log=log, db=proxy)
+    server = Server.start(env, folder, db=proxy)
     try:
-        ready_by = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if server.request("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < ready_by, log.read_text()
-            time.sleep(0.1)
+        server.wait_ready()
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
         proxy.close()
 
 
