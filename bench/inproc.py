@@ -19,11 +19,13 @@ Settings come from the environment as for the server (DATABASE_URL, DJANGO_*).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,9 @@ READER = "bench-reader"  # an API client of the provincial commission (read-only
 EXPORT_ROWS = 100_000
 LOAD_CLIENTS = 64  # the largest closed-loop run's users (bench/run.py), each its own client
 POOL_SIZE = 30  # cases per load client, disjoint across clients
+# The search term classes' sample of cases, and terms per class.
+SEARCH_SAMPLE = 20_000
+SEARCH_PER_CLASS = 5
 # The move each load client makes from each state: a loop an inspector may run forever
 # without closing anything (open → in progress → escalated → in progress → …).
 NEXT_STATE = {
@@ -119,6 +124,47 @@ def load_clients(rng: random.Random) -> list[dict[str, Any]]:
     return clients
 
 
+def search_terms(rng: random.Random) -> dict[str, list[str]]:
+    """Search terms by class, drawn from a sample of the generated text by how many cases
+    contain them: the most common, the median and the rarest two-character words (pairs of
+    Chinese characters) and single characters, fragments of case codes, and the words the
+    round-two issue names."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT code, title || ' ' || description FROM cases_case "
+            "TABLESAMPLE BERNOULLI (%s) REPEATABLE (1) LIMIT %s",
+            [100 * SEARCH_SAMPLE / max(Case.objects.count(), 1), SEARCH_SAMPLE],
+        )
+        rows = cursor.fetchall()
+    words: Counter[str] = Counter()
+    chars: Counter[str] = Counter()
+    for _code, text in rows:
+        chinese = [c if "\u4e00" <= c <= "\u9fff" else " " for c in text]
+        chars.update({c for c in chinese if c != " "})
+        words.update({a + b for a, b in itertools.pairwise(chinese) if " " not in (a, b)})
+
+    def by_frequency(counts: Counter[str]) -> dict[str, list[str]]:
+        ranked = [term for term, _n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        middle = max(len(ranked) // 2 - SEARCH_PER_CLASS // 2, 0)
+        return {
+            "common": ranked[:SEARCH_PER_CLASS],
+            "median": ranked[middle : middle + SEARCH_PER_CLASS],
+            "rare": ranked[-SEARCH_PER_CLASS:],
+        }
+
+    codes = [code for code, _text in rows]
+    fragments = []
+    for code in rng.sample(codes, min(SEARCH_PER_CLASS, len(codes))):
+        length = rng.randint(4, min(8, len(code)))
+        start = rng.randint(0, len(code) - length)
+        fragments.append(code[start : start + length])
+    terms = {f"word_{key}": value for key, value in by_frequency(words).items()}
+    terms.update({f"char_{key}": value for key, value in by_frequency(chars).items()})
+    terms["code"] = fragments
+    terms["named"] = ["土地", "扶贫", "资金", "采购", "审批"]
+    return terms
+
+
 def setup(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(1)  # noqa: S311 (sampling, not secrets)
     supervisor = User.objects.select_related("unit").get(username=SUPERVISOR)
@@ -165,6 +211,7 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
         "export_query": query,
         "export_rows": rows,
         "load_clients": load_clients(rng),
+        "search_terms": search_terms(rng),
     }
 
 

@@ -185,6 +185,15 @@ def request_sets(
         term = urllib.parse.quote(rng.choice(SEARCH_TERMS))
         return get(f"/api/v1/cases/?search={term}")
 
+    def search_class(terms: list[str], token: str) -> Callable[[random.Random], Req]:
+        headers = {"Authorization": f"Token {token}", "Accept-Language": "zh-hans"}
+
+        def make(rng: random.Random) -> Req:
+            term = urllib.parse.quote(rng.choice(terms))
+            return get(f"/api/v1/cases/?search={term}", headers)
+
+        return make
+
     makers: dict[str, Callable[[random.Random], Req]] = {
         f"stats_{by}{suffix}": stats(by, bool(suffix))
         for by in ("inspection", "unit", "region")
@@ -200,4 +209,13 @@ def request_sets(
             "dashboard": lambda rng: get("/dashboard/", session),
         }
     )
+    # Search by term class (bench/inproc.py `search_terms`), as the province-wide supervisor
+    # and as an inspector (the first load client).
+    inspector = setup["load_clients"][0]["token"] if setup["load_clients"] else None
+    for kind, terms in setup.get("search_terms", {}).items():
+        if not terms:
+            continue
+        makers[f"search_{kind}"] = search_class(terms, setup["supervisor_token"])
+        if inspector:
+            makers[f"search_{kind}_inspector"] = search_class(terms, inspector)
     return makers

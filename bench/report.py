@@ -26,6 +26,18 @@ class Metric:
     percentile: str = "p95"  # of a request timing ("ms"), the one compared
 
 
+# Search term classes (bench/inproc.py `search_terms`): key → label.
+SEARCH_CLASSES = {
+    "word_common": "2-char word, most common",
+    "word_median": "2-char word, median",
+    "word_rare": "2-char word, rarest",
+    "char_common": "1 char, most common",
+    "char_median": "1 char, median",
+    "char_rare": "1 char, rarest",
+    "code": "case code fragment",
+    "named": "土地 扶贫 资金 采购 审批",
+}
+
 METRICS = [
     Metric("generate", "generate_cases", "s", "generate", 120),
     Metric("analyze", "VACUUM ANALYZE after the load", "s", "generate"),
@@ -38,6 +50,11 @@ METRICS = [
     ),
     Metric("list", "case list, filtered (API)", "ms", "list", 50),
     Metric("search", "Chinese search (API)", "ms", "search", 100),
+    *(
+        Metric(f"search_{kind}{who}", f"search {label}{as_who}", "ms", "search", 60)
+        for kind, label in SEARCH_CLASSES.items()
+        for who, as_who in (("", ", supervisor"), ("_inspector", ", inspector"))
+    ),
     Metric("detail", "case detail (API)", "ms", "detail", 30),
     Metric("list_page", "case list page, filtered", "ms", "pages", 50),
     Metric("detail_page", "case page", "ms", "pages", 30),

@@ -15,7 +15,10 @@ For each size (10,000 cases, then --cases) it
    tests' clients);
 3. starts the production server (`make serve`: gunicorn, debug off) on a free port and measures
    with real HTTP requests, one at a time after a warm-up: completion stats (each group_by,
-   with and without as_of), a filtered case list, Chinese text search, case detail (API and
+   with and without as_of), a filtered case list, Chinese text search (a list of phrases,
+   then by term class: the most common, median and rarest two-character words and single
+   characters of a sample of the generated text, case code fragments, and 土地 扶贫 资金 采购
+   审批; as the provincial supervisor and as an inspector), case detail (API and
    pages), and the dashboard page of a signed-in supervisor;
 4. runs a load test with Locust (bench/locustfile.py, headless, CSV and HTML report under
    var/bench/): fifty users, each pausing --think-ms (default 500 ms) between requests, as

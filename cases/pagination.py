@@ -46,10 +46,14 @@ class CappedPaginator(Paginator):
             return super().count
         # Unordered: any cap + 1 matches will do, found the cheapest way. Their ids, not just
         # their number: when that is all of them, the search reads its page by id.
-        found = list(
-            self.object_list.order_by().values_list("pk", flat=True)[: self.cap + 1]  # type: ignore[attr-defined]
-        )
-        self.count_exact = len(found) <= self.cap
+        if self.search is not None:
+            found, complete = self.search.first_ids(self.cap + 1)
+            self.count_exact = complete and len(found) <= self.cap
+        else:
+            found = list(
+                self.object_list.order_by().values_list("pk", flat=True)[: self.cap + 1]  # type: ignore[attr-defined]
+            )
+            self.count_exact = len(found) <= self.cap
         if self.count_exact:
             self.all_ids = found
         return min(len(found), self.cap)

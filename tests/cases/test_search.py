@@ -1,4 +1,4 @@
-"""Chinese text search over code, title and description, served by the trigram index."""
+"""Chinese text search over code, title and description, served by the bigram index."""
 
 from datetime import timedelta
 
@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from cases import selectors
+from cases import search, selectors
 from cases.filters import CaseFilter
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -44,16 +44,89 @@ def test_search_stays_in_scope(world):
     assert _search(world.no_unit, "林业问题") == set()
 
 
-def test_the_search_expression_is_the_indexed_one(world):
-    world.case(title="林业局审批事项超时")
-    cases = CaseFilter({"search": "审批事项"}, queryset=selectors.visible_cases(world.admin)).qs
-    sql, params = cases.order_by().query.sql_with_params()
+def _through_the_index(queryset, *, explain=False):
+    """The rows (or the plan) of `queryset` with every plan but the bigram index's refused."""
+    sql, params = queryset.order_by().values_list("title", flat=True).query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_indexscan = off")  # not the deadline index either
-        cursor.execute(f"EXPLAIN {sql}", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "case_search_trgm" in plan
+        cursor.execute(f"EXPLAIN {sql}" if explain else sql, params)
+        rows = [row[0] for row in cursor.fetchall()]
+    return "\n".join(rows) if explain else set(rows)
+
+
+@pytest.mark.parametrize(
+    "term", ["林", "林业", "审批事项", "林业局审批事项超时", "j", "jc-2026", "100%", "a'b\\c"]
+)
+def test_terms_of_every_length_are_served_by_the_bigram_index(world, term):
+    world.case(title="林业局审批事项超时")
+    cases = CaseFilter({"search": term}, queryset=selectors.visible_cases(world.admin)).qs
+    assert "case_search_bigram" in _through_the_index(cases, explain=True)
+
+
+# Texts with what a term may hold: Chinese, ASCII of both cases, digits, spaces, quotes, a
+# backslash, LIKE's wildcards, tsquery's operators and the bigram builder's own separators.
+TEXTS = [
+    ("HC1-2024-001", "林业局审批事项超时", "涉及群众办事，耕地保护不到位"),
+    ("HC1-2024-002", "资金拨付不及时", "惠民资金 a'b\\c & !d | e:f (g) <->"),
+    ("JC-2026-ab", "完成率100%的问题", "a_b 问题; 土地\x1e\x1f扶贫"),
+    ("XC-9", "林", "x"),
+]
+
+
+def _terms():
+    """Every piece of one to ten characters of the texts, and some found nowhere."""
+    terms = {"土地扶贫", "林业局长", "zz", "问题x", "\\", "'", "&", "|", "!", ":*", "\x1e", "\x1f"}
+    for code, title, description in TEXTS:
+        text = f"{code} {title} {description}"
+        for length in range(1, 11):
+            terms.update(text[i : i + length] for i in range(0, len(text) - length + 1, 3))
+    return sorted(terms)
+
+
+def test_the_bigram_index_finds_every_match_the_plain_query_finds(world):
+    for code, title, description in TEXTS:
+        world.case(code=code, title=title, description=description)
+    visible = selectors.visible_cases(world.admin)
+    terms = _terms()
+    assert len(terms) > 150
+    for term in terms:
+        expected = {
+            title
+            for code, title, description in TEXTS
+            if term.upper() in f"{code} {title} {description}".upper()
+        }
+        assert _through_the_index(search.matching(visible, term)) == expected, term
+        assert _through_the_index(search.matching(visible, term.lower())) == {
+            title
+            for code, title, description in TEXTS
+            if term.lower().upper() in f"{code} {title} {description}".upper()
+        }, term.lower()
+
+
+@pytest.mark.parametrize(
+    ("count_walk", "term", "expected", "queries"),
+    [
+        (2000, "林业", (12, True), 1),  # the window is the whole list: counted there
+        (2000, "问题", (20, False), 1),  # the limit found in the window
+        (25, "问题", (20, False), 1),  # a longer list, but the window holds the limit
+        # A longer list than the window: through the index (in a savepoint, for its SET).
+        (5, "林业", (12, True), 5),
+        (5, "问题", (20, False), 5),
+        (5, "无此词", (0, True), 5),
+    ],
+)
+def test_the_count_of_a_search_reads_a_window_then_the_index(
+    world, monkeypatch, django_assert_num_queries, count_walk, term, expected, queries
+):
+    monkeypatch.setattr("cases.search.COUNT_WALK_ROWS", count_walk)
+    for i in range(40):
+        world.case(title=f"{'林业' if i % 3 == 0 and i < 36 else '水利'}问题{i:02d}")
+    base = selectors.visible_cases(world.supervisor)
+    with django_assert_num_queries(queries):
+        found, complete = search.Search(base=base, term=term).first_ids(20)
+    assert (len(found), complete) == expected
+    assert set(found) <= set(search.matching(base, term).values_list("id", flat=True))
 
 
 def test_a_search_counts_matches_up_to_a_cap(world, client, monkeypatch):
@@ -117,19 +190,21 @@ def _expected(world, params, pages):
 
 @pytest.mark.parametrize("matches_late", [False, True], ids=["spread", "gathered-late"])
 @pytest.mark.parametrize(
-    ("cap", "walk"),
+    ("cap", "walk", "count_walk"),
     [
-        (1000, 4000),  # every match counted: the page is read by id
-        (7, 4000),  # more than the cap; the walk covers the whole list
-        (7, 20),  # a short walk: spread matches fill it, gathered ones are sorted instead
+        (1000, 4000, 2000),  # every match counted: the page is read by id
+        (1000, 4000, 5),  # every match counted through the index
+        (7, 4000, 2000),  # more than the cap; the walk covers the whole list
+        (7, 20, 5),  # a short walk: spread matches fill it, gathered ones are sorted instead
     ],
 )
 @pytest.mark.parametrize("ordering", ["deadline", "-deadline", "-updated_at", "created_at"])
 def test_search_pages_match_the_plain_ordered_query(
-    world, monkeypatch, matches_late, cap, walk, ordering
+    world, monkeypatch, matches_late, cap, walk, count_walk, ordering
 ):
     monkeypatch.setattr("cases.pagination.SEARCH_COUNT_CAP", cap)
     monkeypatch.setattr("cases.search.WALK_ROWS", walk)
+    monkeypatch.setattr("cases.search.COUNT_WALK_ROWS", count_walk)
     _spread(world, matches_late=matches_late)
     params = {"search": "林业", "ordering": ordering}
     expected = _expected(world, params, 3)
