@@ -188,7 +188,8 @@ class Search:
         """The first `top` matches, read through the index and sorted."""
         columns = ["id"] + [column for column, _ in order if column != "id"]
         sql, params = self.matches.order_by().values_list(*columns).query.sql_with_params()
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_nestloop = off")  # as in `first_ids`
             cursor.execute(
                 f"WITH m AS MATERIALIZED ({sql}) SELECT m.id FROM m "  # noqa: S608 (as above)
                 f"ORDER BY {self._order_sql(order, 'm')} LIMIT %s",
