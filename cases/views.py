@@ -7,8 +7,11 @@ get a redirect or the whole page, so everything works without JavaScript.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import timedelta
+from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
@@ -178,6 +181,26 @@ def healthz(request: HttpRequest) -> JsonResponse:
 # --- Case list -------------------------------------------------------------------------
 
 
+def case_list_reads(params: Mapping[str, Any]) -> AbstractContextManager[None]:
+    """Where a case list (page or API) reads: the replica (`read_from_replica`), unless it is
+    searched. A search finds its matches with SQL of its own on the primary's connection
+    (cases.search), and a page's rows must come from the database its matches came from."""
+    if str(params.get("search") or "").strip():
+        return nullcontext()
+    return read_from_replica()
+
+
+def _list_reads_replica(
+    view: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def reading(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with case_list_reads(request.GET):
+            return view(request, *args, **kwargs)
+
+    return reading
+
+
 def _filter_choices(user: Any, chosen_unit: str) -> dict[str, Any]:
     units = selectors.visible_units(user)
     return {
@@ -195,6 +218,7 @@ def _filter_choices(user: Any, chosen_unit: str) -> dict[str, Any]:
 
 @login_required
 @require_GET
+@_list_reads_replica  # the user was loaded on the primary
 def case_list(request: HttpRequest) -> HttpResponse:
     """我的整改任务 / the cases in the user's scope, filtered, searched, sorted, paginated."""
     query = request.GET.copy()
@@ -358,9 +382,12 @@ def _case_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, A
 
 @login_required
 @require_GET
+@read_from_replica()  # the user was loaded on the primary
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = _case_or_404(request.user, case_id)
-    record_case_view(request, case)  # a restricted case: who read it goes in the audit log
+    # A restricted case: who read it goes in the audit log (on the primary, and the rest of
+    # the page is then read there too).
+    record_case_view(request, case)
     return render(request, "cases/case_detail.html", _case_context(request, case))
 
 

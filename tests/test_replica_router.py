@@ -210,15 +210,70 @@ class TestWithReplica:
         read = "\n".join(sql[REPLICA_DB_ALIAS])
         assert not [table for table in BOOKKEEPING_TABLES if table in read]
 
-    @pytest.mark.parametrize("page", ["cases:list", "cases:detail"])
-    def test_it_keeps_case_pages_on_the_primary(self, client, world, cases, page):
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "/cases/",
+            "/cases/?status=open,in_progress&ordering=-updated_at",
+            "/cases/{id}/",
+            "/api/v1/cases/",
+            "/api/v1/cases/?light=red",
+            "/api/v1/cases/{id}/",
+        ],
+    )
+    def test_it_reads_case_lists_and_case_pages_from_the_replica(self, client, world, cases, url):
         client.force_login(world.supervisor)
-        args = [cases[1].pk] if page == "cases:detail" else []
+        headers = api_token(world.supervisor) if url.startswith("/api/") else {}
+        url = url.format(id=cases[1].pk)
         with queries_on(DEFAULT_DB_ALIAS, REPLICA_DB_ALIAS) as sql:
-            response = client.get(reverse(page, args=args))
+            response = client.get(url, **headers)
+        assert response.status_code == 200, response.content[:500]
+        assert reading(sql[REPLICA_DB_ALIAS], '"cases_case"'), "no case read on the replica"
+        # The session, the user or the token come from the primary (before the view), and
+        # nothing else does.
+        assert not reading(sql[DEFAULT_DB_ALIAS]), sql[DEFAULT_DB_ALIAS]
+        assert not writing(sql[DEFAULT_DB_ALIAS]) and not writing(sql[REPLICA_DB_ALIAS])
+
+    @pytest.mark.parametrize("url", ["/cases/?search={code}", "/api/v1/cases/?search={code}"])
+    def test_it_keeps_a_searched_list_on_the_primary(self, client, world, cases, url):
+        # A search finds its matches with SQL of its own on the primary's connection: the
+        # rows come from there too, never matches of one database with rows of the other.
+        client.force_login(world.supervisor)
+        headers = api_token(world.supervisor) if url.startswith("/api/") else {}
+        with queries_on(DEFAULT_DB_ALIAS, REPLICA_DB_ALIAS) as sql:
+            response = client.get(url.format(code=cases[1].code), **headers)
         assert response.status_code == 200
-        assert reading(sql[DEFAULT_DB_ALIAS])
+        assert cases[1].code in response.content.decode()
+        assert reading(sql[DEFAULT_DB_ALIAS], '"cases_case"')
         assert sql[REPLICA_DB_ALIAS] == []
+
+    @pytest.mark.parametrize("url", ["/cases/{id}/", "/api/v1/cases/{id}/"])
+    def test_a_restricted_case_is_audited_on_the_primary_and_read_there_after(
+        self, client, world, url
+    ):
+        case = world.case(world.unit_a, inspection=world.restricted)
+        client.force_login(world.supervisor)
+        headers = api_token(world.supervisor) if url.startswith("/api/") else {}
+        ran: list[tuple[str, str]] = []  # (alias, sql) in the order they ran
+        with ExitStack() as stack:
+            for alias in (DEFAULT_DB_ALIAS, REPLICA_DB_ALIAS):
+
+                def record(execute, sql, params, many, context, alias=alias):
+                    ran.append((alias, sql))
+                    return execute(sql, params, many, context)
+
+                stack.enter_context(connections[alias].execute_wrapper(record))
+            response = client.get(url.format(id=case.pk), **headers)
+        assert response.status_code == 200
+        # Found on the replica, the view recorded on the primary, read there from then on.
+        audit_insert = 'INSERT INTO "audit_auditentry"'
+        audit = [i for i, (_alias, sql) in enumerate(ran) if sql.startswith(audit_insert)]
+        assert len(audit) == 1, ran
+        on_replica = [i for i, (alias, _sql) in enumerate(ran) if alias == REPLICA_DB_ALIAS]
+        assert reading([sql for alias, sql in ran if alias == REPLICA_DB_ALIAS], '"cases_case"')
+        assert max(on_replica) < audit[0], ran
+        if not url.startswith("/api/"):  # the page reads its records after the audit
+            assert reading([sql for _alias, sql in ran[audit[0] :]]), ran
 
     def test_it_keeps_a_transition_on_the_primary(self, client, world, cases):
         client.force_login(world.inspector_b)  # the unit starts its case (cases.rules)

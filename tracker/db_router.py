@@ -6,7 +6,8 @@ Without it this router sends everything to `default`, exactly as if it were not 
 
 Only code that opts in reads from the replica, by running inside `read_from_replica()` (a
 context manager and a decorator): the dashboard and the progress report, the completion
-statistics and the inspection figures of the API, and the case reads of ledger exports.
+statistics and the inspection figures of the API, the case list and a case's page (pages and
+API; not a searched list: cases.views.case_list_reads), and the case reads of ledger exports.
 Inside such a scope a read still goes to the primary when
 
 - the scope has written anything (every write goes to the primary, and the replica may not
@@ -17,9 +18,9 @@ Inside such a scope a read still goes to the primary when
 - the user the scope reads for wrote on the primary in an earlier request or task, and the
   replica has not replayed that far yet (read-your-writes across requests, below).
 
-Reads outside any scope (sessions and the logged-in user, loaded by middleware and
-`login_required` before the view's scope opens; the case list and detail; every service)
-stay on the primary.
+Reads outside any scope (sessions and the logged-in user or API token, loaded by middleware,
+`login_required` or DRF before the view's scope opens; every write and the reads of its
+request; every service) stay on the primary.
 
 The scope lives in a context variable: each thread (gunicorn worker, Celery process) and each
 asyncio task has its own, so one request's writes never send another request to the primary.

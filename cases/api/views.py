@@ -32,7 +32,7 @@ from ..errors import DomainError, InvalidInput
 from ..filters import CaseFilter, UnitFilter
 from ..models import ApiToken, Case, User
 from ..permissions import Action, require
-from ..views import evidence_response
+from ..views import case_list_reads, evidence_response
 from . import serializers as s
 from .throttling import TokenRateThrottle
 
@@ -213,9 +213,18 @@ class CaseViewSet(
     def _case(self, pk: int) -> Case:
         return self.get_queryset().get(pk=pk)
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # The replica, unless searched (`case_list_reads`); the caller was authenticated on
+        # the primary before the view.
+        with case_list_reads(request.query_params):
+            return super().list(request, *args, **kwargs)
+
+    @read_from_replica()
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         case = self.get_object()
-        record_case_view(request, case)  # a restricted case: who read it goes in the audit log
+        # A restricted case: who read it goes in the audit log (on the primary, and anything
+        # read after it too).
+        record_case_view(request, case)
         return Response(self.get_serializer(case).data)
 
     @extend_schema(request=s.CaseCreateSerializer, responses={201: s.CaseSerializer, **ERRORS})

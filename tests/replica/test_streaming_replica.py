@@ -48,6 +48,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 STATS = "/api/v1/stats/completion/?group_by=unit"
+# A case's status as its page and the list's rows show it.
+STATUS = r'class="status status-(\w+)"'
 # The dashboard's and the progress report's completion figure: "done/total".
 DONE_OF_TOTAL = re.compile(r'整改完成率</span><span class="muted">(\d+)/(\d+)</span>')
 
@@ -220,6 +222,37 @@ def nudge(primary: Cluster) -> None:
     primary.query("INSERT INTO nudge VALUES (now())")
 
 
+def case_statuses(
+    server: LiveServer, session: str, token: str, case: dict[str, Any]
+) -> dict[str, str]:
+    """The status a user reads for the case on its page, in the case list page, by
+    GET /api/v1/cases/<id>/ and in GET /api/v1/cases/."""
+    pk = case["id"]
+    seen: dict[str, str] = {}
+    status, _headers, body = server.request("GET", f"/cases/{pk}/", session=session)
+    assert status == 200, body[:500]
+    found = re.search(STATUS, body.decode())
+    assert found, body.decode()[:2000]
+    seen["page"] = found[1]
+    status, _headers, body = server.request("GET", "/cases/?ordering=-updated_at", session=session)
+    assert status == 200, body[:500]
+    found = re.search(rf'<a href="/cases/{pk}/">.*?{STATUS}', body.decode(), re.DOTALL)
+    assert found, body.decode()[:2000]
+    seen["list page"] = found[1]
+    status, _headers, body = server.request("GET", f"/api/v1/cases/{pk}/", token=token)
+    assert status == 200, body[:500]
+    seen["api"] = json.loads(body)["status"]
+    status, _headers, body = server.request("GET", "/api/v1/cases/?page_size=100", token=token)
+    assert status == 200, body[:500]
+    (row,) = [row for row in json.loads(body)["results"] if row["id"] == pk]
+    seen["api list"] = row["status"]
+    return seen
+
+
+def everywhere(status: str) -> dict[str, str]:
+    return dict.fromkeys(("page", "list page", "api", "api list"), status)
+
+
 # --- Read-your-writes ---------------------------------------------------------------------
 
 
@@ -260,6 +293,57 @@ def test_a_user_reads_their_own_writes_on_any_machine_while_the_replica_lags(dep
     resume_replay(d.standby)
     wait_caught_up(d.primary, d.standby)
     assert stats(two, reader) == (before[0] + 2, before[1]) == page_figure(one, colleague)
+
+
+def test_a_status_change_shows_on_the_writers_next_case_page_and_list_only(deployment):
+    """The case list and the case page (pages and API) read the replica, and a user who moved
+    a case reads the move on the next request, while the replica lags, on either machine."""
+    d = deployment
+    one, two = d.web
+    case = d.cases["open"][4]  # moved by this test only
+    # The unit's inspector moves it; a supervisor of the commission, who wrote nothing, and
+    # the API reader read it too.
+    writer = (d.sessions["inspector_b"], d.tokens["inspector_b"])
+    colleague = (d.sessions["supervisor2"], d.tokens["supervisor2"])
+    assert (
+        case_statuses(two, *writer, case)
+        == case_statuses(one, *colleague, case)
+        == everywhere("open")
+    )
+
+    pause_replay(d.standby)
+    # Started on machine one's page (a form post, then the redirect's page)...
+    form = {"to": "in_progress", "note": "开始整改"}
+    status, _headers, body = one.request(
+        "POST", f"/cases/{case['id']}/transition/", session=writer[0], form=form
+    )
+    assert status == 302, body[:500]
+    assert (status_on(d.primary, case), status_on(d.standby, case)) == ("in_progress", "open")
+    # ... read back at once on machine two, on the case's page and in the list, by the session
+    # and by the API token: the writer's reads go to the primary while the replica lags.
+    assert case_statuses(two, *writer, case) == everywhere("in_progress")
+    # Who did not write reads the standby, which has not replayed the move.
+    assert case_statuses(two, *colleague, case) == everywhere("open")
+    assert case_statuses(one, *colleague, case) == everywhere("open")
+    status, _headers, body = one.request(
+        "GET", f"/api/v1/cases/{case['id']}/", token=d.tokens["api_reader"]
+    )
+    assert (status, json.loads(body)["status"]) == (200, "open")
+
+    # Submitted through the API on machine two, read on machine one's pages.
+    status, _headers, body = two.request(
+        "POST", f"/api/v1/cases/{case['id']}/transitions/", token=writer[1],
+        json_body={"to": "submitted", "note": "整改完成，报请验收"},
+    )  # fmt: skip
+    assert status == 200, body[:500]
+    assert case_statuses(one, *writer, case) == everywhere("submitted")
+    assert case_statuses(one, *colleague, case) == everywhere("open")
+    assert status_on(d.standby, case) == "open"
+
+    resume_replay(d.standby)
+    wait_caught_up(d.primary, d.standby)
+    assert case_statuses(one, *colleague, case) == everywhere("submitted")
+    assert case_statuses(two, *writer, case) == everywhere("submitted")
 
 
 def test_once_the_replica_has_caught_up_the_writer_reads_it_again(deployment):
