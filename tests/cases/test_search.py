@@ -104,6 +104,19 @@ def test_the_bigram_index_finds_every_match_the_plain_query_finds(world):
         }, term.lower()
 
 
+@pytest.mark.parametrize("count_walk", [5000, 1], ids=["window", "index"])
+def test_the_count_finds_what_the_plain_query_finds(world, monkeypatch, count_walk):
+    """The count's own SQL (its window: on the text as written for a term without cased
+    letters, upper-cased otherwise; or the index) against the texts and terms above."""
+    monkeypatch.setattr("cases.search.COUNT_WALK_ROWS", count_walk)
+    made = {world.case(code=c, title=t, description=d).pk: (c, t, d) for c, t, d in TEXTS}
+    base = selectors.visible_cases(world.admin)
+    for term in [*_terms(), "jc-2026-AB", "hc1", "A'B\\C"]:
+        found, complete = search.Search(base=base, term=term).first_ids(100)
+        expected = {pk for pk, parts in made.items() if term.upper() in " ".join(parts).upper()}
+        assert (set(found), complete) == (expected, True), term
+
+
 @pytest.mark.parametrize(
     ("count_walk", "term", "expected", "queries"),
     [
