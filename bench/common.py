@@ -17,6 +17,12 @@ LOGS = ROOT / "var" / "bench"
 PYTHON = sys.executable
 HOST = "127.0.0.1"
 
+# The load mix's moves and list filters (bench/locustfile.py, bench/memory.py): each client
+# moves its own cases around a loop it may run forever without closing anything (open → in
+# progress → escalated → in progress → …; bench/inproc.py makes the pools).
+NEXT_STATE = {"open": "in_progress", "in_progress": "escalated", "escalated": "in_progress"}
+LIST_FILTERS = ["status=open,in_progress", "light=red", "light=yellow", "ordering=-updated_at", ""]
+
 
 def log(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)

@@ -23,10 +23,9 @@ import random
 from pathlib import Path
 from typing import Any
 
+from common import LIST_FILTERS, NEXT_STATE  # Locust puts this file's folder on the path
 from locust import FastHttpUser, constant, task
 
-NEXT_STATE = {"open": "in_progress", "in_progress": "escalated", "escalated": "in_progress"}
-LIST_FILTERS = ["status=open,in_progress", "light=red", "light=yellow", "ordering=-updated_at", ""]
 CONFLICT = "status 409"  # the name a 409 is counted under, apart from the other moves
 
 

@@ -69,6 +69,13 @@ METRICS = [
     Metric("closed64_rps", "closed loop, 64 users: requests/s", "/s", "closed"),
     Metric("closed64_p99", "closed loop, 64 users", "ms", "closed", 1000, percentile="p99"),
     Metric("closed64_errors", "closed loop, 64 users: errors", "", "closed", 0),
+    Metric("replica16_rps", "replica reads, closed loop, 16 users: requests/s", "/s", "replica"),
+    Metric("replica16_p95", "replica reads, closed loop, 16 users", "ms", "replica"),
+    Metric("replica16_errors", "replica reads, closed loop, 16 users: errors", "", "replica", 0),
+    Metric("memory_requests", "worker memory: requests sent", "", "memory"),
+    Metric("memory_rss_first_mb", "worker RSS after 1,000 requests (largest)", "MB", "memory"),
+    Metric("memory_rss_last_mb", "worker RSS after the last request (largest)", "MB", "memory"),
+    Metric("memory_growth_pct", "worker RSS growth since 1,000 (most)", "%", "memory", 20),
     Metric("export_seconds", "export ~100k rows: time", "s", "export", 30),
     Metric("export_mb", "export ~100k rows: peak RSS", "MB", "export", 300),
     Metric("export_rows", "export: rows", "", "export"),
@@ -136,8 +143,12 @@ def table(results: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
                     for size in (small, large)
                 ],
                 "errors": [(size.get(metric.key) or {}).get("errors") for size in (small, large)],
+                # A step that could not run here says why (bench/replica.py).
+                "skipped": [(size.get(metric.key) or {}).get("skipped") for size in (small, large)],
             }
         )
+        if rows[-1]["skipped"][1]:
+            rows[-1]["result"] = "not measured"
     if "queries" in large:
         status = large["queries"].get("status_change")
         if status:

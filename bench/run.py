@@ -27,6 +27,11 @@ For each size (10,000 cases, then --cases) it
    unexpected 4xx, timeouts and refused connections; then the same mix in a closed loop (no
    think time: each user sends its next request once the last is answered) with 16 and then
    64 users, each its own client, for the server's saturation throughput and its p95 / p99;
+   then the closed loop with 16 users again, with the replica's reads on a streaming standby
+   of the database's server made for it (bench/replica.py; not measured, and why, when the
+   server refuses replication connections from here); then, at the large size only, a fresh
+   server's workers' memory after the first 1,000 and after --memory-requests requests of the
+   mix (bench/memory.py);
 5. with the server stopped: a ledger export of 100,000 rows as the worker runs it (time and the
    process's peak memory), the reminder sweep over all cases (`send_reminders --no-deliver`)
    with a digest step grouping again and again beside it, then the digest step, and the most
@@ -56,6 +61,8 @@ from typing import Any
 from common import BENCH, LOGS, PYTHON, ROOT, log
 from load import load_test
 from measure import cycle, first_days, measure, request_sets, sign_in
+from memory import memory_step
+from replica import replica_step
 from report import METRICS, git_commit, machine, markdown, table
 from steps import (
     Server,
@@ -75,11 +82,11 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tracker_bench"
 
 # Request groups, in the order they run; --only picks among these and the other steps.
 GROUPS = ["stats", "list", "search", "detail", "pages", "dashboard"]
-STEPS = ["generate", *GROUPS, "load", "closed", "export", "sweep", "queries"]
+STEPS = ["generate", *GROUPS, "load", "closed", "replica", "memory", "export", "sweep", "queries"]
 LOAD_USERS = 50  # the think-time load test's users (the setup makes CLOSED_LOOP_USERS[-1] clients)
 CLOSED_LOOP_USERS = (16, 64)
 OPTIONS_RECORDED = ("requests", "warmup", "budget", "timeout", "load_seconds", "think_ms",
-                    "step_timeout")  # fmt: skip
+                    "step_timeout", "memory_requests")  # fmt: skip
 
 
 # --- The steps of one size ---------------------------------------------------------------------
@@ -361,6 +368,10 @@ def bench_size(size: int, url: str, opts: argparse.Namespace) -> dict[str, Any]:
         password = secrets.token_urlsafe(16)
         setup = prepare(size, url, env, password, result)
         serve_and_measure(env, setup, password, wanted, opts, result)
+        if "replica" in wanted:
+            replica_step(url, env, setup, opts, result)
+        if "memory" in wanted and size == opts.cases:  # 100,000 requests: once is enough
+            memory_step(env, setup, opts, result)
         if "export" in wanted:
             export_step(env, setup, opts, result)
         if "sweep" in wanted:
@@ -400,6 +411,12 @@ def parser() -> argparse.ArgumentParser:
         default=500,
         help="load users' pause between requests (Locust's wait_time; 0: back to back, "
         "which measures queueing)",
+    )
+    parser.add_argument(
+        "--memory-requests",
+        type=int,
+        default=100_000,
+        help="requests of the memory step (its RSS is read after the first 1,000 and the last)",
     )
     parser.add_argument(
         "--skip-generate", action="store_true", help="reuse the databases of an earlier run"
