@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connection, transaction
 from django.db.models import BooleanField, Func, Q, QuerySet, TextField, Value
 from django.db.models.functions import Upper
@@ -98,7 +98,10 @@ class Search:
             ids = list(self.matches.order_by().values_list("pk", flat=True)[: limit + 1])
             return ids[:limit], len(ids) <= limit
         window = self.base.order_by().values_list("id", "code", "title", "description")
-        sql, params = window[:COUNT_WALK_ROWS].query.sql_with_params()
+        try:
+            sql, params = window[:COUNT_WALK_ROWS].query.sql_with_params()
+        except EmptyResultSet:  # a list that is empty by its filters (nothing in scope)
+            return [], True
         with connection.cursor() as cursor:
             # The window's last row is returned whether it matches or not: it tells that the
             # window was full, so that the list may hold matches past it.
