@@ -133,7 +133,7 @@ def search_terms(rng: random.Random) -> dict[str, list[str]]:
         cursor.execute(
             "SELECT code, title || ' ' || description FROM cases_case "
             "TABLESAMPLE BERNOULLI (%s) REPEATABLE (1) LIMIT %s",
-            [100 * SEARCH_SAMPLE / max(Case.objects.count(), 1), SEARCH_SAMPLE],
+            [min(100.0, 100 * SEARCH_SAMPLE / max(Case.objects.count(), 1)), SEARCH_SAMPLE],
         )
         rows = cursor.fetchall()
     words: Counter[str] = Counter()
