@@ -112,3 +112,20 @@ def figures(stats: Path, failures: Path, clients: int, seconds: float) -> dict[s
 
 _COLUMNS = ("Request Count", "50%", "95%", "99%", "Average Response Time",
             "Max Response Time", "Failure Count", "Requests/s")  # fmt: skip
+
+
+def load_rows(
+    result: dict[str, Any], key: str, load: dict[str, Any], percentiles: tuple[str, ...] = ("p95",)
+) -> bool:
+    """The table's rows of a closed-loop run under `key`: requests/s, each percentile and the
+    errors; rows without a figure when the run gave none (False then)."""
+    if "p95" not in load:
+        failed = {"value": None, "n": 0, "errors": 1, "error": load.get("error")}
+        for name in ("rps", *percentiles, "errors"):
+            result[f"{key}_{name}"] = dict(failed)
+        return False
+    result[f"{key}_rps"] = {"value": load["rps"]}
+    for percentile in percentiles:
+        result[f"{key}_{percentile}"] = {part: load[part] for part in ("n", "p50", percentile)}
+    result[f"{key}_errors"] = {"value": load["errors"]}
+    return True

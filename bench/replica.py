@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 from common import LOGS, ROOT, log
-from load import load_test
+from load import load_rows, load_test
 from steps import Server, database_name, free_port
 
 sys.path.append(str(ROOT / "scripts"))
@@ -154,13 +154,8 @@ def replica_step(
         "activity": activity,  # what each server did during the run
         "lag_bytes_after": lag,
     }
-    if "p95" not in load:
-        for row in ROWS:
-            result[row] = {"value": None, "n": 0, "errors": 1, "error": load.get("error")}
+    if not load_rows(result, KEY, load):
         return
-    result[f"{KEY}_rps"] = {"value": load["rps"]}
-    result[f"{KEY}_p95"] = {part: load[part] for part in ("n", "p50", "p95")}
-    result[f"{KEY}_errors"] = {"value": load["errors"]}
     log(
         f"  replica {USERS}: {load['requests']} requests, {load['rps']}/s, p95 {load['p95']} ms, "
         f"failures {load['errors']}; transactions on the primary "

@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from common import BENCH, LOGS, PYTHON, ROOT, log
-from load import load_test
+from load import load_rows, load_test
 from measure import cycle, first_days, measure, request_sets, sign_in
 from memory import memory_step
 from replica import replica_step
@@ -213,15 +213,8 @@ def measure_closed_loop(
         clients = setup["load_clients"][:users]
         load = load_test(port, clients, opts, result["cases"], name=f"-{key}", think_ms=0)
         result[key] = load
-        names = [f"{key}_{part}" for part in ("rps", "p95", "p99", "errors")]
-        if "p95" not in load:
-            for name in names:
-                result[name] = {"value": None, "n": 0, "errors": 1, "error": load.get("error")}
+        if not load_rows(result, key, load, ("p95", "p99")):
             continue
-        result[f"{key}_rps"] = {"value": load["rps"]}
-        result[f"{key}_p95"] = {part: load[part] for part in ("n", "p50", "p95")}
-        result[f"{key}_p99"] = {part: load[part] for part in ("n", "p50", "p99")}
-        result[f"{key}_errors"] = {"value": load["errors"]}
         log(
             f"  closed loop {users}: {load['requests']} requests, {load['rps']}/s, "
             f"p95 {load['p95']} ms, p99 {load['p99']} ms, failures {load['errors']}"
