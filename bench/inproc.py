@@ -37,6 +37,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from common import NEXT_STATE  # noqa: E402 (bench/, this script's folder)
 from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -58,13 +59,7 @@ POOL_SIZE = 30  # cases per load client, disjoint across clients
 # The search term classes' sample of cases, and terms per class.
 SEARCH_SAMPLE = 20_000
 SEARCH_PER_CLASS = 5
-# The move each load client makes from each state: a loop an inspector may run forever
-# without closing anything (open → in progress → escalated → in progress → …).
-NEXT_STATE = {
-    Status.OPEN.value: Status.IN_PROGRESS.value,
-    Status.IN_PROGRESS.value: Status.ESCALATED.value,
-    Status.ESCALATED.value: Status.IN_PROGRESS.value,
-}
+# The states the load clients move their cases from (bench/common.py: NEXT_STATE).
 MOVABLE = list(NEXT_STATE)
 
 
