@@ -66,9 +66,18 @@ def log_in(page, username: str, password: str) -> None:
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
-def pick(page, select_id: str, text: str, choice: str | None = None) -> None:
+def pick(
+    page,
+    select_id: str,
+    text: str,
+    choice: str | None = None,
+    *,
+    detail: str | None = None,
+    absent: str | None = None,
+) -> None:
     """Type `text` into the tom-select of `select_id` and pick `choice` (default `text`) from
-    the server's answer to the whole text.
+    the server's answer to the whole text; `detail` is the chosen option's grey detail, and
+    `absent` a name the answer must not offer.
 
     The picker first shows what it preloaded, then the answer to the typing once it pauses; an
     option clicked while that answer replaces the list lands on a node being removed and picks
@@ -87,6 +96,11 @@ def pick(page, select_id: str, text: str, choice: str | None = None) -> None:
         ".closest('.ts-wrapper').classList.contains('loading')",
         arg=select_id,
     )
-    page.locator(".ts-dropdown .option", has_text=choice or text).first.click()
+    option = page.locator(".ts-dropdown .option", has_text=choice or text).first
+    if detail is not None:
+        assert option.locator("small").inner_text().strip() == detail
+    if absent is not None:
+        assert page.locator(".ts-dropdown .option", has_text=absent).count() == 0
+    option.click()
     page.wait_for_function("id => document.getElementById(id).value !== ''", arg=select_id)
     page.keyboard.press("Escape")
