@@ -49,7 +49,7 @@ def remind_follow_up(*, event: CaseEvent, at: datetime) -> int:
         return 0
     case = selectors.case_for_reminders(event.case_id)
     addressees = Addressees()
-    people = _who_may_see({case.pk: addressees.people(case, Kind.FOLLOW_UP)}, one=True)[case.pk]
+    people = _who_may_see({case.pk: addressees.people(case, Kind.FOLLOW_UP)})[case.pk]
     units = addressees.webhook_units(case, Kind.FOLLOW_UP)
     return _write(case, Kind.FOLLOW_UP, event, people, units, at)
 
@@ -79,7 +79,7 @@ def remind_event(*, event: CaseEvent, at: datetime, case: Case | None = None) ->
         case = selectors.case_for_reminders(event.case_id)
     people, units = _addressees(kind, case, event, Addressees())
     people = [person for person in people if person.pk != event.actor_id]
-    people = _who_may_see({case.pk: people}, one=True)[case.pk]
+    people = _who_may_see({case.pk: people})[case.pk]
     return _write(case, kind, event, people, units, at)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, QuerySet
 
 from cases import selectors as case_selectors
-from cases.models import Case, Unit
+from cases.models import Case, Inspection, Unit
 
 from . import task_deadlines
 from .models import Notification, Reminder, UnitWebhook
@@ -100,15 +100,48 @@ def case_reminder_timeline(user: Any, case: Case, *, limit: int = 300) -> list[T
     return list(entries.values())
 
 
-def cases_to_remind(statuses: Iterable[str], *, before: date, after_pk: int = 0) -> QuerySet[Case]:
+def case_ids_to_remind(statuses: Iterable[str], *, before: date) -> list[int]:
     """System read for the sweep (not on behalf of a user: who may receive each reminder is
-    checked per recipient): open cases with a deadline before `before`, in id order from
-    `after_pk`, with what choosing recipients needs. Served by the (status, deadline) index."""
+    checked per recipient): the ids of the open cases with a deadline before `before`, in id
+    order; the sweep reads the cases in steps (`cases_to_remind`). Served by the (status,
+    deadline) index: the due cases only, not a walk over every case in id order."""
+    rows = Case.objects.filter(status__in=list(statuses), deadline__lt=before).order_by("pk")
+    return list(rows.values_list("pk", flat=True))
+
+
+def cases_to_remind(statuses: Iterable[str], *, before: date, ids: list[int]) -> QuerySet[Case]:
+    """The cases of `ids` that are still open with a deadline before `before` (one may have
+    moved on since its id was read), in id order, with what choosing recipients needs and
+    nothing else (a sweep reads tens of thousands: not their texts; their units and
+    inspections, a few hundred, are read apart: `sweep_units`, `sweep_inspections`)."""
     return (
-        Case.objects.filter(status__in=list(statuses), deadline__lt=before, pk__gt=after_pk)
-        .select_related("owner__unit__parent", "responsible_unit", "inspection")
+        Case.objects.filter(pk__in=ids, status__in=list(statuses), deadline__lt=before)
+        .select_related("owner__unit__parent")
+        .only(*SWEPT_CASE_FIELDS)
         .order_by("pk")
     )
+
+
+# What the sweep reads of a case (`reminders.services`: the rule, the addressees, the group
+# bots); the owner whole.
+SWEPT_CASE_FIELDS = (
+    "deadline",
+    "status",
+    "responsible_unit",
+    "owner",
+    "supervising_unit",
+    "inspection",
+)
+
+
+def sweep_units(ids: Iterable[int]) -> dict[int, Unit]:
+    """System read for the sweep: responsible units by id."""
+    return Unit.objects.in_bulk(list(ids))
+
+
+def sweep_inspections(ids: Iterable[int]) -> dict[int, Inspection]:
+    """System read for the sweep: inspections by id, with what choosing recipients needs."""
+    return Inspection.objects.only("restricted").in_bulk(list(ids))
 
 
 def case_for_reminders(case_id: int) -> Case:

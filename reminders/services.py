@@ -29,11 +29,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -57,7 +58,7 @@ from .rules import (
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = 500  # cases per sweep step
+_CHUNK = 5000  # cases per sweep step: a transaction, and a constant number of queries
 _KEEP_ERRORS = 10
 
 
@@ -114,6 +115,23 @@ class Addressees:
         self._inspectors: dict[int, list[User]] = {}
         self._supervisors: dict[int, list[User]] = {}
         self._webhook_units: set[int] | None = None
+        # Each person's scope compiled once (`_who_may_see`), by person id.
+        self.scopes: dict[int, tuple[str, tuple[Any, ...]] | None] = {}
+        self._units: dict[int, Any] = {}
+        self._inspections: dict[int, Any] = {}
+
+    def attach(self, cases: list[Case]) -> None:
+        """Give the cases of a sweep's step their responsible units and inspections, each
+        read once a sweep (one query for those not read yet) and shared by its cases."""
+        for cache, name, read in (
+            (self._units, "responsible_unit", selectors.sweep_units),
+            (self._inspections, "inspection", selectors.sweep_inspections),
+        ):
+            missing = {getattr(case, f"{name}_id") for case in cases} - cache.keys()
+            if missing:
+                cache.update(read(missing))
+            for case in cases:
+                setattr(case, name, cache[getattr(case, f"{name}_id")])
 
     def _users(self) -> Any:
         return User.objects.filter(is_active=True).select_related("unit", "unit__parent")
@@ -121,20 +139,35 @@ class Addressees:
     def inspectors(self, case: Case) -> list[User]:
         unit = case.responsible_unit
         if unit.pk not in self._inspectors:
-            chain = unit.lineage
-            found: dict[int, list[User]] = defaultdict(list)
-            for user in self._users().filter(unit_id__in=chain, role=Role.INSPECTOR):
-                found[user.unit_id].append(user)
-            nearest = next((found[pk] for pk in reversed(chain) if found.get(pk)), [])
-            self._inspectors[unit.pk] = sorted(nearest, key=lambda u: u.pk)
+            self.load_inspectors([case])
         return self._inspectors[unit.pk]
+
+    def load_inspectors(self, cases: Iterable[Case]) -> None:
+        """Read the inspectors of the responsible units of `cases` not read yet: one query
+        for them all (a sweep's step asks for a few hundred units)."""
+        chains = {
+            case.responsible_unit_id: case.responsible_unit.lineage
+            for case in cases
+            if case.responsible_unit_id not in self._inspectors
+        }
+        if not chains:
+            return
+        found: dict[int, list[User]] = defaultdict(list)
+        wanted = {pk for chain in chains.values() for pk in chain}
+        for user in self._users().filter(unit_id__in=wanted, role=Role.INSPECTOR).order_by("pk"):
+            found[user.unit_id].append(user)
+        for unit_id, chain in chains.items():
+            self._inspectors[unit_id] = next((found[pk] for pk in reversed(chain) if found[pk]), [])
 
     def supervisors(self, case: Case) -> list[User]:
         unit_id = case.supervising_unit_id
         if unit_id not in self._supervisors:
-            self._supervisors[unit_id] = list(
-                self._users().filter(unit_id=unit_id, role=Role.SUPERVISOR).order_by("pk")
-            )
+            self._supervisors[unit_id] = [
+                user
+                for user in self._users()
+                .filter(unit_id=unit_id, role=Role.SUPERVISOR)
+                .order_by("pk")
+            ]
         return self._supervisors[unit_id]
 
     def people(self, case: Case, kind: str) -> list[User]:
@@ -157,43 +190,67 @@ class Addressees:
         return [pk for pk in units if pk in self._webhook_units]
 
 
-def _who_may_see(wanted: dict[int, list[User]], *, one: bool = False) -> dict[int, list[User]]:
-    """Keep, for each case id, the people who may see that case: one scoped query per person,
-    or with `one` (a write's own case or two) one query for them all, each person's scope an
-    EXISTS over `visible_cases(person, one=True)` (scoped by join, not by unit ids read first)."""
+def _who_may_see(
+    wanted: dict[int, list[User]],
+    *,
+    scopes: dict[int, tuple[str, tuple[Any, ...]] | None] | None = None,
+) -> dict[int, list[User]]:
+    """Keep, for each case id, the people who may see that case, in one query (whatever the
+    number of cases and people): each person's `visible_cases(person, one=True)` (scoped by
+    join, not by unit ids read first) narrowed to their wanted cases, the answers put
+    together with UNION ALL. A sweep keeps each person's scope compiled in `scopes` (by person
+    id) for its steps, which ask about the same people (the delivery checks again before it
+    sends)."""
     by_user: dict[int, tuple[User, set[int]]] = {}
     for case_id, people in wanted.items():
         for person in people:
             by_user.setdefault(person.pk, (person, set()))[1].add(case_id)
+    scopes = {} if scopes is None else scopes
+    parts: list[str] = []
+    params: list[Any] = []
+    for person_id, (person, case_ids) in by_user.items():
+        if person_id not in scopes:
+            scope = case_selectors.visible_cases(person, one=True).order_by().values_list("id")
+            try:
+                scopes[person_id] = scope.query.sql_with_params()
+            except EmptyResultSet:  # sees nothing
+                scopes[person_id] = None
+        compiled = scopes[person_id]
+        if compiled is None:
+            continue
+        sql, scope_params = compiled
+        ids = sorted(case_ids)
+        among_params: list[Any]
+        among, among_params = "= ANY(%s)", [ids]
+        if connection.vendor != "postgresql":
+            among, among_params = f"IN ({', '.join(['%s'] * len(ids))})", [*ids]
+        # Compiled SQL and placeholders only: every value is a parameter.
+        parts.append(f"SELECT %s, v.id FROM ({sql}) v WHERE v.id {among}")  # noqa: S608
+        params += [person_id, *scope_params, *among_params]
     allowed: set[tuple[int, int]] = set()
-    if one and by_user:
-        allowed = _visible_to_each(by_user)
-    for person, case_ids in by_user.values() if not one else ():
-        visible = case_selectors.visible_cases(person).filter(pk__in=case_ids)
-        allowed.update((pk, person.pk) for pk in visible.values_list("pk", flat=True))
+    if parts:
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            allowed = {(case_id, person_id) for person_id, case_id in cursor.fetchall()}
     return {
         case_id: [p for p in people if (case_id, p.pk) in allowed]
         for case_id, people in wanted.items()
     }
 
 
-def _visible_to_each(by_user: dict[int, tuple[User, set[int]]]) -> set[tuple[int, int]]:
-    """(case id, person id) for each wanted case the person may see, in one query."""
-    scopes = {
-        f"sees_{pk}": Exists(
-            case_selectors.visible_cases(person, one=True).filter(pk=OuterRef("pk"))
-        )
-        for pk, (person, _case_ids) in by_user.items()
-    }
-    case_ids = set().union(*(ids for _person, ids in by_user.values()))
-    rows = Case.objects.filter(pk__in=case_ids).order_by().values_list("pk", *scopes.values())
-    names = list(by_user)
-    return {
-        (row[0], person_id)
-        for row in rows
-        for person_id, sees in zip(names, row[1:], strict=True)
-        if sees and row[0] in by_user[person_id][1]
-    }
+class NewReminder(NamedTuple):
+    """A reminder to write (`_insert`): its unique key, addressee and provenance, as the
+    columns of `Reminder` (attribute names) that a new reminder sets."""
+
+    case_id: int
+    kind: str
+    window: str
+    channel: str
+    recipient_id: int | None
+    unit_id: int | None
+    event_id: int | None
+    created_at: datetime
+    sweep_id: int | None
 
 
 def _reminder_rows(
@@ -205,24 +262,66 @@ def _reminder_rows(
     units: Sequence[int],
     at: datetime,
     event: CaseEvent | None = None,
-) -> list[Reminder]:
+    sweep: Any = None,
+) -> list[NewReminder]:
     wanted = enabled_channels()
-    common = {"case": case, "kind": kind, "window": window, "created_at": at, "event": event}
+    common = partial(
+        NewReminder,
+        case.pk,
+        kind,
+        window,
+        event_id=event.pk if event is not None else None,
+        created_at=at,
+        sweep_id=sweep.pk if sweep is not None else None,
+    )
     rows = []
     for person in people:
         if Channel.IN_APP in wanted:
-            rows.append(Reminder(channel=Channel.IN_APP, recipient=person, **common))
+            rows.append(common(Channel.IN_APP, person.pk, None))
         if Channel.EMAIL in wanted and person.email:
-            rows.append(Reminder(channel=Channel.EMAIL, recipient=person, **common))
+            rows.append(common(Channel.EMAIL, person.pk, None))
     if Channel.WEBHOOK in wanted:
-        rows += [Reminder(channel=Channel.WEBHOOK, unit_id=pk, **common) for pk in units]
+        rows += [common(Channel.WEBHOOK, None, pk) for pk in units]
     return rows
 
 
-def _insert(rows: list[Reminder]) -> None:
-    # ON CONFLICT DO NOTHING on the reminder's unique key: whoever comes second (a repeated
-    # or concurrent sweep, a second beat scheduler) writes nothing and does not fail.
-    Reminder.objects.bulk_create(rows, ignore_conflicts=True)
+def _insert(rows: list[NewReminder]) -> None:
+    """Write `rows`, each unless its reminder exists: ON CONFLICT DO NOTHING on the reminder's
+    unique key, so whoever comes second (a repeated or concurrent sweep, a second beat
+    scheduler) writes nothing and does not fail. On PostgreSQL one statement over arrays, one
+    per column (a sweep writes a hundred thousand rows: no model instance each)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        Reminder.objects.bulk_create(
+            [Reminder(**row._asdict()) for row in rows], ignore_conflicts=True
+        )
+        return
+    meta, quote = Reminder._meta, connection.ops.quote_name
+    by_attname = {field.attname: field for field in meta.concrete_fields}
+    fields = [by_attname[name] for name in (*NewReminder._fields, "status")]
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    arrays = ", ".join(f"%s::{field.db_type(connection)!s}[]" for field in fields[:-1])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
+            f"SELECT *, %s FROM unnest({arrays}) ON CONFLICT DO NOTHING",
+            [DeliveryStatus.PENDING, *(list(column) for column in zip(*rows, strict=True))],
+        )
+
+
+def _commit_without_waiting_for_the_disk() -> None:
+    """This transaction's commit returns before its WAL is flushed (PostgreSQL's
+    synchronous_commit off, for it alone): the sweep's steps commit a hundred times a sweep.
+
+    Nothing sent can be lost: a crash loses at most the last steps' reminders, never sent (a
+    message is sent only after its claim commits synchronously, which flushes every earlier
+    record of the log); the next sweep writes them again, once (`_insert`). Only for a step
+    that is a transaction of its own: inside a caller's transaction, its commit is the
+    caller's."""
+    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 # --- The sweep ----------------------------------------------------------------------------
@@ -250,20 +349,18 @@ def sweep(*, today: date | None = None, policy: Policy | None = None) -> SweepRe
         else today
     )
     statuses = statuses_to_remind(policy, OPEN_STATES, Status.ESCALATED)
-    step = partial(_sweep_step, report, Addressees(), policy, days, today=today, at=at)
+    addressees = Addressees()
+    step = partial(_sweep_step, report, addressees, policy, days, today=today, at=at)
     # The run tags its reminders: the digest step groups them once it has ended (reminders.
     # digest), so a delivery running meanwhile never splits a recipient's digest.
     run = sweep_begin()
     try:
         task_deadlines.sweep_tasks(report, run, policy, days, before=before, today=today, at=at)
-        last_pk = 0
-        while True:
-            chunk = list(
-                selectors.cases_to_remind(statuses, before=before, after_pk=last_pk)[:_CHUNK]
-            )
-            if not chunk:
-                break
-            last_pk = chunk[-1].pk
+        due = selectors.case_ids_to_remind(statuses, before=before)
+        for start in range(0, len(due), _CHUNK):
+            ids = due[start : start + _CHUNK]
+            chunk = list(selectors.cases_to_remind(statuses, before=before, ids=ids))
+            addressees.attach(chunk)
             if not step(chunk, run):
                 logger.warning("sweep %s was taken for dead and stopped", run.pk)
                 break
@@ -298,25 +395,28 @@ def _sweep_step(
         found = reminder_due(case.deadline, today, policy, days.for_unit(case.responsible_unit))
         if found is not None:
             due[case.pk] = (case, found)
+    addressees.load_inspectors(case for case, _due in due.values())
     done = set(
         Reminder.objects.filter(
             case_id__in=list(due), window__in={d.window for _c, d in due.values()}
         ).values_list("case_id", "kind", "window")
     )
     todo = {pk: pair for pk, pair in due.items() if (pk, pair[1].kind, pair[1].window) not in done}
-    people = _who_may_see({pk: addressees.people(case, d.kind) for pk, (case, d) in todo.items()})
-    rows: list[Reminder] = []
+    people = _who_may_see(
+        {pk: addressees.people(case, d.kind) for pk, (case, d) in todo.items()},
+        scopes=addressees.scopes,
+    )
+    rows: list[NewReminder] = []
     unaddressed = []
     for pk, (case, d) in todo.items():
         units = addressees.webhook_units(case, d.kind)
         if not people[pk] and not units:
             unaddressed.append(pk)
         rows += _reminder_rows(
-            case, kind=d.kind, window=d.window, people=people[pk], units=units, at=at
+            case, kind=d.kind, window=d.window, people=people[pk], units=units, at=at, sweep=run
         )
-    for row in rows:
-        row.sweep = run
     with transaction.atomic():
+        _commit_without_waiting_for_the_disk()
         if not sweep_step_begin(run):
             return False
         _insert(rows)

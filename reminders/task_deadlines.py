@@ -100,7 +100,11 @@ def sweep_tasks(
     run (`sweep_step_begin`: nothing written if the run was taken for dead), counted into the
     sweep's `report`. `before`: the sweep's horizon. Only people who may see the case are told
     (the case sweep's `_who_may_see`, by case id: a case has one open task at a time)."""
-    from .services import _reminder_rows, _who_may_see  # that module sweeps through this one
+    from .services import (
+        _insert,
+        _reminder_rows,
+        _who_may_see,
+    )  # that module sweeps through this one
 
     wanted: list[tuple[TaskDeadline, str, str]] = []
     for source in _SOURCES.values():
@@ -122,16 +126,16 @@ def sweep_tasks(
         report.cases += len(wanted)
         return
     people = _who_may_see({task.case.pk: task.people for task, _k, _w in todo})
-    rows: list[Reminder] = []
+    rows = []
     for task, kind, window in todo:
         # The named people only: no group bot, a unit is not told of a spot check.
         case, addressees = task.case, people[task.case.pk]
-        rows += _reminder_rows(case, kind=kind, window=window, people=addressees, units=[], at=at)
-    for row in rows:
-        row.sweep = run
+        rows += _reminder_rows(
+            case, kind=kind, window=window, people=addressees, units=[], at=at, sweep=run
+        )
     with transaction.atomic():
         if not sweep_step_begin(run):
             return
-        Reminder.objects.bulk_create(rows, ignore_conflicts=True)
+        _insert(rows)
     report.cases += len(wanted)
     report.reminders += len(rows)

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from cases import services as case_services
@@ -376,3 +377,92 @@ def test_working_day_reminders_follow_each_units_own_calendar(people, clock, set
     services.sweep()
     assert {k[:2] for k in keys(case_a)} == {("overdue", "o0")}
     assert {k[:2] for k in keys(case_b)} == {("overdue", "o0")}  # nothing new on its day off
+
+
+# --- A sweep of many steps ------------------------------------------------------------------
+
+
+def a_mixed_book(world) -> list[Case]:
+    """Cases whose reminders go each their own way: the unit's inspectors, an owner below the
+    unit, the restricted ledger's supervisor only, a group bot and the supervisors on
+    escalation, another county's inspectors."""
+    return [
+        world.case(world.unit_a, deadline=day(1)),
+        world.case(world.unit_a, deadline=day(-15)),
+        world.case(world.unit_a, deadline=day(1), owner=world.inspector_a_child),
+        world.case(world.unit_a, inspection=world.restricted, deadline=day(-20)),
+        world.case(world.unit_b, deadline=day(-3)),
+        world.case(world.unit_b, inspection=world.restricted, deadline=day(1)),
+        world.case(world.unit_a, deadline=day(7), owner=world.inspector_a),
+    ]
+
+
+def test_a_sweep_in_steps_of_one_case_reminds_as_one_in_a_single_step(
+    people, clock, bot, monkeypatch
+):
+    # What a sweep keeps from step to step (people's scopes, units, inspections, inspectors)
+    # changes nothing: steps of one case each write the reminders one step writes.
+    webhook_for(people.unit_a, bot)
+    webhook_for(people.commission, bot)
+    a_mixed_book(people)
+    services.sweep()
+    in_one_step = keys()
+    assert ("escalation", "e0", "supervisor", "in_app") in in_one_step
+    Reminder.objects.all().delete()
+    monkeypatch.setattr(services, "_CHUNK", 1)
+    services.sweep()
+    assert keys() == in_one_step
+
+
+def test_a_sweep_step_costs_the_same_queries_for_more_cases(
+    people, clock, django_assert_num_queries
+):
+    # Recipients, their scopes, units and inspections are read for a step's cases together:
+    # twice the cases (more units, owners and people) is not more queries.
+    a_mixed_book(people)
+    with CaptureQueriesContext(connection) as fewer:
+        services.sweep()
+    Reminder.objects.all().delete()
+    a_mixed_book(people)
+    other = make_unit("乙县另一局", parent=people.county_b)
+    make_user(other, "inspector", "inspector_other")
+    people.case(other, deadline=day(-2))
+    people.case(other, deadline=day(2), owner=make_user(other, "inspector", "owner_other"))
+    with django_assert_num_queries(len(fewer.captured_queries)):
+        services.sweep()
+    assert Reminder.objects.filter(recipient__username="inspector_other").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("outer_transaction", [False, True])
+def test_a_sweep_step_commits_without_waiting_for_the_disk_and_only_itself(
+    people, clock, monkeypatch, outer_transaction
+):
+    # synchronous_commit off is the step's own transaction's (SET LOCAL), and only when the
+    # step is a transaction of its own: called inside a caller's transaction it leaves that
+    # transaction's commit as configured; either way the connection's next transaction (a
+    # delivery's claim above all) commits as configured.
+    people.case(people.unit_a, deadline=day(1))
+    seen_in_step = []
+
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    def insert(rows):
+        seen_in_step.append(setting())
+        return write(rows)
+
+    write = services._insert
+    monkeypatch.setattr(services, "_insert", insert)
+    assert setting() == "on"
+    if outer_transaction:
+        with transaction.atomic():
+            services.sweep()
+            assert setting() == "on"
+    else:
+        services.sweep()
+    assert seen_in_step == ["on" if outer_transaction else "off"]
+    assert setting() == "on"
+    assert Reminder.objects.exists()
