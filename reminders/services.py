@@ -162,12 +162,9 @@ class Addressees:
     def supervisors(self, case: Case) -> list[User]:
         unit_id = case.supervising_unit_id
         if unit_id not in self._supervisors:
-            self._supervisors[unit_id] = [
-                user
-                for user in self._users()
-                .filter(unit_id=unit_id, role=Role.SUPERVISOR)
-                .order_by("pk")
-            ]
+            self._supervisors[unit_id] = list(
+                self._users().filter(unit_id=unit_id, role=Role.SUPERVISOR).order_by("pk")
+            )
         return self._supervisors[unit_id]
 
     def people(self, case: Case, kind: str) -> list[User]:
@@ -312,7 +309,7 @@ def _insert(rows: list[NewReminder]) -> None:
 
 def _commit_without_waiting_for_the_disk() -> None:
     """This transaction's commit returns before its WAL is flushed (PostgreSQL's
-    synchronous_commit off, for it alone): the sweep's steps commit a hundred times a sweep.
+    synchronous_commit off, for it alone): a sweep's step does not wait on the disk.
 
     Nothing sent can be lost: a crash loses at most the last steps' reminders, never sent (a
     message is sent only after its claim commits synchronously, which flushes every earlier

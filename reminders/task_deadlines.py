@@ -100,11 +100,8 @@ def sweep_tasks(
     run (`sweep_step_begin`: nothing written if the run was taken for dead), counted into the
     sweep's `report`. `before`: the sweep's horizon. Only people who may see the case are told
     (the case sweep's `_who_may_see`, by case id: a case has one open task at a time)."""
-    from .services import (
-        _insert,
-        _reminder_rows,
-        _who_may_see,
-    )  # that module sweeps through this one
+    # Here: that module sweeps through this one.
+    from .services import _insert, _reminder_rows, _who_may_see
 
     wanted: list[tuple[TaskDeadline, str, str]] = []
     for source in _SOURCES.values():
