@@ -1,9 +1,11 @@
 """Text search over a case's code, title and description, and the pages of its results.
 
 On PostgreSQL the match is a `LIKE` on `case_search_text(code, title, description)` (migration
-cases 0006), found through the bigram index (cases 0020): the text's pairs of adjacent
-characters must include the term's (a one-character term: a pair starting with it), which
-serves terms of any length, one character included; elsewhere an `icontains` on each field.
+cases 0006), found through the index of cases 0021: the pairs of adjacent characters of the
+title and description must include the term's (a one-character term: a pair starting with
+it), or the code's runs of three characters the runs of the term's first ten, which serves
+terms of any length, one character and pieces of a code included; elsewhere an `icontains` on
+each field.
 
 A page of matches in the list's order (the deadline, say) is the hard part at scale. The
 planner walks the order's index and filters as it goes, assuming matches are spread evenly;
@@ -13,7 +15,7 @@ its matches sit together in time and the walk can read half the table before the
 
 1. the paginator has already fetched up to `cap` + 1 matching ids, unordered (`first_ids`:
    among the list's first `COUNT_WALK_ROWS` rows in any order, where a common term is found at
-   once, then through the bigram index). If that is all of them, the page is read by id;
+   once, then through the index). If that is all of them, the page is read by id;
 2. otherwise it walks at most `WALK_ROWS` rows of the unsearched list in order and keeps the
    matches; a common term fills its page long before that;
 3. if it does not, the matches are few or gathered elsewhere: they are read through the index
@@ -50,16 +52,17 @@ def search_text() -> Func:
                 output_field=TextField())  # fmt: skip
 
 
-def bigrams_match(term: str) -> Func:
-    """The bigram index's condition (PostgreSQL): a filter, true of every text containing
-    `term` (and of a few that do not: the LIKE decides)."""
+def grams_match(term: str) -> Func:
+    """The index's condition (PostgreSQL): a filter, true of every case whose search text
+    contains `term` (and of a few that do not: the LIKE decides)."""
     return Func(
-        Func(search_text(), function="case_search_bigrams", output_field=TextField()),
-        Func(Upper(Value(term)), function="case_search_query", output_field=TextField()),
+        Func("code", "title", "description", function="case_search_grams",
+             output_field=TextField()),
+        Func(Upper(Value(term)), function="case_search_grams_query", output_field=TextField()),
         arg_joiner=" @@ ",
         template="(%(expressions)s)",
         output_field=BooleanField(),
-    )
+    )  # fmt: skip
 
 
 def matching(queryset: QuerySet[Case], term: str) -> QuerySet[Case]:
@@ -67,7 +70,7 @@ def matching(queryset: QuerySet[Case], term: str) -> QuerySet[Case]:
     if connection.vendor == "postgresql":
         contains = Q(search_text__contains=Upper(Value(term)))
         return queryset.alias(search_text=search_text()).filter(
-            (Q(bigrams_match(term)) & contains) if term else contains
+            (Q(grams_match(term)) & contains) if term else contains
         )
     return queryset.filter(
         Q(code__icontains=term) | Q(title__icontains=term) | Q(description__icontains=term)
@@ -88,7 +91,7 @@ class Search:
     def first_ids(self, limit: int) -> tuple[list[int], bool]:
         """Up to `limit` matching ids in no order, and whether they are all the matches.
 
-        The bigram index reads every entry of a term's pairs, which for a common term is most
+        The index reads every entry of a term's pairs, which for a common term is most
         of the table, and a plan that reads rows instead tests each one against the index's
         condition too (building a text's pairs costs 50 times its LIKE). So the LIKE alone
         first reads at most `COUNT_WALK_ROWS` of the list's rows, in any order: a common term has

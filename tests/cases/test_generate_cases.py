@@ -550,7 +550,7 @@ def test_the_bench_mode_rebuilds_secondary_indexes_within_the_load(ddl_log, mode
         created
     )
     assert sorted(dropped) == sorted(created)
-    assert {"case_search_bigram", "event_case_time", "event_time"} <= set(dropped)
+    assert {"case_search_grams", "event_case_time", "event_time"} <= set(dropped)
     assert not enforcing & set(dropped)
     assert _schema() == before
     assert _trigger_states() == triggers
