@@ -8,6 +8,7 @@ class CasesConfig(AppConfig):
     verbose_name = _("整改台账")
 
     def ready(self) -> None:
+        from . import lookups  # noqa: F401 (registers `__any`)
         from .history_guard import install_sqlite_guard
 
         # After every migrate, since SQLite drops a table's triggers when it rebuilds it.

@@ -115,7 +115,7 @@ def cases_to_remind(statuses: Iterable[str], *, before: date, ids: list[int]) ->
     nothing else (a sweep reads tens of thousands: not their texts; their units and
     inspections, a few hundred, are read apart: `sweep_units`, `sweep_inspections`)."""
     return (
-        Case.objects.filter(pk__in=ids, status__in=list(statuses), deadline__lt=before)
+        Case.objects.filter(pk__any=ids, status__in=list(statuses), deadline__lt=before)
         .select_related("owner__unit__parent")
         .only(*SWEPT_CASE_FIELDS)
         .order_by("pk")
