@@ -38,8 +38,10 @@ SEARCH_CLASSES = {
     "named": "土地 扶贫 资金 采购 审批",
 }
 
+# Targets at the large size: the second scale issue's where it set one (generation, detail,
+# pages, dashboard, export, sweep), the first one's elsewhere.
 METRICS = [
-    Metric("generate", "generate_cases", "s", "generate", 120),
+    Metric("generate", "generate_cases", "s", "generate", 60),
     Metric("analyze", "VACUUM ANALYZE after the load", "s", "generate"),
     Metric("maintain", "maintain_tally after the load (one beat run)", "s", "generate"),
     Metric("stats_as_of_first", "stats as_of, first request of a day", "ms", "stats"),
@@ -55,10 +57,10 @@ METRICS = [
         for kind, label in SEARCH_CLASSES.items()
         for who, as_who in (("", ", supervisor"), ("_inspector", ", inspector"))
     ),
-    Metric("detail", "case detail (API)", "ms", "detail", 30),
-    Metric("list_page", "case list page, filtered", "ms", "pages", 50),
-    Metric("detail_page", "case page", "ms", "pages", 30),
-    Metric("dashboard", "dashboard page", "ms", "dashboard", 200),
+    Metric("detail", "case detail (API)", "ms", "detail", 8),
+    Metric("list_page", "case list page, filtered", "ms", "pages", 20),
+    Metric("detail_page", "case page", "ms", "pages", 20),
+    Metric("dashboard", "dashboard page", "ms", "dashboard", 60),
     Metric("load_p95", "load: 50 Locust users", "ms", "load", 300),
     Metric("load_errors", "load: errors", "", "load", 0),
     Metric("load_rps", "load: requests/s", "/s", "load"),
@@ -76,10 +78,10 @@ METRICS = [
     Metric("memory_rss_first_mb", "worker RSS after 1,000 requests (largest)", "MB", "memory"),
     Metric("memory_rss_last_mb", "worker RSS after the last request (largest)", "MB", "memory"),
     Metric("memory_growth_pct", "worker RSS growth since 1,000 (most)", "%", "memory", 20),
-    Metric("export_seconds", "export ~100k rows: time", "s", "export", 30),
-    Metric("export_mb", "export ~100k rows: peak RSS", "MB", "export", 300),
+    Metric("export_seconds", "export ~100k rows: time", "s", "export", 10),
+    Metric("export_mb", "export ~100k rows: peak RSS", "MB", "export", 150),
     Metric("export_rows", "export: rows", "", "export"),
-    Metric("sweep", "reminder sweep, all cases", "s", "sweep", 60),
+    Metric("sweep", "reminder sweep, all cases", "s", "sweep", 10),
     Metric("digest_seconds", "digest: grouping the sweep's reminders", "s", "sweep"),
     Metric(
         "digest_max", "digest: messages per recipient per channel per sweep (max)", "", "sweep", 1
