@@ -2,7 +2,7 @@
 dropped and built again inside the load's own transaction.
 
 Keeping an index up to date row by row costs far more than building it once over the loaded
-rows (the search's bigram GIN index above all). So, in the bench mode, unless `--keep-indexes`:
+rows (the search's GIN index above all). So, in the bench mode, unless `--keep-indexes`:
 
 1. `take_tables` refuses (CommandError, nothing written) unless no other session is connected
    to the database and, once the tables are locked, none of them holds a row: a bulk load into
