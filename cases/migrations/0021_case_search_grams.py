@@ -21,8 +21,8 @@ decides, as before. U+001D, U+001E and U+001F in a text or a term read as a spac
 
 The functions of the indexed expression are not STRICT, so that the planner inlines them: a
 STRICT SQL function whose body calls a function that is not (array_remove) is run through the
-SQL-function executor for every row, which doubled the index's build (80 s rather than 40 at a
-million cases on 2 cores). Given a NULL, they return NULL or an empty vector all the same.
+SQL-function executor for every row, which doubled the cost of computing it (80 s rather than
+40 over a million cases on 2 cores). Given a NULL, they return NULL or an empty vector all the same.
 `case_search_grams` names its helpers with their schema (the migration's): a restore
 (pg_dump's empty search_path) builds the index with it.
 """
