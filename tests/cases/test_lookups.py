@@ -27,3 +27,13 @@ def test_any_of_nothing_is_nothing(world):
     assert not Case.objects.filter(pk__any=[]).exists()
     assert not Case.objects.filter(pk__any=[None]).exists()
     assert Case.objects.exclude(pk__any=[]).count() == Case.objects.count()
+
+
+def test_any_of_a_subquery_is_in_of_it(world):
+    kept = world.case(title="保留")
+    world.case(title="其他")
+    chosen = Case.objects.filter(title="保留").values("pk")
+    with CaptureQueriesContext(connection) as queries:
+        found = list(Case.objects.filter(pk__any=chosen).values_list("pk", flat=True))
+    assert found == [kept.pk]
+    assert "IN (SELECT" in queries.captured_queries[0]["sql"]
